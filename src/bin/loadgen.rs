@@ -1,0 +1,2 @@
+//! Load generator (built out below).
+fn main() {}

@@ -1,0 +1,35 @@
+//! Settings from flags and `TOLLGATE_*` variables, and every limit as a named constant.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Days before card and top-up funds become available, unless a policy holds them longer.
+pub const DEFAULT_AVAILABILITY_DELAY_DAYS: i64 = 2;
+/// Lists return at most this many items per page.
+pub const MAX_PAGE_SIZE: usize = 100;
+/// Lists return this many items when `first` is not given.
+pub const DEFAULT_PAGE_SIZE: usize = 10;
+/// The largest request body accepted on /graphql.
+pub const MAX_REQUEST_BODY_BYTES: usize = 256 * 1024;
+/// The deepest query accepted.
+pub const MAX_QUERY_DEPTH: usize = 16;
+/// The most expensive query accepted (each field costs 1).
+pub const MAX_QUERY_COMPLEXITY: usize = 5000;
+/// How long one HTTP request may take before it is cut off.
+pub const REQUEST_TIMEOUT_SECONDS: u64 = 30;
+/// How often the scheduler looks for due work when the clock is the system's.
+pub const SCHEDULER_INTERVAL_MILLISECONDS: u64 = 1000;
+/// The most timers the scheduler handles in one commit.
+pub const MAX_TIMERS_PER_COMMIT: usize = 256;
+/// The furthest one `advanceClock` call may move time.
+pub const MAX_CLOCK_ADVANCE_DAYS: i64 = 3660;
+
+/// How the server runs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub policies_dir: PathBuf,
+    pub simulated_clock: bool,
+    pub demo: bool,
+}

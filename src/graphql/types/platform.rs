@@ -1,0 +1,146 @@
+//! The platform, its top-ups, events and ledger check on the wire.
+
+use async_graphql::{Context, Object, SimpleObject, ID};
+
+use super::money::{BalanceObject, MoneyObject};
+use crate::domain::events::Event;
+use crate::domain::platforms::Platform;
+use crate::domain::topups::Topup;
+use crate::graphql::context::services;
+use crate::graphql::errors::GqlResult;
+use crate::graphql::scalars::{CountryCodeScalar, CurrencyScalar, DateTimeScalar, JsonScalar, MinorUnitsScalar};
+use crate::ledger::Holder;
+use crate::money::MinorUnits;
+use crate::service::ledger_check::LedgerReport;
+
+pub struct PlatformObject(pub Platform);
+
+#[Object(name = "Platform")]
+impl PlatformObject {
+    /// plat_…
+    pub async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    async fn country(&self) -> CountryCodeScalar {
+        CountryCodeScalar::output(&self.0.country)
+    }
+
+    async fn default_currency(&self) -> CurrencyScalar {
+        CurrencyScalar::output(self.0.default_currency)
+    }
+
+    async fn balance(&self, ctx: &Context<'_>) -> async_graphql::Result<BalanceObject> {
+        services(ctx)
+            .balance(&Holder::Platform(self.0.id.clone()))
+            .map(BalanceObject::from)
+            .gql()
+    }
+
+    async fn created(&self) -> DateTimeScalar {
+        DateTimeScalar::output(self.0.created)
+    }
+}
+
+pub struct TopupObject(pub Topup);
+
+#[Object(name = "Topup")]
+impl TopupObject {
+    /// tu_…
+    pub async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    async fn amount(&self) -> MoneyObject {
+        self.0.amount.into()
+    }
+
+    async fn status(&self) -> &str {
+        self.0.status.as_str()
+    }
+
+    async fn description(&self) -> Option<&str> {
+        self.0.description.as_deref()
+    }
+
+    async fn created(&self) -> DateTimeScalar {
+        DateTimeScalar::output(self.0.created)
+    }
+}
+
+pub struct EventObject(pub Event);
+
+#[Object(name = "Event")]
+impl EventObject {
+    /// evt_…
+    pub async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    /// E.g. account.updated, charge.succeeded, payout.failed.
+    #[graphql(name = "type")]
+    async fn event_type(&self) -> &str {
+        &self.0.event_type
+    }
+
+    /// The object as it was when the event happened.
+    async fn data(&self) -> JsonScalar {
+        JsonScalar::output(&self.0.data)
+    }
+
+    async fn created(&self) -> DateTimeScalar {
+        DateTimeScalar::output(self.0.created)
+    }
+}
+
+#[derive(SimpleObject)]
+#[graphql(name = "LedgerCurrencyTotal")]
+pub struct LedgerCurrencyTotalObject {
+    pub currency: CurrencyScalar,
+    pub debits: MinorUnitsScalar,
+    pub credits: MinorUnitsScalar,
+}
+
+/// A trial balance: every journal entry's debits equal its credits.
+#[derive(SimpleObject)]
+#[graphql(name = "LedgerCheck")]
+pub struct LedgerCheckObject {
+    pub balanced: bool,
+    pub entries: i32,
+    pub totals: Vec<LedgerCurrencyTotalObject>,
+    /// What is wrong, when not balanced.
+    pub violations: Vec<String>,
+}
+
+fn clamp_total(value: i128) -> MinorUnitsScalar {
+    let clamped = i64::try_from(value).unwrap_or(i64::MAX);
+    MinorUnitsScalar::output(MinorUnits::new(clamped).unwrap_or(MinorUnits::ZERO))
+}
+
+impl From<LedgerReport> for LedgerCheckObject {
+    fn from(report: LedgerReport) -> Self {
+        let LedgerReport {
+            balanced,
+            entries,
+            totals,
+            violations,
+        } = report;
+        LedgerCheckObject {
+            balanced,
+            entries: i32::try_from(entries).unwrap_or(i32::MAX),
+            totals: totals
+                .into_iter()
+                .map(|(currency, debits, credits)| LedgerCurrencyTotalObject {
+                    currency: CurrencyScalar::output(currency),
+                    debits: clamp_total(debits),
+                    credits: clamp_total(credits),
+                })
+                .collect(),
+            violations,
+        }
+    }
+}

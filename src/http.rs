@@ -1,0 +1,172 @@
+//! The only code that knows axum: /graphql (POST and GraphiQL), /graphql/ws, /healthz.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_graphql::http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS};
+use async_graphql::{Data, ServerError, Value};
+use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use axum::extract::{State, WebSocketUpgrade};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::{MAX_REQUEST_BODY_BYTES, REQUEST_TIMEOUT_SECONDS};
+use crate::graphql::errors::{code, to_graphql};
+use crate::graphql::TollgateSchema;
+use crate::service::{AppState, Caller, ServiceError};
+
+/// The header that names the connected account a request acts on.
+pub const CONNECT_ACCOUNT_HEADER: &str = "connect-account";
+
+#[derive(Clone)]
+struct HttpState {
+    services: AppState,
+    schema: TollgateSchema,
+    /// The GraphiQL page, built once (with the demo key pre-filled when there is one).
+    graphiql: Arc<String>,
+}
+
+pub fn router(services: AppState, schema: TollgateSchema, demo_secret_key: Option<&str>) -> Router {
+    let authorization = demo_secret_key.map(|key| format!("Bearer {key}"));
+    let mut graphiql = GraphiQLSource::build()
+        .endpoint("/graphql")
+        .subscription_endpoint("/graphql/ws")
+        .title("tollgate");
+    if let Some(authorization) = authorization.as_deref() {
+        graphiql = graphiql
+            .header("Authorization", authorization)
+            .ws_connection_param("Authorization", authorization);
+    }
+    let state = HttpState {
+        services,
+        schema,
+        graphiql: Arc::new(graphiql.finish()),
+    };
+    Router::new()
+        .route("/", get(graphiql_page))
+        .route("/graphql", get(graphiql_page).post(graphql))
+        .route("/graphql/ws", get(graphql_ws))
+        .route("/healthz", get(healthz))
+        .layer(RequestBodyLimitLayer::new(MAX_REQUEST_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(REQUEST_TIMEOUT_SECONDS)))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn graphiql_page(State(state): State<HttpState>) -> Html<String> {
+    Html(state.graphiql.as_str().to_owned())
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// A GraphQL-shaped error body for requests refused before execution.
+fn refuse(status: StatusCode, error: ServiceError) -> Response {
+    let error = to_graphql(error).into_server_error(Default::default());
+    let body = serde_json::json!({ "data": null, "errors": [error] });
+    (status, Json(body)).into_response()
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+/// Authenticates the key and checks the Connect-Account header.
+fn authenticate(services: &AppState, authorization: Option<&str>, connect_account: Option<&str>) -> Result<Caller, (StatusCode, ServiceError)> {
+    let key = authorization.ok_or_else(|| {
+        (
+            StatusCode::UNAUTHORIZED,
+            ServiceError::Unauthenticated {
+                message: "No API key provided: send 'Authorization: Bearer sk_…' with a platform's secret key".into(),
+            },
+        )
+    })?;
+    let platform = services.authenticate(key).map_err(|error| match error {
+        ServiceError::Unauthenticated { .. } => (StatusCode::UNAUTHORIZED, error),
+        other => (StatusCode::INTERNAL_SERVER_ERROR, other),
+    })?;
+    services.caller(platform, connect_account).map_err(|error| {
+        let status = match error {
+            ServiceError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ServiceError::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        (status, error)
+    })
+}
+
+async fn graphql(State(state): State<HttpState>, headers: HeaderMap, request: GraphQLRequest) -> Response {
+    let connect_account = match headers.get(CONNECT_ACCOUNT_HEADER).map(|value| value.to_str()) {
+        None => None,
+        Some(Ok(value)) => Some(value),
+        Some(Err(_)) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                ServiceError::invalid("Connect-Account", "The Connect-Account header must be an account id such as acct_…"),
+            )
+        }
+    };
+    let caller = match authenticate(&state.services, bearer(&headers), connect_account) {
+        Ok(caller) => caller,
+        Err((status, error)) => return refuse(status, error),
+    };
+    let mut response = state.schema.execute(request.into_inner().data(caller)).await;
+    for error in &mut response.errors {
+        classify(error);
+    }
+    GraphQLResponse::from(response).into_response()
+}
+
+/// Errors raised by GraphQL itself (syntax, validation, limits) carry no code: they are the
+/// client's to fix. Any other error without a code would be a resolver that skipped the
+/// mapping; it is reported as INTERNAL rather than leaking its text.
+fn classify(error: &mut ServerError) {
+    let has_code = error
+        .extensions
+        .as_ref()
+        .is_some_and(|extensions| extensions.get("code").is_some());
+    if has_code {
+        return;
+    }
+    let extensions = error.extensions.get_or_insert_with(Default::default);
+    if error.path.is_empty() {
+        extensions.set("code", Value::from(code::INVALID_REQUEST));
+        extensions.set("type", Value::from("invalid_request_error"));
+    } else {
+        tracing::error!(message = %error.message, "a resolver error had no code");
+        error.message = crate::graphql::errors::INTERNAL_MESSAGE.to_owned();
+        extensions.set("code", Value::from(code::INTERNAL));
+    }
+}
+
+async fn graphql_ws(State(state): State<HttpState>, protocol: GraphQLProtocol, upgrade: WebSocketUpgrade) -> Response {
+    let services = state.services.clone();
+    let schema = state.schema.clone();
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |stream| {
+            GraphQLWebSocket::new(stream, schema, protocol)
+                .on_connection_init(move |payload| async move {
+                    let field = |name: &str| payload.get(name).and_then(serde_json::Value::as_str).map(str::to_owned);
+                    let authorization = field("Authorization").or_else(|| field("authorization"));
+                    let key = authorization.as_deref().and_then(|value| value.strip_prefix("Bearer ")).map(str::trim);
+                    let connect_account = field("Connect-Account");
+                    let caller = authenticate(&services, key, connect_account.as_deref()).map_err(|(_, error)| to_graphql(error))?;
+                    let mut data = Data::default();
+                    data.insert(caller);
+                    Ok(data)
+                })
+                .serve()
+        })
+}

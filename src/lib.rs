@@ -1,0 +1,18 @@
+//! tollgate: a self-hosted, Connect-style payments gateway — GraphQL over a double-entry
+//! ledger on sled, with each platform's fees and routing written as Rhai policies.
+//!
+//! Modules in reading order: money and ids are the vocabulary; the clock gives business
+//! time; `domain` holds the pure rules; `ledger` the double-entry bookkeeping; `store` the
+//! only code that touches sled; `service` the use cases; `graphql` and `http` the wire.
+
+pub mod money;
+pub mod ids;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod ledger;
+pub mod store;
+pub mod service;
+pub mod graphql;
+pub mod http;
+pub mod app;

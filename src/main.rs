@@ -1,0 +1,224 @@
+//! The `tollgate` command line: serve, platform create, verify.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use tokio::net::TcpListener;
+
+use tollgate::app::Application;
+use tollgate::config::Settings;
+use tollgate::service::platforms::NewPlatform;
+
+#[derive(Parser)]
+#[command(name = "tollgate", version, about = "A self-hosted, Connect-style payments gateway")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the GraphQL server.
+    Serve(ServeArgs),
+    /// Manage platforms.
+    Platform {
+        #[command(subcommand)]
+        command: PlatformCommand,
+    },
+    /// Print the GraphQL schema (SDL) the server serves.
+    Schema,
+    /// Prove the whole ledger: every entry balances and every balance equals its postings.
+    Verify {
+        #[arg(long, env = "TOLLGATE_DATA", default_value = "./data")]
+        data: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[arg(long, env = "TOLLGATE_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    #[arg(long, env = "TOLLGATE_DATA", default_value = "./data")]
+    data: PathBuf,
+    #[arg(long, env = "TOLLGATE_POLICIES", default_value = "./policies")]
+    policies: PathBuf,
+    /// Business time moves only with the advanceClock mutation.
+    #[arg(long, env = "TOLLGATE_SIMULATED_CLOCK")]
+    simulated_clock: bool,
+    /// Create (once) a demo platform with a little data, and pre-fill its key in GraphiQL.
+    #[arg(long, env = "TOLLGATE_DEMO")]
+    demo: bool,
+}
+
+#[derive(Subcommand)]
+enum PlatformCommand {
+    /// Create a platform; prints one JSON line with its id and secret key.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        country: String,
+        #[arg(long)]
+        default_currency: Option<String>,
+        #[arg(long)]
+        policy: Option<String>,
+        #[arg(long, env = "TOLLGATE_DATA", default_value = "./data")]
+        data: PathBuf,
+    },
+}
+
+fn offline_settings(data: PathBuf) -> Settings {
+    Settings {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        data_dir: data,
+        policies_dir: PathBuf::from("./policies"),
+        simulated_clock: false,
+        demo: false,
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn,sled=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "could not listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "could not listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down: draining requests");
+}
+
+async fn serve(args: ServeArgs) -> Result<(), String> {
+    let settings = Settings {
+        listen: args.listen,
+        data_dir: args.data,
+        policies_dir: args.policies,
+        simulated_clock: args.simulated_clock,
+        demo: args.demo,
+    };
+    let application = Application::build(settings.clone()).map_err(|error| error.to_string())?;
+    let demo_key = if settings.demo {
+        let demo = application.services.ensure_demo().await.map_err(|error| error.to_string())?;
+        println!("demo platform {} — secret key {}", demo.id, demo.secret_key);
+        Some(demo.secret_key)
+    } else {
+        None
+    };
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .map_err(|error| format!("could not listen on {}: {error}", settings.listen))?;
+    let address = listener.local_addr().map_err(|error| error.to_string())?;
+    println!("tollgate listening on http://{address}");
+    tracing::info!(%address, "GraphiQL at http://{address}/");
+    application
+        .serve(listener, demo_key, shutdown_signal())
+        .await
+        .map_err(|error| error.to_string())
+}
+
+async fn create_platform(data: PathBuf, new: NewPlatform) -> Result<(), String> {
+    let application = Application::build(offline_settings(data)).map_err(|error| error.to_string())?;
+    let created = application.services.create_platform(new).await;
+    application.close();
+    let created = created.map_err(|error| error.to_string())?;
+    let line = serde_json::to_string(&created).map_err(|error| error.to_string())?;
+    println!("{line}");
+    Ok(())
+}
+
+fn verify(data: PathBuf) -> Result<bool, String> {
+    let application = Application::build(offline_settings(data)).map_err(|error| error.to_string())?;
+    let report = application.services.verify();
+    application.close();
+    let report = report.map_err(|error| error.to_string())?;
+    for (currency, debits, credits) in &report.totals {
+        println!("{currency}: debits {debits}, credits {credits}");
+    }
+    for violation in &report.violations {
+        println!("violation: {violation}");
+    }
+    println!(
+        "{} entries: {}",
+        report.entries,
+        if report.balanced { "balanced" } else { "NOT balanced" }
+    );
+    Ok(report.balanced)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("tollgate: could not start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => serve(args).await.map(|()| true),
+            Command::Platform {
+                command:
+                    PlatformCommand::Create {
+                        name,
+                        country,
+                        default_currency,
+                        policy,
+                        data,
+                    },
+            } => create_platform(
+                data,
+                NewPlatform {
+                    name,
+                    country,
+                    default_currency,
+                    policy,
+                },
+            )
+            .await
+            .map(|()| true),
+            Command::Verify { data } => verify(data),
+            Command::Schema => {
+                print!("{}", tollgate::graphql::sdl());
+                Ok(true)
+            }
+        }
+    });
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(message) => {
+            eprintln!("tollgate: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

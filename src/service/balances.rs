@@ -1,0 +1,113 @@
+//! Balances and balance transactions, as a holder sees them.
+
+use std::collections::BTreeMap;
+
+use super::{holder_index, Caller, Page, PageRequest, ServiceError, Services};
+use crate::domain::balance_transactions::BalanceTransaction;
+use crate::ids::AccountId;
+use crate::ledger::{BalanceTransactionType, Bucket, Holder};
+use crate::money::{Currency, MinorUnits, Money};
+
+/// A holder's balance, per currency.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BalanceView {
+    pub available: Vec<Money>,
+    pub pending: Vec<Money>,
+    /// Held against connected accounts' negative balances (platforms only).
+    pub reserved: Vec<Money>,
+    /// Available funds that may be paid out instantly.
+    pub instant_available: Vec<Money>,
+}
+
+/// The most balance transactions a filtered list scans to fill one page.
+const MAX_FILTER_SCAN: usize = 5000;
+
+impl Services {
+    /// The holder a balance request is about: the named account, the Connect-Account, or
+    /// the platform. The account must be the caller's.
+    pub fn balance_holder(&self, caller: &Caller, account: Option<AccountId>) -> Result<Holder, ServiceError> {
+        match account.or_else(|| caller.connect_account.clone()) {
+            Some(account) => {
+                if self.find::<serde_json::Value>(caller, account.as_ref())?.is_none() {
+                    return Err(ServiceError::not_found("account", "account", account.as_ref()));
+                }
+                Ok(Holder::Account(account))
+            }
+            None => Ok(Holder::Platform(caller.platform.id.clone())),
+        }
+    }
+
+    pub fn balance(&self, holder: &Holder) -> Result<BalanceView, ServiceError> {
+        let mut available: BTreeMap<Currency, MinorUnits> = BTreeMap::new();
+        let mut pending: BTreeMap<Currency, MinorUnits> = BTreeMap::new();
+        for (account, amount) in self.store.balances_of(holder)? {
+            let amount = MinorUnits::new(amount).map_err(|error| ServiceError::internal("balance", error))?;
+            let target = match account.bucket {
+                Bucket::Available => &mut available,
+                Bucket::Pending => &mut pending,
+            };
+            target.insert(account.currency, amount);
+        }
+        // Every currency the holder has used shows in both lists, so clients see zeros too.
+        for currency in available.keys().chain(pending.keys()).copied().collect::<Vec<_>>() {
+            available.entry(currency).or_default();
+            pending.entry(currency).or_default();
+        }
+        let to_list = |map: &BTreeMap<Currency, MinorUnits>| -> Vec<Money> {
+            map.iter().map(|(currency, amount)| Money::new(*amount, *currency)).collect()
+        };
+        Ok(BalanceView {
+            available: to_list(&available),
+            pending: to_list(&pending),
+            reserved: Vec::new(),
+            instant_available: Vec::new(),
+        })
+    }
+
+    /// A holder's balance transactions, newest first, optionally of one type.
+    pub fn balance_transactions(
+        &self,
+        caller: &Caller,
+        holder: &Holder,
+        transaction_type: Option<BalanceTransactionType>,
+        request: &PageRequest,
+    ) -> Result<Page<BalanceTransaction>, ServiceError> {
+        let platform = caller.platform_key();
+        let index = holder_index(holder);
+        let Some(wanted) = transaction_type else {
+            return self.page(&platform, &index, request);
+        };
+        // Filtering by type scans the holder's index; bounded so a rare type cannot make
+        // one request read the whole history.
+        let mut cursor = request.after.clone();
+        let mut items = Vec::new();
+        let mut scanned = 0usize;
+        let mut has_next_page = false;
+        'scan: while scanned < MAX_FILTER_SCAN {
+            let ids = self.store.scan_index(&platform, &index, cursor.as_deref(), crate::config::MAX_PAGE_SIZE)?;
+            if ids.is_empty() {
+                break;
+            }
+            for id in ids {
+                scanned += 1;
+                cursor = Some(id.clone());
+                let Some(transaction) = self.store.get_object::<BalanceTransaction>(&platform, &id)? else {
+                    continue;
+                };
+                if transaction.value.transaction_type != wanted {
+                    continue;
+                }
+                if items.len() == request.first {
+                    has_next_page = true;
+                    break 'scan;
+                }
+                items.push((super::pagination::encode_cursor(&id), transaction.value));
+            }
+        }
+        Ok(Page {
+            items,
+            has_next_page,
+            has_previous_page: request.after.is_some(),
+        })
+    }
+}

@@ -1,0 +1,182 @@
+//! Drafting a commit: objects with their indexes, events, and ledger entries together with
+//! the balance transactions and release timers they imply.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::ServiceError;
+use crate::domain::balance_transactions::BalanceTransaction;
+use crate::domain::events::Event;
+use crate::ids::{AccountId, IdGenerator, PlatformId};
+use crate::ledger::{Bucket, Entry, Holder};
+use crate::store::{to_payload, Commit, Condition, Expect, Key, Write};
+
+/// Timer kinds the scheduler knows.
+pub const TIMER_RELEASE: &str = "release";
+
+/// A timer's payload: which balance transaction's funds to release.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct ReleaseTimer {
+    pub balance_transaction: String,
+}
+
+/// A commit being built, with the errors to report for each condition that fails.
+pub struct Draft {
+    pub commit: Commit,
+    /// The platform's id as the prefix of its keys; empty for the server's own bookkeeping.
+    platform_key: String,
+    /// Events to stream to subscribers once the commit is durable.
+    pub published: Vec<Event>,
+    pub condition_errors: Vec<ServiceError>,
+    now: DateTime<Utc>,
+}
+
+impl Draft {
+    pub fn new(platform: &PlatformId, now: DateTime<Utc>) -> Draft {
+        Draft {
+            commit: Commit::new(Some(platform.clone())),
+            platform_key: platform.to_string(),
+            condition_errors: Vec::new(),
+            published: Vec::new(),
+            now,
+        }
+    }
+
+    /// A draft of the server's own bookkeeping (the clock, timers), tied to no platform.
+    pub fn system(now: DateTime<Utc>) -> Draft {
+        Draft {
+            commit: Commit::new(None),
+            platform_key: String::new(),
+            condition_errors: Vec::new(),
+            published: Vec::new(),
+            now,
+        }
+    }
+
+    fn platform(&self) -> String {
+        self.platform_key.clone()
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.now
+    }
+
+    /// A new object, with entries in the named indexes (e.g. "charges", "charges_acct:acct_…").
+    pub fn insert<T: Serialize>(
+        &mut self,
+        id: &str,
+        value: &T,
+        indexes: &[String],
+    ) -> Result<(), ServiceError> {
+        self.write_object(id, value, Expect::Absent)?;
+        for index in indexes {
+            self.index(index, id);
+        }
+        Ok(())
+    }
+
+    /// Replaces an object that must still be at `revision`.
+    pub fn update<T: Serialize>(
+        &mut self,
+        id: &str,
+        value: &T,
+        revision: u64,
+    ) -> Result<(), ServiceError> {
+        self.write_object(id, value, Expect::Revision(revision))
+    }
+
+    fn write_object<T: Serialize>(
+        &mut self,
+        id: &str,
+        value: &T,
+        expect: Expect,
+    ) -> Result<(), ServiceError> {
+        let payload = to_payload(value)?;
+        self.commit.writes.push(Write::Object {
+            key: Key::object(&self.platform(), id),
+            payload,
+            expect,
+        });
+        Ok(())
+    }
+
+    pub fn index(&mut self, index: &str, id: &str) {
+        let key = Key::index(&self.platform(), index, id);
+        self.commit.writes.push(Write::Raw {
+            key,
+            value: Vec::new(),
+        });
+    }
+
+    pub fn raw(&mut self, key: Key, value: Vec<u8>) {
+        self.commit.writes.push(Write::Raw { key, value });
+    }
+
+    pub fn delete(&mut self, key: Key) {
+        self.commit.writes.push(Write::Delete { key });
+    }
+
+    pub fn condition(&mut self, condition: Condition, error: ServiceError) {
+        self.commit.conditions.push(condition);
+        self.condition_errors.push(error);
+    }
+
+    /// An event about this change, in the same commit.
+    pub fn event<T: Serialize>(
+        &mut self,
+        ids: &IdGenerator,
+        event_type: &str,
+        account: Option<&AccountId>,
+        data: &T,
+    ) -> Result<(), ServiceError> {
+        let data = serde_json::to_value(data)
+            .map_err(|error| ServiceError::internal("event data", error))?;
+        let event = Event {
+            id: ids.next(),
+            event_type: event_type.to_owned(),
+            account: account.cloned(),
+            data,
+            created: self.now,
+        };
+        let id = event.id.to_string();
+        self.insert(
+            &id,
+            &event,
+            &["events".to_owned(), format!("events_type:{event_type}")],
+        )?;
+        self.published.push(event);
+        Ok(())
+    }
+
+    /// A ledger entry, the balance transactions of its lines, and a release timer for
+    /// every line that lands pending.
+    pub fn entry(&mut self, entry: Entry) -> Result<(), ServiceError> {
+        for line in &entry.lines {
+            if line.holder.is_system() {
+                continue;
+            }
+            let transaction = BalanceTransaction::from_line(line, &entry.id, entry.created);
+            let id = transaction.id.to_string();
+            self.insert(&id, &transaction, &[holder_index(&line.holder)])?;
+            if line.bucket == Bucket::Pending {
+                let timer = ReleaseTimer {
+                    balance_transaction: id.clone(),
+                };
+                let key = Key::timer(
+                    line.available_on.timestamp_micros(),
+                    TIMER_RELEASE,
+                    &self.platform(),
+                    &id,
+                );
+                self.raw(key, to_payload(&timer)?);
+            }
+        }
+        self.commit.entries.push(entry);
+        Ok(())
+    }
+}
+
+/// The index of one holder's balance transactions.
+pub fn holder_index(holder: &Holder) -> String {
+    format!("txns:{}", holder.as_str())
+}

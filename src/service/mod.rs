@@ -1,0 +1,89 @@
+//! Use cases, one file per capability: the only code that orchestrates reads, policies,
+//! ledger entries and commits.
+
+mod draft;
+mod error;
+pub mod idempotency;
+
+pub mod balances;
+pub mod demo;
+pub mod events;
+pub mod ledger_check;
+pub mod pagination;
+pub mod platforms;
+pub mod scheduler;
+pub mod topups;
+
+use std::sync::Arc;
+
+use tokio::sync::{broadcast, Mutex};
+
+pub use draft::{holder_index, Draft};
+pub use error::ServiceError;
+pub use idempotency::{IdempotencyKey, Prepared};
+pub use pagination::{Page, PageRequest};
+
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::domain::events::Event;
+use crate::domain::platforms::Platform;
+use crate::ids::{AccountId, IdGenerator, PlatformId};
+use crate::store::Store;
+
+/// The application state, built once in `app.rs` and shared by every request.
+pub struct Services {
+    pub store: Store,
+    pub clock: Clock,
+    pub ids: IdGenerator,
+    pub settings: Settings,
+    /// Held while time moves and due work runs, so advances happen one at a time.
+    pub scheduler_lock: Mutex<()>,
+    /// Committed events, for the `events` subscription.
+    pub event_stream: broadcast::Sender<PublishedEvent>,
+}
+
+/// An event as streamed to subscribers, with the platform it belongs to.
+#[derive(Clone, Debug)]
+pub struct PublishedEvent {
+    pub platform: PlatformId,
+    pub event: Event,
+}
+
+/// How many events a slow subscriber may fall behind before it misses some.
+pub const EVENT_STREAM_CAPACITY: usize = 1024;
+
+pub type AppState = Arc<Services>;
+
+/// Who is calling: the authenticated platform, and the connected account it acts on.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub platform: Platform,
+    pub connect_account: Option<AccountId>,
+}
+
+impl Caller {
+    pub fn platform_key(&self) -> String {
+        self.platform.id.to_string()
+    }
+}
+
+impl Services {
+    /// Streams committed events to subscribers; nobody listening is fine.
+    pub fn publish(&self, platform: &PlatformId, events: Vec<Event>) {
+        for event in events {
+            let _ = self.event_stream.send(PublishedEvent {
+                platform: platform.clone(),
+                event,
+            });
+        }
+    }
+
+    /// Reads an object of the caller's platform; another platform's is simply not there.
+    pub fn find<T: serde::de::DeserializeOwned>(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<Option<crate::store::Versioned<T>>, ServiceError> {
+        Ok(self.store.get_object(&caller.platform_key(), id)?)
+    }
+}

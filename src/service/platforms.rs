@@ -1,0 +1,152 @@
+//! Platforms: creation with a secret key (only its hash is kept), and authentication.
+
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::{Caller, Draft, ServiceError, Services};
+use crate::domain::platforms::{parse_name, parse_policy_name, Platform};
+use crate::ids::{check_id, AccountId, PlatformId, SecretKeyId, TypedId, BODY_CHARS};
+use crate::money::Currency;
+use crate::store::{to_payload, Applied, Key, Keyspace};
+
+/// The secret part of a key, in random bytes.
+const SECRET_BYTES: usize = 24;
+/// The meta key under which the demo platform's id is kept.
+pub const DEMO_PLATFORM_META: &str = "demo_platform";
+
+/// What is stored for a secret key: the platform and the SHA-256 of the whole key.
+#[derive(Serialize, Deserialize)]
+struct SecretKeyRecord {
+    platform: PlatformId,
+    key_sha256: String,
+}
+
+/// What `platform create` prints.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedPlatform {
+    pub id: String,
+    pub secret_key: String,
+}
+
+pub struct NewPlatform {
+    pub name: String,
+    pub country: String,
+    pub default_currency: Option<String>,
+    pub policy: Option<String>,
+}
+
+fn sha256_hex(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// Two-letter uppercase country code; the accounts rules check it against the supported table.
+fn parse_country(country: &str) -> Result<String, ServiceError> {
+    crate::domain::countries::Country::parse(country)
+        .map(|country| country.code().to_owned())
+        .map_err(|error| ServiceError::invalid("country", error.to_string()))
+}
+
+impl Services {
+    pub async fn create_platform(&self, new: NewPlatform) -> Result<CreatedPlatform, ServiceError> {
+        let name = parse_name(&new.name).map_err(|error| ServiceError::invalid("name", error.to_string()))?;
+        let country = parse_country(&new.country)?;
+        let default_currency = match new.default_currency.as_deref() {
+            Some(code) => Currency::parse(code).map_err(|error| ServiceError::money("default_currency", error))?,
+            None => crate::domain::countries::Country::parse(&country)
+                .map(|country| country.default_currency())
+                .map_err(|error| ServiceError::invalid("country", error.to_string()))?,
+        };
+        let policy = parse_policy_name(new.policy.as_deref().unwrap_or("default"))
+            .map_err(|error| ServiceError::invalid("policy", error.to_string()))?;
+        let now = self.clock.now();
+        let secret_key_id: SecretKeyId = self.ids.next();
+        let mut secret = [0u8; SECRET_BYTES];
+        rand::thread_rng().fill_bytes(&mut secret);
+        let key_body = secret_key_id.as_str().trim_start_matches("skid_");
+        let secret_key = format!("sk_{key_body}_{}", hex::encode(secret));
+        let platform = Platform {
+            id: self.ids.next(),
+            name,
+            country,
+            default_currency,
+            policy,
+            secret_key: secret_key_id.clone(),
+            created: now,
+        };
+        let mut draft = Draft::new(&platform.id, now);
+        let platform_id = platform.id.to_string();
+        draft.insert(&platform_id, &platform, &[])?;
+        let record = SecretKeyRecord {
+            platform: platform.id.clone(),
+            key_sha256: sha256_hex(&secret_key),
+        };
+        draft.raw(Key::new(Keyspace::SecretKey, secret_key_id.as_str()), to_payload(&record)?);
+        match self.store.commit(draft.commit).await? {
+            Applied::Committed => Ok(CreatedPlatform {
+                id: platform_id,
+                secret_key,
+            }),
+            Applied::Replayed { .. } => Err(ServiceError::internal("platform", "unexpected replay")),
+        }
+    }
+
+    /// Finds the platform a bearer key belongs to, comparing hashes in constant time.
+    pub fn authenticate(&self, secret_key: &str) -> Result<Platform, ServiceError> {
+        let unauthenticated = || ServiceError::Unauthenticated {
+            message: "Invalid API key provided: send 'Authorization: Bearer sk_…' with a platform's secret key".into(),
+        };
+        let rest = secret_key.strip_prefix("sk_").ok_or_else(unauthenticated)?;
+        let key_body = rest.get(..BODY_CHARS).ok_or_else(unauthenticated)?;
+        let key_id = format!("skid_{key_body}");
+        check_id(&key_id, SecretKeyId::PREFIX, SecretKeyId::KIND).map_err(|_| unauthenticated())?;
+        let Some(bytes) = self.store.get_raw(&Key::new(Keyspace::SecretKey, &key_id))? else {
+            return Err(unauthenticated());
+        };
+        let record: SecretKeyRecord = crate::store::from_payload(&bytes)?;
+        let presented = sha256_hex(secret_key);
+        if !bool::from(presented.as_bytes().ct_eq(record.key_sha256.as_bytes())) {
+            return Err(unauthenticated());
+        }
+        let platform_id = record.platform.to_string();
+        self.store
+            .get_object::<Platform>(&platform_id, &platform_id)?
+            .map(|versioned| versioned.value)
+            .ok_or_else(unauthenticated)
+    }
+
+    /// The caller for a request: the platform of the key, and the `Connect-Account` it
+    /// names, which must be one of that platform's accounts.
+    pub fn caller(&self, platform: Platform, connect_account: Option<&str>) -> Result<Caller, ServiceError> {
+        let connect_account = match connect_account {
+            None => None,
+            Some(given) => {
+                let account = AccountId::parse(given.trim()).map_err(|error| {
+                    ServiceError::invalid("Connect-Account", format!("Invalid Connect-Account header: {error}"))
+                })?;
+                let exists = self
+                    .store
+                    .get_raw(&Key::object(platform.id.as_str(), account.as_str()))?
+                    .is_some();
+                if !exists {
+                    return Err(ServiceError::not_found("Connect-Account", "account", account.as_str()));
+                }
+                Some(account)
+            }
+        };
+        Ok(Caller {
+            platform,
+            connect_account,
+        })
+    }
+
+    /// The demo platform's id, if `serve --demo` made one.
+    pub fn demo_platform(&self) -> Result<Option<PlatformId>, ServiceError> {
+        let Some(bytes) = self.store.get_raw(&Key::new(Keyspace::Meta, DEMO_PLATFORM_META))? else {
+            return Ok(None);
+        };
+        Ok(Some(crate::store::from_payload(&bytes)?))
+    }
+}

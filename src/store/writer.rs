@@ -1,0 +1,219 @@
+//! The writer: the one thread that writes to sled. It takes commits from a channel, checks
+//! each one's idempotency key, conditions and revisions against current state, applies a
+//! whole group as one atomic batch, flushes once, and only then answers every caller.
+
+use std::collections::HashMap;
+
+use tokio::sync::mpsc;
+
+use super::codec;
+use super::commit::{Applied, Commit, Condition, Expect, Submission, Write, MAX_ITEMS_PER_COMMIT};
+use super::keys::{Key, Keyspace};
+use super::{IdempotencyRecord, StoreError};
+use crate::ledger;
+
+/// The most commits applied and flushed together.
+pub const MAX_COMMITS_PER_GROUP: usize = 512;
+
+/// Values written by the group so far; `None` is a deletion.
+type Overlay = HashMap<Key, Option<Vec<u8>>>;
+
+pub(crate) fn run(tree: sled::Tree, mut receiver: mpsc::Receiver<Submission>) {
+    let mut group = Vec::with_capacity(MAX_COMMITS_PER_GROUP);
+    while let Some(first) = receiver.blocking_recv() {
+        group.push(first);
+        while group.len() < MAX_COMMITS_PER_GROUP {
+            match receiver.try_recv() {
+                Ok(next) => group.push(next),
+                Err(_) => break,
+            }
+        }
+        apply_group(&tree, &mut group);
+    }
+    if let Err(error) = tree.flush() {
+        tracing::error!(%error, "final flush failed");
+    }
+}
+
+fn apply_group(tree: &sled::Tree, group: &mut Vec<Submission>) {
+    let mut overlay = Overlay::new();
+    let mut results = Vec::with_capacity(group.len());
+    for submission in group.iter() {
+        results.push(stage(tree, &overlay, &submission.commit).map(|staged| match staged {
+            Staged::Writes(writes) => {
+                overlay.extend(writes);
+                Applied::Committed
+            }
+            Staged::Replay(outcome) => Applied::Replayed { outcome },
+        }));
+    }
+    if let Err(error) = persist(tree, overlay) {
+        tracing::error!(%error, commits = group.len(), "the group could not be made durable");
+        for result in &mut results {
+            if matches!(result, Ok(Applied::Committed)) {
+                *result = Err(StoreError::Io(error.to_string()));
+            }
+        }
+    }
+    for (submission, result) in group.drain(..).zip(results) {
+        // A caller that went away (client disconnected) no longer needs the answer.
+        let _ = submission.reply.send(result);
+    }
+}
+
+fn persist(tree: &sled::Tree, overlay: Overlay) -> Result<(), sled::Error> {
+    if overlay.is_empty() {
+        return Ok(());
+    }
+    let mut batch = sled::Batch::default();
+    for (key, value) in overlay {
+        match value {
+            Some(bytes) => batch.insert(key.as_bytes(), bytes),
+            None => batch.remove(key.as_bytes()),
+        }
+    }
+    tree.apply_batch(batch)?;
+    tree.flush()?;
+    Ok(())
+}
+
+enum Staged {
+    Writes(Overlay),
+    Replay(Vec<u8>),
+}
+
+/// Reads through this commit's own writes, then the group's, then the tree.
+struct View<'a> {
+    tree: &'a sled::Tree,
+    group: &'a Overlay,
+    own: Overlay,
+}
+
+impl View<'_> {
+    fn get(&self, key: &Key) -> Result<Option<Vec<u8>>, StoreError> {
+        if let Some(value) = self.own.get(key).or_else(|| self.group.get(key)) {
+            return Ok(value.clone());
+        }
+        Ok(self.tree.get(key.as_bytes())?.map(|value| value.to_vec()))
+    }
+
+    fn revision(&self, key: &Key) -> Result<Option<u64>, StoreError> {
+        self.get(key)?
+            .map(|bytes| codec::open(&bytes).map(|(revision, _)| revision))
+            .transpose()
+    }
+
+    fn balance(&self, key: &Key) -> Result<i64, StoreError> {
+        self.get(key)?
+            .map_or(Ok(0), |bytes| codec::decode_i64(&bytes))
+    }
+}
+
+fn stage(tree: &sled::Tree, group: &Overlay, commit: &Commit) -> Result<Staged, StoreError> {
+    if commit.item_count() > MAX_ITEMS_PER_COMMIT {
+        return Err(StoreError::TooLarge(commit.item_count()));
+    }
+    let mut view = View {
+        tree,
+        group,
+        own: Overlay::new(),
+    };
+    if let Some(claim) = &commit.idempotency {
+        let platform = commit
+            .platform
+            .as_ref()
+            .ok_or_else(|| StoreError::Codec("an idempotency key needs a platform".into()))?;
+        let key = Key::idempotency(platform.as_ref(), &claim.key);
+        if let Some(bytes) = view.get(&key)? {
+            let record: IdempotencyRecord = codec::from_payload(&bytes)?;
+            if record.fingerprint != claim.fingerprint {
+                return Err(StoreError::IdempotencyConflict);
+            }
+            return Ok(Staged::Replay(record.outcome.into_bytes()));
+        }
+        let record = IdempotencyRecord {
+            fingerprint: claim.fingerprint.clone(),
+            outcome: String::from_utf8_lossy(&claim.outcome).into_owned(),
+            created_micros: claim.created_micros,
+        };
+        view.own.insert(key, Some(codec::to_payload(&record)?));
+    }
+    for (index, condition) in commit.conditions.iter().enumerate() {
+        check_condition(&view, index, condition)?;
+    }
+    for write in &commit.writes {
+        stage_write(&mut view, write)?;
+    }
+    for entry in &commit.entries {
+        // The second path of the zero-sum assertion: nothing unbalanced reaches the disk.
+        entry.check_balanced()?;
+        for posting in entry.postings() {
+            let key = Key::new(Keyspace::Balance, &posting.account.key());
+            let balance = ledger::apply_posting(view.balance(&key)?, posting.amount.get())?;
+            view.own.insert(key, Some(codec::encode_i64(balance).to_vec()));
+        }
+        let key = Key::entry(entry.platform.as_ref(), entry.id.as_ref());
+        view.own.insert(key, Some(codec::to_payload(entry)?));
+    }
+    Ok(Staged::Writes(view.own))
+}
+
+fn check_condition(view: &View<'_>, index: usize, condition: &Condition) -> Result<(), StoreError> {
+    match condition {
+        Condition::BalanceAtLeast {
+            account,
+            minimum_minor,
+        } => {
+            let balance = view.balance(&Key::new(Keyspace::Balance, &account.key()))?;
+            if balance < *minimum_minor {
+                return Err(StoreError::ConditionFailed {
+                    index,
+                    condition: condition.clone(),
+                    actual_minor: balance,
+                });
+            }
+        }
+        Condition::Exists { key } => {
+            if view.get(key)?.is_none() {
+                return Err(StoreError::ConditionFailed {
+                    index,
+                    condition: condition.clone(),
+                    actual_minor: 0,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn stage_write(view: &mut View<'_>, write: &Write) -> Result<(), StoreError> {
+    match write {
+        Write::Object {
+            key,
+            payload,
+            expect,
+        } => {
+            let current = view.revision(key)?;
+            let acceptable = match expect {
+                Expect::Any => true,
+                Expect::Absent => current.is_none(),
+                Expect::Revision(revision) => current == Some(*revision),
+            };
+            if !acceptable {
+                return Err(StoreError::RevisionConflict {
+                    key: key.rest().to_owned(),
+                });
+            }
+            let revision = current.unwrap_or(0) + 1;
+            view.own
+                .insert(key.clone(), Some(codec::seal(revision, payload)));
+        }
+        Write::Raw { key, value } => {
+            view.own.insert(key.clone(), Some(value.clone()));
+        }
+        Write::Delete { key } => {
+            view.own.insert(key.clone(), None);
+        }
+    }
+    Ok(())
+}

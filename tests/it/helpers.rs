@@ -1,0 +1,219 @@
+//! `spawn_app()` and `TestApp::graphql()`: a real server on port 0 over a temporary store.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+use tollgate::app::Application;
+use tollgate::config::Settings;
+use tollgate::service::platforms::NewPlatform;
+use tollgate::service::Services;
+
+pub struct TestApp {
+    pub address: SocketAddr,
+    pub secret_key: String,
+    pub platform_id: String,
+    pub client: reqwest::Client,
+    pub services: Arc<Services>,
+    pub data_dir: PathBuf,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+    _temp: Option<tempfile::TempDir>,
+}
+
+pub fn policies_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policies")
+}
+
+fn settings(data_dir: PathBuf) -> Settings {
+    Settings {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        data_dir,
+        policies_dir: policies_dir(),
+        simulated_clock: true,
+        demo: false,
+    }
+}
+
+/// A server over a new temporary store with one platform (US, usd, default policy).
+pub async fn spawn_app() -> TestApp {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let data_dir = temp.path().join("data");
+    let mut app = start(data_dir, None).await;
+    app._temp = Some(temp);
+    app
+}
+
+/// Starts a server over `data_dir`; creates a platform unless one is given.
+pub async fn start(data_dir: PathBuf, platform: Option<(String, String)>) -> TestApp {
+    let application = Application::build(settings(data_dir.clone())).expect("build application");
+    let services = application.services.clone();
+    let (platform_id, secret_key) = match platform {
+        Some(platform) => platform,
+        None => {
+            let created = services
+                .create_platform(NewPlatform {
+                    name: "Test Platform".into(),
+                    country: "US".into(),
+                    default_currency: Some("usd".into()),
+                    policy: None,
+                })
+                .await
+                .expect("create platform");
+            (created.id, created.secret_key)
+        }
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    let (shutdown, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        application.serve(listener, None, shutdown).await.expect("serve");
+    });
+    TestApp {
+        address,
+        secret_key,
+        platform_id,
+        client: reqwest::Client::new(),
+        services,
+        data_dir,
+        shutdown: Some(shutdown),
+        server: Some(server),
+        _temp: None,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self) -> String {
+        format!("http://{}/graphql", self.address)
+    }
+
+    /// Another platform on the same server.
+    pub async fn second_platform(&self) -> (String, String) {
+        let created = self
+            .services
+            .create_platform(NewPlatform {
+                name: "Other Platform".into(),
+                country: "GB".into(),
+                default_currency: Some("gbp".into()),
+                policy: None,
+            })
+            .await
+            .expect("second platform");
+        (created.id, created.secret_key)
+    }
+
+    pub async fn graphql(&self, query: &str, variables: Value) -> Value {
+        self.graphql_as(&self.secret_key, None, query, variables).await
+    }
+
+    pub async fn graphql_as(&self, key: &str, connect_account: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut request = self
+            .client
+            .post(self.url())
+            .bearer_auth(key)
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(account) = connect_account {
+            request = request.header("Connect-Account", account);
+        }
+        let response = request.send().await.expect("send");
+        response.json().await.expect("json body")
+    }
+
+    /// Stops the server (drain, stop the writer, flush, close the store) and returns its
+    /// data directory, so a new server can open it.
+    pub async fn stop(self) -> (PathBuf, Option<tempfile::TempDir>) {
+        let TestApp {
+            services,
+            shutdown,
+            server,
+            client,
+            data_dir,
+            _temp,
+            ..
+        } = self;
+        // The server must hold the last handle to the state to close the store.
+        drop(services);
+        drop(client);
+        if let Some(shutdown) = shutdown {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = server {
+            server.await.expect("server task");
+        }
+        (data_dir, _temp)
+    }
+
+    pub async fn advance_days(&self, days: i64) -> Value {
+        let body = self
+            .graphql(
+                "mutation($s: Int!) { advanceClock(input: {seconds: $s}) }",
+                json!({ "s": days * 86_400 }),
+            )
+            .await;
+        assert_no_errors(&body);
+        body
+    }
+
+    pub async fn assert_ledger_balanced(&self) {
+        let body = self
+            .graphql("{ ledgerCheck { balanced entries violations } }", json!({}))
+            .await;
+        assert_no_errors(&body);
+        assert_eq!(body["data"]["ledgerCheck"]["violations"], json!([]), "{body}");
+        assert_eq!(body["data"]["ledgerCheck"]["balanced"], json!(true), "{body}");
+    }
+
+    /// `(available, pending)` of one currency in a balance query's result.
+    pub async fn balance(&self, account: Option<&str>, currency: &str) -> (i64, i64) {
+        let body = self
+            .graphql(
+                "query($a: ID) { balance(account: $a) { available { amount currency } pending { amount currency } } }",
+                json!({ "a": account }),
+            )
+            .await;
+        assert_no_errors(&body);
+        let pick = |bucket: &str| {
+            body["data"]["balance"][bucket]
+                .as_array()
+                .expect("list")
+                .iter()
+                .find(|money| money["currency"] == currency)
+                .map_or(0, |money| money["amount"].as_i64().expect("amount"))
+        };
+        (pick("available"), pick("pending"))
+    }
+}
+
+pub fn assert_no_errors(body: &Value) {
+    assert!(body.get("errors").is_none(), "unexpected errors: {body}");
+}
+
+/// The `extensions.code` of the first error.
+pub fn error_code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"].as_str().unwrap_or_else(|| panic!("no error code in {body}"))
+}
+
+pub fn error_param(body: &Value) -> Option<&str> {
+    body["errors"][0]["extensions"]["param"].as_str()
+}
+
+pub const TOPUP: &str = "mutation($amount: MinorUnits!, $currency: Currency!, $key: String) {
+  createTopup(input: {amount: $amount, currency: $currency, idempotencyKey: $key}) { id amount { amount currency decimal } status }
+}";
+
+/// Runs `tollgate verify` on a data directory and returns whether it passed, and its output.
+pub fn run_verify(data_dir: &std::path::Path) -> (bool, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["verify", "--data"])
+        .arg(data_dir)
+        .output()
+        .expect("run tollgate verify");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+    (output.status.success(), text)
+}

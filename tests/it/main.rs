@@ -1,0 +1,11 @@
+//! The integration tests: one binary, a `spawn_app()` helper per test (temporary data
+//! directory, port 0, simulated clock), and one module per capability.
+
+mod helpers;
+
+mod foundation_bad_input;
+mod foundation_concurrency;
+mod foundation_crash;
+mod foundation_idempotency;
+mod foundation_ledger;
+mod schema_file;
