@@ -1,9 +1,11 @@
 //! The only code that knows axum: /graphql (POST and GraphiQL), /graphql/ws, /healthz.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_graphql::http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS};
+use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{Data, ServerError, Value};
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
 use axum::extract::{State, WebSocketUpgrade};
@@ -23,12 +25,45 @@ use crate::service::{AppState, Caller, ServiceError};
 /// The header that names the connected account a request acts on.
 pub const CONNECT_ACCOUNT_HEADER: &str = "connect-account";
 
+/// How many distinct query documents are kept parsed.
+pub const MAX_CACHED_QUERIES: usize = 512;
+/// Queries longer than this are parsed every time rather than cached.
+pub const MAX_CACHED_QUERY_BYTES: usize = 16 * 1024;
+
 #[derive(Clone)]
 struct HttpState {
     services: AppState,
     schema: TollgateSchema,
     /// The GraphiQL page, built once (with the demo key pre-filled when there is one).
     graphiql: Arc<String>,
+    /// Parsed query documents by their text: clients send the same few queries again and
+    /// again, and parsing is a large share of a small request's cost.
+    parsed: Arc<Mutex<HashMap<String, ExecutableDocument>>>,
+}
+
+/// Hands the request a cached parse of its query, or parses and caches it.
+fn use_parsed_query(cache: &Mutex<HashMap<String, ExecutableDocument>>, request: &mut async_graphql::Request) {
+    if request.query.len() > MAX_CACHED_QUERY_BYTES {
+        return;
+    }
+    let cached = cache
+        .lock()
+        .ok()
+        .and_then(|cache| cache.get(&request.query).cloned());
+    if let Some(document) = cached {
+        request.set_parsed_query(document);
+        return;
+    }
+    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
+        return;
+    };
+    if let Ok(mut cache) = cache.lock() {
+        if cache.len() >= MAX_CACHED_QUERIES {
+            cache.clear();
+        }
+        cache.insert(request.query.clone(), document.clone());
+    }
+    request.set_parsed_query(document);
 }
 
 pub fn router(services: AppState, schema: TollgateSchema, demo_secret_key: Option<&str>) -> Router {
@@ -46,6 +81,7 @@ pub fn router(services: AppState, schema: TollgateSchema, demo_secret_key: Optio
         services,
         schema,
         graphiql: Arc::new(graphiql.finish()),
+        parsed: Arc::new(Mutex::new(HashMap::new())),
     };
     Router::new()
         .route("/", get(graphiql_page))
@@ -121,7 +157,9 @@ async fn graphql(State(state): State<HttpState>, headers: HeaderMap, request: Gr
         Ok(caller) => caller,
         Err((status, error)) => return refuse(status, error),
     };
-    let mut response = state.schema.execute(request.into_inner().data(caller)).await;
+    let mut request = request.into_inner();
+    use_parsed_query(&state.parsed, &mut request);
+    let mut response = state.schema.execute(request.data(caller)).await;
     for error in &mut response.errors {
         classify(error);
     }

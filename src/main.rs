@@ -1,5 +1,9 @@
 //! The `tollgate` command line: serve, platform create, verify.
 
+/// mimalloc: the server allocates many small, short-lived buffers per request.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -215,11 +215,6 @@ impl MinorUnits {
             .and_then(MinorUnits::new)
     }
 
-    pub fn neg(self) -> MinorUnits {
-        // The range is symmetric, so negation never leaves it.
-        MinorUnits(-self.0)
-    }
-
     pub fn min(self, other: MinorUnits) -> MinorUnits {
         MinorUnits(self.0.min(other.0))
     }
@@ -230,6 +225,14 @@ impl MinorUnits {
 
     pub fn to_decimal(self) -> Decimal {
         Decimal::from(self.0)
+    }
+}
+
+impl std::ops::Neg for MinorUnits {
+    type Output = MinorUnits;
+    fn neg(self) -> MinorUnits {
+        // The range is symmetric, so negation never leaves it.
+        MinorUnits(-self.0)
     }
 }
 

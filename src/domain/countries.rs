@@ -224,11 +224,24 @@ mod tests {
     #[test]
     fn table_is_sorted_and_every_currency_exists() {
         for pair in COUNTRY_TABLE.windows(2) {
-            assert!(pair[0].code < pair[1].code, "{} before {}", pair[0].code, pair[1].code);
+            assert!(
+                pair[0].code < pair[1].code,
+                "{} before {}",
+                pair[0].code,
+                pair[1].code
+            );
         }
         for row in COUNTRY_TABLE {
-            assert!(Currency::parse(row.default_currency).is_ok(), "{}", row.code);
-            assert!((2..=7).contains(&row.minimum_payout_delay_days), "{}", row.code);
+            assert!(
+                Currency::parse(row.default_currency).is_ok(),
+                "{}",
+                row.code
+            );
+            assert!(
+                (2..=7).contains(&row.minimum_payout_delay_days),
+                "{}",
+                row.code
+            );
         }
         assert_eq!(Country::all().count(), COUNTRY_TABLE.len());
     }
@@ -240,7 +253,12 @@ mod tests {
             ("Us", CountryError::NotUppercase { given: "Us".into() }),
             ("XX", CountryError::Unsupported { given: "XX".into() }),
             ("", CountryError::Unsupported { given: "".into() }),
-            ("USA", CountryError::Unsupported { given: "USA".into() }),
+            (
+                "USA",
+                CountryError::Unsupported {
+                    given: "USA".into(),
+                },
+            ),
             ("RU", CountryError::Unsupported { given: "RU".into() }),
         ];
         for (code, expected) in cases {
@@ -275,7 +293,11 @@ mod tests {
             assert_eq!(country.default_currency().code(), currency, "{code}");
             assert_eq!(country.counts_business_days(), business, "{code}");
             assert_eq!(country.instant_payouts_supported(), instant, "{code}");
-            assert_eq!(country.custom_accounts_allowed_for_platform(), custom, "{code}");
+            assert_eq!(
+                country.custom_accounts_allowed_for_platform(),
+                custom,
+                "{code}"
+            );
             assert_eq!(country.minimum_payout_delay_days(), minimum, "{code}");
         }
     }
@@ -283,8 +305,8 @@ mod tests {
     #[test]
     fn custom_platform_countries_are_exactly_the_published_list() {
         let mut expected = [
-            "AU", "AT", "BE", "CA", "DK", "FI", "FR", "DE", "HK", "IE", "IT", "JP", "LU", "NL", "NZ",
-            "NO", "PT", "ES", "SE", "CH", "GB", "US",
+            "AU", "AT", "BE", "CA", "DK", "FI", "FR", "DE", "HK", "IE", "IT", "JP", "LU", "NL",
+            "NZ", "NO", "PT", "ES", "SE", "CH", "GB", "US",
         ];
         expected.sort_unstable();
         let allowed: Vec<&str> = Country::all()

@@ -1,8 +1,31 @@
-//! Pure rules and records: no I/O, no async, no storage or wire formats.
+//! Pure business rules: no I/O, no async, no storage, no wire formats.
+//!
+//! Nothing under `domain/` imports sled, rhai, async_graphql, axum or tokio. Types whose
+//! invariants matter are made only by `parse`-style constructors returning `Result`, and keep
+//! their fields private. Enums that mirror a contract enum serialize as the contract spells
+//! the value (SCREAMING_SNAKE_CASE: `EXPRESS`, `CARD_PAYMENTS`, `WEEKLY`, `MONDAY`); internal
+//! enums serialize in snake_case; requirement fields and disabled reasons as their dotted
+//! wire strings (`individual.dob.day`, `requirements.past_due`).
 
-pub mod balance_transactions;
-pub mod countries;
-pub mod events;
-pub mod platforms;
-pub mod text;
-pub mod topups;
+pub mod accounts; // account and business types, the creation rules
+pub mod balance_transactions; // a holder's view of one ledger line
+pub mod events; // the record of a change
+pub mod bank_accounts; // bank account numbers, routing numbers, failing test numbers
+pub mod calendar; // business days, delays by country, payout days of a schedule
+pub mod capabilities; // CARD_PAYMENTS and TRANSFERS: fields each needs, status rule
+pub mod countries; // the one table of supported countries
+pub mod debit_cards; // debit cards from test tokens
+pub mod details; // onboarding details as submitted, validated
+pub mod email; // email addresses
+pub mod external_accounts; // status, default per currency, automatic payout destination
+pub mod field_formats; // formats of single onboarding fields
+pub mod identity; // individual, company and address details
+pub mod instant_payouts; // who may receive an instant payout
+pub mod metadata; // bounded metadata maps and their merging
+pub mod payout_schedule; // validated payout schedules
+pub mod permissions; // the permission matrix by account type
+pub mod platforms; // the platform record, names and policy names
+pub mod requirement_fields; // requirement field names, disabled reasons
+pub mod requirements; // the onboarding state machine
+pub mod text; // free-text fields
+pub mod topups; // top-ups into the platform's balance

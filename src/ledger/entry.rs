@@ -232,7 +232,7 @@ impl<'a> EntryBuilder<'a> {
     ) {
         self.entry.other_postings.push(Posting {
             account: LedgerAccount::new(holder.clone(), currency, from),
-            amount: amount.neg(),
+            amount: -amount,
         });
         self.entry.other_postings.push(Posting {
             account: LedgerAccount::new(holder.clone(), currency, to),

@@ -54,7 +54,7 @@ impl Services {
                 description: input.description.clone(),
             })
             .map_err(|error| ServiceError::internal("topup entry", error))?;
-        entry.system(Holder::Bank, input.amount.currency, input.amount.amount.neg());
+        entry.system(Holder::Bank, input.amount.currency, -input.amount.amount);
         let entry = entry.build().map_err(|error| ServiceError::internal("topup entry", error))?;
         let topup = Topup {
             id: id.clone(),

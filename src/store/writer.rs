@@ -1,6 +1,7 @@
 //! The writer: the one thread that writes to sled. It takes commits from a channel, checks
-//! each one's idempotency key, conditions and revisions against current state, applies a
-//! whole group as one atomic batch, flushes once, and only then answers every caller.
+//! each one's idempotency key, conditions and revisions against current state, and applies
+//! a whole group as one atomic batch; its flusher thread flushes once for all the groups
+//! applied since the last flush, and only then answers their callers.
 
 use std::collections::HashMap;
 
@@ -18,7 +19,24 @@ pub const MAX_COMMITS_PER_GROUP: usize = 512;
 /// Values written by the group so far; `None` is a deletion.
 type Overlay = HashMap<Key, Option<Vec<u8>>>;
 
+/// An answer waiting for the flush that makes its commit durable.
+type Pending = (Submission, Result<Applied, StoreError>);
+
 pub(crate) fn run(tree: sled::Tree, mut receiver: mpsc::Receiver<Submission>) {
+    // The flusher answers callers after each flush, so the writer can stage and apply the
+    // next group while the disk works on the previous one.
+    let (to_flusher, flusher_inbox) = std::sync::mpsc::channel::<Vec<Pending>>();
+    let flusher_tree = tree.clone();
+    let flusher = std::thread::Builder::new()
+        .name("tollgate-flusher".into())
+        .spawn(move || flush_and_answer(&flusher_tree, &flusher_inbox));
+    let flusher = match flusher {
+        Ok(flusher) => flusher,
+        Err(error) => {
+            tracing::error!(%error, "could not start the flusher thread");
+            return;
+        }
+    };
     let mut group = Vec::with_capacity(MAX_COMMITS_PER_GROUP);
     while let Some(first) = receiver.blocking_recv() {
         group.push(first);
@@ -28,14 +46,50 @@ pub(crate) fn run(tree: sled::Tree, mut receiver: mpsc::Receiver<Submission>) {
                 Err(_) => break,
             }
         }
-        apply_group(&tree, &mut group);
+        let answered = apply_group(&tree, &mut group);
+        if to_flusher.send(answered).is_err() {
+            tracing::error!("the flusher thread stopped");
+            break;
+        }
+    }
+    drop(to_flusher);
+    if flusher.join().is_err() {
+        tracing::error!("the flusher thread panicked");
     }
     if let Err(error) = tree.flush() {
         tracing::error!(%error, "final flush failed");
     }
 }
 
-fn apply_group(tree: &sled::Tree, group: &mut Vec<Submission>) {
+/// Flushes once for every batch of applied groups that is waiting, then answers them all.
+fn flush_and_answer(tree: &sled::Tree, inbox: &std::sync::mpsc::Receiver<Vec<Pending>>) {
+    while let Ok(first) = inbox.recv() {
+        let mut waiting = first;
+        while let Ok(more) = inbox.try_recv() {
+            waiting.extend(more);
+        }
+        let needs_flush = waiting
+            .iter()
+            .any(|(_, result)| matches!(result, Ok(Applied::Committed)));
+        if needs_flush {
+            if let Err(error) = tree.flush() {
+                tracing::error!(%error, commits = waiting.len(), "flush failed; the commits are not acknowledged");
+                for (_, result) in &mut waiting {
+                    if matches!(result, Ok(Applied::Committed)) {
+                        *result = Err(StoreError::Io(error.to_string()));
+                    }
+                }
+            }
+        }
+        for (submission, result) in waiting {
+            // A caller that went away (client disconnected) no longer needs the answer.
+            let _ = submission.reply.send(result);
+        }
+    }
+}
+
+/// Stages every commit of the group in order and applies the accepted ones as one batch.
+fn apply_group(tree: &sled::Tree, group: &mut Vec<Submission>) -> Vec<Pending> {
     let mut overlay = Overlay::new();
     let mut results = Vec::with_capacity(group.len());
     for submission in group.iter() {
@@ -47,21 +101,18 @@ fn apply_group(tree: &sled::Tree, group: &mut Vec<Submission>) {
             Staged::Replay(outcome) => Applied::Replayed { outcome },
         }));
     }
-    if let Err(error) = persist(tree, overlay) {
-        tracing::error!(%error, commits = group.len(), "the group could not be made durable");
+    if let Err(error) = apply_batch(tree, overlay) {
+        tracing::error!(%error, commits = group.len(), "the group could not be applied");
         for result in &mut results {
             if matches!(result, Ok(Applied::Committed)) {
                 *result = Err(StoreError::Io(error.to_string()));
             }
         }
     }
-    for (submission, result) in group.drain(..).zip(results) {
-        // A caller that went away (client disconnected) no longer needs the answer.
-        let _ = submission.reply.send(result);
-    }
+    group.drain(..).zip(results).collect()
 }
 
-fn persist(tree: &sled::Tree, overlay: Overlay) -> Result<(), sled::Error> {
+fn apply_batch(tree: &sled::Tree, overlay: Overlay) -> Result<(), sled::Error> {
     if overlay.is_empty() {
         return Ok(());
     }
@@ -72,9 +123,7 @@ fn persist(tree: &sled::Tree, overlay: Overlay) -> Result<(), sled::Error> {
             None => batch.remove(key.as_bytes()),
         }
     }
-    tree.apply_batch(batch)?;
-    tree.flush()?;
-    Ok(())
+    tree.apply_batch(batch)
 }
 
 enum Staged {
