@@ -12,6 +12,7 @@ pub mod balance_transactions; // a holder's view of one ledger line
 pub mod events; // the record of a change
 pub mod bank_accounts; // bank account numbers, routing numbers, failing test numbers
 pub mod calendar; // business days, delays by country, payout days of a schedule
+pub mod charges; // charges, application fees and transfers, and their amount rules
 pub mod capabilities; // CARD_PAYMENTS and TRANSFERS: fields each needs, status rule
 pub mod countries; // the one table of supported countries
 pub mod debit_cards; // debit cards from test tokens
@@ -22,6 +23,7 @@ pub mod field_formats; // formats of single onboarding fields
 pub mod identity; // individual, company and address details
 pub mod instant_payouts; // who may receive an instant payout
 pub mod metadata; // bounded metadata maps and their merging
+pub mod payment_methods; // the test payment methods and what each does
 pub mod payout_schedule; // validated payout schedules
 pub mod permissions; // the permission matrix by account type
 pub mod platforms; // the platform record, names and policy names

@@ -6,6 +6,7 @@
 //! every currency; `EntryBuilder::build` refuses an entry that does not.
 
 mod entry;
+pub mod flows;
 mod holder;
 mod verify;
 
