@@ -114,7 +114,7 @@ fn custom_platform_country_list() -> String {
 }
 
 /// What `createAccount` asks for, already in domain types where the API layer can parse them.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NewAccountInput {
     pub account_type: AccountType,
     pub country: Country,

@@ -7,6 +7,8 @@
 //! enums serialize in snake_case; requirement fields and disabled reasons as their dotted
 //! wire strings (`individual.dob.day`, `requirements.past_due`).
 
+pub mod account_links; // hosted onboarding links: single use, expiry, http(s) URLs
+pub mod account_record; // a stored connected account and its transitions
 pub mod accounts; // account and business types, the creation rules
 pub mod balance_transactions; // a holder's view of one ledger line
 pub mod events; // the record of a change
@@ -18,6 +20,7 @@ pub mod countries; // the one table of supported countries
 pub mod debit_cards; // debit cards from test tokens
 pub mod details; // onboarding details as submitted, validated
 pub mod email; // email addresses
+pub mod external_account_records; // bank accounts and debit cards as an account stores them
 pub mod external_accounts; // status, default per currency, automatic payout destination
 pub mod field_formats; // formats of single onboarding fields
 pub mod identity; // individual, company and address details

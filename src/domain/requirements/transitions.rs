@@ -78,6 +78,24 @@ impl OnboardingChanges {
     pub fn is_empty(&self) -> bool {
         !self.account_updated && self.capability_changes.is_empty()
     }
+
+    /// The changes of two transitions made one after the other, as if they were one: each
+    /// capability goes from its first status to its last, and drops out if that is no change.
+    pub fn then(self, later: OnboardingChanges) -> OnboardingChanges {
+        let mut capability_changes = self.capability_changes;
+        for change in later.capability_changes {
+            match capability_changes.iter_mut().find(|earlier| earlier.name == change.name) {
+                Some(earlier) => earlier.to = change.to,
+                None => capability_changes.push(change),
+            }
+        }
+        capability_changes.retain(|change| change.from != change.to);
+        capability_changes.sort_by_key(|change| change.name);
+        OnboardingChanges {
+            account_updated: self.account_updated || later.account_updated,
+            capability_changes,
+        }
+    }
 }
 
 impl Onboarding {
@@ -270,6 +288,30 @@ mod tests {
         assert_eq!(changes.capability_changes, expected);
         assert_eq!(state.requirements().disabled_reason, None);
         assert!(state.payouts_enabled());
+    }
+
+    #[test]
+    fn changes_in_sequence_combine_per_capability() {
+        let first = OnboardingChanges {
+            account_updated: true,
+            capability_changes: vec![
+                change(CardPayments, Inactive, Pending),
+                change(Transfers, Inactive, Pending),
+            ],
+        };
+        let second = OnboardingChanges {
+            account_updated: false,
+            capability_changes: vec![
+                change(Transfers, Pending, Inactive),
+                change(CardPayments, Pending, Active),
+            ],
+        };
+        let combined = first.then(second);
+        assert!(combined.account_updated);
+        assert_eq!(
+            combined.capability_changes,
+            [change(CardPayments, Inactive, Active)]
+        );
     }
 
     #[test]
