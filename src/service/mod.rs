@@ -5,10 +5,14 @@ mod draft;
 mod error;
 pub mod idempotency;
 
+pub mod account_links;
+pub mod accounts;
 pub mod balances;
 pub mod demo;
 pub mod events;
+pub mod external_accounts;
 pub mod ledger_check;
+pub mod onboarding;
 pub mod pagination;
 pub mod platforms;
 pub mod scheduler;

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
+use super::accounts::TIMER_REQUIREMENTS_DEADLINE;
 use super::draft::{ReleaseTimer, TIMER_RELEASE};
 use super::idempotency;
 use super::{Draft, ServiceError, Services};
@@ -111,6 +112,10 @@ impl Services {
                 };
                 match timer.kind.as_str() {
                     TIMER_RELEASE => releases.entry(timer.platform.clone()).or_default().push(timer),
+                    TIMER_REQUIREMENTS_DEADLINE => {
+                        self.enforce_requirements_deadline(&timer.platform, &timer.key, &timer.payload)
+                            .await?
+                    }
                     other => {
                         tracing::error!(kind = other, "unknown timer kind; dropping it");
                         let mut draft = Draft::system(now);

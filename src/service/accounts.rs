@@ -1,0 +1,256 @@
+//! Connected accounts: creation under the type and country rules, updates, reads and lists, and
+//! the one place account changes become a commit with their events and deadline timer.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::idempotency::{self, IdempotencyKey, Prepared};
+use super::{Caller, Draft, Page, PageRequest, ServiceError, Services};
+use crate::domain::account_record::{AccountRecord, CapabilityUpdate};
+use crate::domain::accounts::{AccountType, NewAccount, NewAccountInput};
+use crate::domain::countries::Country;
+use crate::domain::email::Email;
+use crate::domain::payout_schedule::PayoutSchedule;
+use crate::domain::requirements::OnboardingChanges;
+use crate::ids::{AccountId, TypedId};
+use crate::store::{to_payload, Key, Versioned};
+
+/// The timer kind that enforces an account's requirements deadline.
+pub const TIMER_REQUIREMENTS_DEADLINE: &str = "requirements_deadline";
+
+/// A deadline timer's payload: whose deadline it is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeadlineTimer {
+    pub account: AccountId,
+}
+
+/// A parsed `createAccount` input.
+#[derive(Debug, Clone, Serialize)]
+pub struct CreateAccount {
+    pub input: NewAccountInput,
+    #[serde(skip)]
+    pub idempotency_key: Option<IdempotencyKey>,
+}
+
+/// A parsed `updateAccount` input: a new email, and metadata to merge (empty values unset).
+#[derive(Debug, Clone)]
+pub struct AccountUpdate {
+    pub account: AccountId,
+    pub email: Option<Email>,
+    pub metadata: Option<BTreeMap<String, String>>,
+}
+
+/// The index of all the platform's accounts, and of those of one type.
+fn account_indexes(account_type: AccountType) -> Vec<String> {
+    vec!["accounts".to_owned(), type_index(account_type)]
+}
+
+fn type_index(account_type: AccountType) -> String {
+    format!("accounts_type:{}", account_type.as_str())
+}
+
+/// Prefixes a domain error's parameter with the GraphQL input's path.
+pub(super) fn input_param(param: &str) -> String {
+    format!("input.{param}")
+}
+
+impl Services {
+    pub async fn create_account(
+        &self,
+        caller: &Caller,
+        request: CreateAccount,
+    ) -> Result<AccountRecord, ServiceError> {
+        if caller.connect_account.is_some() {
+            return Err(ServiceError::invalid(
+                "Connect-Account",
+                "Accounts are created by the platform; send the request without Connect-Account",
+            ));
+        }
+        let platform_country = Country::parse(&caller.platform.country)
+            .map_err(|error| ServiceError::internal("platform country", error))?;
+        let account =
+            NewAccount::parse(request.input.clone(), platform_country).map_err(|error| {
+                ServiceError::invalid(input_param(error.param()), error.to_string())
+            })?;
+        let key = request.idempotency_key.as_ref();
+        let id = idempotency::run(self, caller, "createAccount", key, &request, || {
+            self.prepare_account(caller, &account)
+        })
+        .await?;
+        self.committed_account(caller, &id)
+    }
+
+    fn prepare_account(
+        &self,
+        caller: &Caller,
+        account: &NewAccount,
+    ) -> Result<Prepared, ServiceError> {
+        let now = self.clock.now();
+        let id: AccountId = self.ids.next();
+        let schedule = self.initial_payout_schedule(caller, account);
+        let record = AccountRecord::new(id.clone(), account, schedule, now);
+        let mut draft = Draft::new(&caller.platform.id, now);
+        draft.insert(
+            id.as_ref(),
+            &record,
+            &account_indexes(record.account_type()),
+        )?;
+        self.schedule_deadline(&mut draft, &caller.platform_key(), None, &record)?;
+        Ok(Prepared {
+            draft,
+            object_id: id.to_string(),
+            error: None,
+        })
+    }
+
+    /// The payout schedule a new account starts with: the country's default.
+    fn initial_payout_schedule(&self, _caller: &Caller, account: &NewAccount) -> PayoutSchedule {
+        PayoutSchedule::default_for(account.country())
+    }
+
+    pub async fn update_account(
+        &self,
+        caller: &Caller,
+        update: AccountUpdate,
+    ) -> Result<AccountRecord, ServiceError> {
+        let id = idempotency::run(self, caller, "updateAccount", None, &(), || {
+            let found = self.account_named(caller, &update.account, "input.account")?;
+            let mut account = found.value.clone();
+            let mut changed = false;
+            if let Some(email) = &update.email {
+                changed |= account.change_email(email.clone());
+            }
+            if let Some(metadata) = &update.metadata {
+                changed |= account.merge_metadata(metadata.clone()).map_err(|error| {
+                    ServiceError::invalid(input_param(error.param()), error.to_string())
+                })?;
+            }
+            let changes = OnboardingChanges {
+                account_updated: changed,
+                capability_changes: Vec::new(),
+            };
+            self.prepare_account_change(caller, &found, account, &changes)
+        })
+        .await?;
+        self.committed_account(caller, &id)
+    }
+
+    /// One of the caller's accounts; NOT_FOUND (param `account`) otherwise.
+    pub fn account(
+        &self,
+        caller: &Caller,
+        id: &AccountId,
+    ) -> Result<Versioned<AccountRecord>, ServiceError> {
+        self.account_named(caller, id, "account")
+    }
+
+    /// One of the caller's accounts; NOT_FOUND naming `param` otherwise.
+    pub fn account_named(
+        &self,
+        caller: &Caller,
+        id: &AccountId,
+        param: &str,
+    ) -> Result<Versioned<AccountRecord>, ServiceError> {
+        self.find::<AccountRecord>(caller, id.as_ref())?
+            .ok_or_else(|| ServiceError::not_found(param, "account", id.as_ref()))
+    }
+
+    /// The caller's accounts, newest first, optionally of one type.
+    pub fn accounts(
+        &self,
+        caller: &Caller,
+        account_type: Option<AccountType>,
+        request: &PageRequest,
+    ) -> Result<Page<AccountRecord>, ServiceError> {
+        let index = account_type.map_or_else(|| "accounts".to_owned(), type_index);
+        self.page(&caller.platform_key(), &index, request)
+    }
+
+    pub(super) fn committed_account(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<AccountRecord, ServiceError> {
+        self.find::<AccountRecord>(caller, id)?
+            .map(|found| found.value)
+            .ok_or_else(|| ServiceError::internal("account", format!("{id} missing after commit")))
+    }
+
+    /// A commit that writes the changed account with the events its changes call for.
+    pub(super) fn prepare_account_change(
+        &self,
+        caller: &Caller,
+        before: &Versioned<AccountRecord>,
+        after: AccountRecord,
+        changes: &OnboardingChanges,
+    ) -> Result<Prepared, ServiceError> {
+        let mut draft = Draft::new(&caller.platform.id, self.clock.now());
+        self.record_account_change(&mut draft, &caller.platform_key(), before, &after, changes)?;
+        Ok(Prepared {
+            draft,
+            object_id: after.id().to_string(),
+            error: None,
+        })
+    }
+
+    /// Adds the account's update, an `account.updated` event when it changed, a
+    /// `capability.updated` event per changed capability, and a timer for a new deadline.
+    pub(super) fn record_account_change(
+        &self,
+        draft: &mut Draft,
+        platform_key: &str,
+        before: &Versioned<AccountRecord>,
+        after: &AccountRecord,
+        changes: &OnboardingChanges,
+    ) -> Result<(), ServiceError> {
+        let id = after.id();
+        draft.update(id.as_ref(), after, before.revision)?;
+        if changes.account_updated {
+            draft.event(&self.ids, "account.updated", Some(id), &after.public_view())?;
+        }
+        for change in &changes.capability_changes {
+            let capability = after
+                .capabilities()
+                .into_iter()
+                .find(|capability| capability.name == change.name);
+            let data = CapabilityUpdate {
+                account: id,
+                name: change.name,
+                requested: capability.is_some_and(|capability| capability.requested),
+                status: change.to,
+                previous_status: change.from,
+            };
+            draft.event(&self.ids, "capability.updated", Some(id), &data)?;
+        }
+        self.schedule_deadline(draft, platform_key, before.value.current_deadline(), after)
+    }
+
+    /// A timer at the account's deadline, when it has one that was not already scheduled.
+    fn schedule_deadline(
+        &self,
+        draft: &mut Draft,
+        platform_key: &str,
+        deadline_before: Option<DateTime<Utc>>,
+        account: &AccountRecord,
+    ) -> Result<(), ServiceError> {
+        let Some(deadline) = account.current_deadline() else {
+            return Ok(());
+        };
+        if deadline_before == Some(deadline) {
+            return Ok(());
+        }
+        let key = Key::timer(
+            deadline.timestamp_micros(),
+            TIMER_REQUIREMENTS_DEADLINE,
+            platform_key,
+            account.id().as_str(),
+        );
+        let timer = DeadlineTimer {
+            account: account.id().clone(),
+        };
+        draft.raw(key, to_payload(&timer)?);
+        Ok(())
+    }
+}

@@ -1,0 +1,209 @@
+//! External accounts: bank accounts and debit cards as payout destinations, added by the
+//! platform for CUSTOM accounts (STANDARD and EXPRESS holders add theirs on the hosted page).
+
+use serde::{Deserialize, Serialize};
+
+use super::accounts::input_param;
+use super::idempotency::{self, Prepared};
+use super::{Caller, Draft, ServiceError, Services};
+use crate::domain::account_record::AccountRecord;
+use crate::domain::bank_accounts::{BankAccountInput, NewBankAccount};
+use crate::domain::debit_cards::NewDebitCard;
+use crate::domain::external_account_records::{BankAccount, DebitCard, ExternalAccount};
+use crate::domain::permissions::{check_may_manage_external_accounts, Actor};
+use crate::domain::requirements::OnboardingChanges;
+use crate::ids::{AccountId, BankAccountId, CardId};
+
+/// Bank account numbers are hashed with this prefix and the platform's id.
+const BANK_ACCOUNT_SALT_PREFIX: &str = "tollgate-bank-account:";
+
+/// What is stored under a `ba_…` or `card_…` id: the account that holds it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExternalAccountOwner {
+    pub account: AccountId,
+}
+
+/// A parsed `addBankAccount` input.
+#[derive(Debug, Clone)]
+pub struct NewBankAccountRequest {
+    pub account: AccountId,
+    pub bank: BankAccountInput,
+    pub default_for_currency: Option<bool>,
+}
+
+/// A parsed `addDebitCard` input.
+#[derive(Debug, Clone)]
+pub struct NewDebitCardRequest {
+    pub account: AccountId,
+    pub token: String,
+    pub default_for_currency: Option<bool>,
+}
+
+fn salt(caller: &Caller) -> Vec<u8> {
+    format!("{BANK_ACCOUNT_SALT_PREFIX}{}", caller.platform.id).into_bytes()
+}
+
+/// Validates a bank account; errors name `<prefix><field>`.
+pub(super) fn parse_bank_account(
+    caller: &Caller,
+    input: BankAccountInput,
+    prefix: &str,
+) -> Result<NewBankAccount, ServiceError> {
+    NewBankAccount::parse(input, &salt(caller)).map_err(|error| {
+        ServiceError::invalid(format!("{prefix}{}", error.param()), error.to_string())
+    })
+}
+
+impl Services {
+    pub async fn add_bank_account(
+        &self,
+        caller: &Caller,
+        request: NewBankAccountRequest,
+    ) -> Result<BankAccount, ServiceError> {
+        let bank = parse_bank_account(caller, request.bank.clone(), "input.")?;
+        let id: BankAccountId = self.ids.next();
+        let added = ExternalAccount::bank_account(id.clone(), bank, self.clock.now());
+        let added = self
+            .add_external_account(
+                caller,
+                &request.account,
+                added,
+                request.default_for_currency,
+            )
+            .await?;
+        match added {
+            ExternalAccount::BankAccount(bank) => Ok(bank),
+            ExternalAccount::DebitCard(_) => {
+                Err(ServiceError::internal("bank account", "stored as a card"))
+            }
+        }
+    }
+
+    pub async fn add_debit_card(
+        &self,
+        caller: &Caller,
+        request: NewDebitCardRequest,
+    ) -> Result<DebitCard, ServiceError> {
+        let now = self.clock.now();
+        let found = self.account_named(caller, &request.account, "input.account")?;
+        let card = NewDebitCard::from_test_token(
+            &request.token,
+            found.value.default_currency(),
+            now.date_naive(),
+        )
+        .map_err(|error| ServiceError::invalid(input_param(error.param()), error.to_string()))?;
+        let id: CardId = self.ids.next();
+        let added = ExternalAccount::debit_card(id, card, now);
+        let added = self
+            .add_external_account(
+                caller,
+                &request.account,
+                added,
+                request.default_for_currency,
+            )
+            .await?;
+        match added {
+            ExternalAccount::DebitCard(card) => Ok(card),
+            ExternalAccount::BankAccount(_) => Err(ServiceError::internal(
+                "debit card",
+                "stored as a bank account",
+            )),
+        }
+    }
+
+    /// Adds through the API, which only the platform of a CUSTOM account may do.
+    async fn add_external_account(
+        &self,
+        caller: &Caller,
+        account: &AccountId,
+        added: ExternalAccount,
+        default_for_currency: Option<bool>,
+    ) -> Result<ExternalAccount, ServiceError> {
+        let added_id = added.id().to_owned();
+        let operation = "addExternalAccount";
+        let account_id = idempotency::run(self, caller, operation, None, &(), || {
+            let found = self.account_named(caller, account, "input.account")?;
+            check_may_manage_external_accounts(found.value.account_type(), Actor::Platform)
+                .map_err(|denied| {
+                    ServiceError::forbidden(Some("input.account"), denied.to_string())
+                })?;
+            let mut draft = Draft::new(&caller.platform.id, self.clock.now());
+            let mut updated = found.value.clone();
+            let changes = self.add_external_account_to_draft(
+                &mut draft,
+                &mut updated,
+                added.clone(),
+                default_for_currency,
+            )?;
+            self.record_account_change(
+                &mut draft,
+                &caller.platform_key(),
+                &found,
+                &updated,
+                &changes,
+            )?;
+            Ok(Prepared {
+                draft,
+                object_id: account.to_string(),
+                error: None,
+            })
+        })
+        .await?;
+        self.committed_account(caller, &account_id)?
+            .external_account(&added_id)
+            .cloned()
+            .ok_or_else(|| {
+                ServiceError::internal(
+                    "external account",
+                    format!("{added_id} missing after commit"),
+                )
+            })
+    }
+
+    /// Adds the external account to `account`, with its owner record and the
+    /// `account.external_account.created` event; the caller records the account's change.
+    pub(super) fn add_external_account_to_draft(
+        &self,
+        draft: &mut Draft,
+        account: &mut AccountRecord,
+        added: ExternalAccount,
+        default_for_currency: Option<bool>,
+    ) -> Result<OnboardingChanges, ServiceError> {
+        let changes = account
+            .add_external_account(added.clone(), default_for_currency, draft.now())
+            .map_err(|error| {
+                ServiceError::invalid(input_param(error.param()), error.to_string())
+            })?;
+        let owner = ExternalAccountOwner {
+            account: account.id().clone(),
+        };
+        draft.insert(added.id(), &owner, &[])?;
+        let stored = account
+            .external_account(added.id())
+            .ok_or_else(|| ServiceError::internal("external account", "not added"))?;
+        draft.event(
+            &self.ids,
+            "account.external_account.created",
+            Some(account.id()),
+            &stored.public_view(),
+        )?;
+        Ok(changes)
+    }
+
+    /// A `ba_…` or `card_…` of the caller's, with the account that holds it.
+    pub fn external_account(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<Option<(AccountRecord, ExternalAccount)>, ServiceError> {
+        let Some(owner) = self.find::<ExternalAccountOwner>(caller, id)? else {
+            return Ok(None);
+        };
+        let Some(account) = self.find::<AccountRecord>(caller, owner.value.account.as_ref())?
+        else {
+            return Ok(None);
+        };
+        let external = account.value.external_account(id).cloned();
+        Ok(external.map(|external| (account.value, external)))
+    }
+}
