@@ -10,16 +10,17 @@ use async_graphql::{MergedObject, Schema};
 
 use crate::config::{MAX_QUERY_COMPLEXITY, MAX_QUERY_DEPTH};
 use crate::service::AppState;
+use roots::accounts::{AccountsMutation, AccountsQuery};
 use roots::core::{CoreMutation, CoreQuery};
 use roots::subscription::SubscriptionRoot;
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(CoreQuery);
+pub struct QueryRoot(CoreQuery, AccountsQuery);
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(CoreMutation);
+pub struct MutationRoot(CoreMutation, AccountsMutation);
 
 pub type TollgateSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 

@@ -1,4 +1,6 @@
 //! The query, mutation and subscription roots, merged from one root per domain.
 
+pub mod account_inputs;
+pub mod accounts;
 pub mod core;
 pub mod subscription;

@@ -1,5 +1,7 @@
 //! GraphQL object types, one file per domain.
 
+pub mod account_enums;
+pub mod accounts;
 pub mod balance_transactions;
 pub mod money;
 pub mod node;

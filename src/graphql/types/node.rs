@@ -2,14 +2,20 @@
 
 use async_graphql::Interface;
 
+use super::accounts::{AccountObject, BankAccountObject, DebitCardObject};
 use super::balance_transactions::BalanceTransactionObject;
 use super::platform::{EventObject, PlatformObject, TopupObject};
+use crate::domain::account_record::AccountRecord;
 use crate::domain::balance_transactions::BalanceTransaction;
+use crate::domain::external_account_records::ExternalAccount;
 use crate::domain::events::Event;
 use crate::domain::topups::Topup;
 use crate::ids::prefix_of;
 use crate::service::{Caller, ServiceError, Services};
 
+// Made once per `node(id:)` call and handed straight to the executor, so the size of the
+// largest variant (an account) costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Interface)]
 #[graphql(name = "Node", field(name = "id", ty = "async_graphql::ID"))]
 pub enum Node {
@@ -17,6 +23,9 @@ pub enum Node {
     Topup(TopupObject),
     BalanceTransaction(BalanceTransactionObject),
     Event(EventObject),
+    Account(AccountObject),
+    BankAccount(BankAccountObject),
+    DebitCard(DebitCardObject),
 }
 
 /// Finds any of the caller's objects by id; another platform's is simply absent.
@@ -28,6 +37,15 @@ pub fn resolve(services: &Services, caller: &Caller, id: &str) -> Result<Option<
             .find::<BalanceTransaction>(caller, id)?
             .map(|found| Node::BalanceTransaction(BalanceTransactionObject(found.value))),
         Some("evt") => services.find::<Event>(caller, id)?.map(|found| Node::Event(EventObject(found.value))),
+        Some("acct") => services
+            .find::<AccountRecord>(caller, id)?
+            .map(|found| Node::Account(AccountObject(found.value))),
+        Some("ba" | "card") => services
+            .external_account(caller, id)?
+            .map(|(_, external)| match external {
+                ExternalAccount::BankAccount(bank) => Node::BankAccount(BankAccountObject(bank)),
+                ExternalAccount::DebitCard(card) => Node::DebitCard(DebitCardObject(card)),
+            }),
         _ => None,
     };
     Ok(node)

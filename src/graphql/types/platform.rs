@@ -2,11 +2,13 @@
 
 use async_graphql::{Context, Object, SimpleObject, ID};
 
+use super::accounts::AccountObject;
 use super::money::{BalanceObject, MoneyObject};
+use crate::domain::account_record::AccountRecord;
 use crate::domain::events::Event;
 use crate::domain::platforms::Platform;
 use crate::domain::topups::Topup;
-use crate::graphql::context::services;
+use crate::graphql::context::{caller, services};
 use crate::graphql::errors::GqlResult;
 use crate::graphql::scalars::{CountryCodeScalar, CurrencyScalar, DateTimeScalar, JsonScalar, MinorUnitsScalar};
 use crate::ledger::Holder;
@@ -85,6 +87,15 @@ impl EventObject {
     #[graphql(name = "type")]
     async fn event_type(&self) -> &str {
         &self.0.event_type
+    }
+
+    /// The connected account the event is about, if any.
+    async fn account(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<AccountObject>> {
+        let Some(account) = &self.0.account else {
+            return Ok(None);
+        };
+        let found = services(ctx).find::<AccountRecord>(caller(ctx)?, account.as_ref()).gql()?;
+        Ok(found.map(|found| AccountObject(found.value)))
     }
 
     /// The object as it was when the event happened.
