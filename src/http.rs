@@ -1,4 +1,7 @@
-//! The only code that knows axum: /graphql (POST and GraphiQL), /graphql/ws, /healthz.
+//! The only code that knows axum: /graphql (POST and GraphiQL), /graphql/ws, /healthz, and
+//! the hosted onboarding page (`onboarding_page`).
+
+mod onboarding_page;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -20,6 +23,7 @@ use tower_http::trace::TraceLayer;
 use crate::config::{MAX_REQUEST_BODY_BYTES, REQUEST_TIMEOUT_SECONDS};
 use crate::graphql::errors::{code, to_graphql};
 use crate::graphql::TollgateSchema;
+use crate::service::account_links::{PublicBaseUrl, ONBOARDING_PATH};
 use crate::service::{AppState, Caller, ServiceError};
 
 /// The header that names the connected account a request acts on.
@@ -88,6 +92,10 @@ pub fn router(services: AppState, schema: TollgateSchema, demo_secret_key: Optio
         .route("/graphql", get(graphiql_page).post(graphql))
         .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(healthz))
+        .route(
+            &format!("{ONBOARDING_PATH}/{{platform}}/{{link}}"),
+            get(onboarding_page::show).post(onboarding_page::submit),
+        )
         .layer(RequestBodyLimitLayer::new(MAX_REQUEST_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(REQUEST_TIMEOUT_SECONDS)))
         .layer(TraceLayer::new_for_http())
@@ -157,13 +165,33 @@ async fn graphql(State(state): State<HttpState>, headers: HeaderMap, request: Gr
         Ok(caller) => caller,
         Err((status, error)) => return refuse(status, error),
     };
-    let mut request = request.into_inner();
+    let mut request = request.into_inner().data(public_base_url(&headers, &state.services));
     use_parsed_query(&state.parsed, &mut request);
     let mut response = state.schema.execute(request.data(caller)).await;
     for error in &mut response.errors {
         classify(error);
     }
     GraphQLResponse::from(response).into_response()
+}
+
+/// The longest Host header used to build links back to this server.
+const MAX_HOST_CHARS: usize = 255;
+
+/// This server's URL as the client reached it (the Host header), for links such as account
+/// links; a missing or odd Host falls back to the listening address.
+fn public_base_url(headers: &HeaderMap, services: &AppState) -> PublicBaseUrl {
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .filter(|host| {
+            !host.is_empty()
+                && host.len() <= MAX_HOST_CHARS
+                && host.bytes().all(|byte| byte.is_ascii_alphanumeric() || b".-:[]".contains(&byte))
+        });
+    match host {
+        Some(host) => PublicBaseUrl(format!("http://{host}")),
+        None => PublicBaseUrl(format!("http://{}", services.settings.listen)),
+    }
 }
 
 /// Errors raised by GraphQL itself (syntax, validation, limits) carry no code: they are the

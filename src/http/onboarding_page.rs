@@ -1,0 +1,351 @@
+//! The hosted onboarding page behind account links: a small HTML form (GET) that posts the
+//! same details as `submitAccountDetails` plus a bank account (POST, form-urlencoded).
+//! Everything printed is escaped; the account number is never echoed back.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::Form;
+
+use super::HttpState;
+use crate::domain::account_record::AccountRecord;
+use crate::domain::accounts::BusinessType;
+use crate::domain::details::{AddressInput, CompanyInput, DetailsInput, IndividualInput};
+use crate::service::account_links::{FormError, HostedPage, HostedSubmission};
+
+/// The most form fields a submission may carry; the form has about twenty.
+const MAX_FORM_FIELDS: usize = 64;
+
+type FormValues = HashMap<String, String>;
+
+pub(super) async fn show(
+    State(state): State<HttpState>,
+    Path((platform, link)): Path<(String, String)>,
+) -> Response {
+    let page = state.services.hosted_onboarding_page(&platform, &link);
+    respond(page, &FormValues::new())
+}
+
+pub(super) async fn submit(
+    State(state): State<HttpState>,
+    Path((platform, link)): Path<(String, String)>,
+    Form(values): Form<FormValues>,
+) -> Response {
+    let page =
+        match parse_submission(&values) {
+            Ok(submission) => {
+                state
+                    .services
+                    .submit_hosted_onboarding(&platform, &link, submission)
+                    .await
+            }
+            Err(errors) => state
+                .services
+                .hosted_onboarding_page(&platform, &link)
+                .map(|page| match page {
+                    HostedPage::Form { account, .. } => HostedPage::Form { account, errors },
+                    other => other,
+                }),
+        };
+    respond(page, &values)
+}
+
+fn respond(
+    page: Result<HostedPage, crate::service::ServiceError>,
+    values: &FormValues,
+) -> Response {
+    match page {
+        Ok(HostedPage::Form { account, errors }) => {
+            let status = if errors.is_empty() {
+                StatusCode::OK
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            };
+            (status, Html(render_form(&account, &errors, values))).into_response()
+        }
+        Ok(HostedPage::Redirect(location)) => {
+            (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
+        }
+        Ok(HostedPage::Missing) => (
+            StatusCode::NOT_FOUND,
+            Html(message_page("This onboarding link is not valid.")),
+        )
+            .into_response(),
+        Err(error) => {
+            tracing::error!(%error, "the hosted onboarding page failed");
+            let page = message_page("Something went wrong; please try the link again later.");
+            (StatusCode::INTERNAL_SERVER_ERROR, Html(page)).into_response()
+        }
+    }
+}
+
+/// A form value, with an empty field meaning "not given".
+fn value(values: &FormValues, name: &str) -> Option<String> {
+    values
+        .get(name)
+        .map(|given| given.trim())
+        .filter(|given| !given.is_empty())
+        .map(str::to_owned)
+}
+
+fn number(values: &FormValues, name: &str, errors: &mut Vec<FormError>) -> Option<i64> {
+    let given = value(values, name)?;
+    match given.parse::<i64>() {
+        Ok(parsed) => Some(parsed),
+        Err(_) => {
+            errors.push(FormError {
+                param: name.to_owned(),
+                message: format!("{name} must be a whole number"),
+            });
+            None
+        }
+    }
+}
+
+fn address(values: &FormValues, prefix: &str) -> Option<AddressInput> {
+    let field = |name: &str| value(values, &format!("{prefix}.address.{name}"));
+    let address = AddressInput {
+        line1: field("line1"),
+        city: field("city"),
+        postal_code: field("postalCode"),
+        state: field("state"),
+        country: None,
+    };
+    (address != AddressInput::default()).then_some(address)
+}
+
+/// Sorts the form's fields into a submission; only the shape is checked here, the rules are
+/// the service's.
+fn parse_submission(values: &FormValues) -> Result<HostedSubmission, Vec<FormError>> {
+    let mut errors = Vec::new();
+    if values.len() > MAX_FORM_FIELDS {
+        errors.push(FormError {
+            param: String::new(),
+            message: format!("the form may have at most {MAX_FORM_FIELDS} fields"),
+        });
+    }
+    let business_type = match value(values, "businessType").as_deref() {
+        None => None,
+        Some("INDIVIDUAL") => Some(BusinessType::Individual),
+        Some("COMPANY") => Some(BusinessType::Company),
+        Some("NON_PROFIT") => Some(BusinessType::NonProfit),
+        Some(_) => {
+            errors.push(FormError {
+                param: "businessType".into(),
+                message: "businessType must be INDIVIDUAL, COMPANY or NON_PROFIT".into(),
+            });
+            None
+        }
+    };
+    let individual = IndividualInput {
+        first_name: value(values, "individual.firstName"),
+        last_name: value(values, "individual.lastName"),
+        dob_day: number(values, "individual.dobDay", &mut errors),
+        dob_month: number(values, "individual.dobMonth", &mut errors),
+        dob_year: number(values, "individual.dobYear", &mut errors),
+        ssn_last_4: value(values, "individual.ssnLast4"),
+        id_number: value(values, "individual.idNumber"),
+        address: address(values, "individual"),
+    };
+    let company = CompanyInput {
+        name: value(values, "company.name"),
+        tax_id: value(values, "company.taxId"),
+        address: address(values, "company"),
+    };
+    let details = DetailsInput {
+        business_type,
+        individual: (individual != IndividualInput::default()).then_some(individual),
+        company: (company != CompanyInput::default()).then_some(company),
+        business_url: value(values, "businessUrl"),
+        mcc: value(values, "mcc"),
+        tos_acceptance: value(values, "tosAcceptance").map(|_| true),
+    };
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(HostedSubmission {
+        details,
+        account_number: value(values, "accountNumber"),
+        routing_number: value(values, "routingNumber"),
+    })
+}
+
+/// Escapes text for HTML element content and quoted attribute values.
+pub fn escape_html(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for character in text.chars() {
+        match character {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#x27;"),
+            other => escaped.push(other),
+        }
+    }
+    escaped
+}
+
+fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\
+         <style>body{{font-family:sans-serif;max-width:40em;margin:2em auto}}label{{display:block;margin:.4em 0}}\
+         .error{{color:#b00}}</style></head><body>{body}</body></html>",
+        escape_html(title)
+    )
+}
+
+fn message_page(message: &str) -> String {
+    page(
+        "tollgate onboarding",
+        &format!("<p>{}</p>", escape_html(message)),
+    )
+}
+
+/// One text input, refilled with what was submitted.
+fn input(values: &FormValues, name: &str, label: &str) -> String {
+    let current = values.get(name).map(String::as_str).unwrap_or_default();
+    format!(
+        "<label>{} <input name=\"{}\" value=\"{}\"></label>\n",
+        escape_html(label),
+        escape_html(name),
+        escape_html(current)
+    )
+}
+
+fn individual_fields(account: &AccountRecord, values: &FormValues) -> String {
+    let mut html = String::from("<fieldset><legend>About you</legend>\n");
+    for (name, label) in [
+        ("individual.firstName", "First name"),
+        ("individual.lastName", "Last name"),
+        ("individual.dobDay", "Day of birth"),
+        ("individual.dobMonth", "Month of birth"),
+        ("individual.dobYear", "Year of birth"),
+    ] {
+        html.push_str(&input(values, name, label));
+    }
+    if account.country().is_united_states() {
+        html.push_str(&input(
+            values,
+            "individual.ssnLast4",
+            "Last 4 digits of your SSN",
+        ));
+    } else {
+        html.push_str(&input(values, "individual.idNumber", "National ID number"));
+    }
+    html.push_str(&address_fields(values, "individual"));
+    html.push_str("</fieldset>\n");
+    html
+}
+
+fn company_fields(values: &FormValues) -> String {
+    let mut html = String::from("<fieldset><legend>Your company</legend>\n");
+    html.push_str(&input(values, "company.name", "Company name"));
+    html.push_str(&input(values, "company.taxId", "Tax ID"));
+    html.push_str(&address_fields(values, "company"));
+    html.push_str("</fieldset>\n");
+    html
+}
+
+fn address_fields(values: &FormValues, prefix: &str) -> String {
+    [
+        ("line1", "Address"),
+        ("city", "City"),
+        ("postalCode", "Postal code"),
+        ("state", "State or region"),
+    ]
+    .into_iter()
+    .map(|(name, label)| input(values, &format!("{prefix}.address.{name}"), label))
+    .collect()
+}
+
+fn render_form(account: &AccountRecord, errors: &[FormError], values: &FormValues) -> String {
+    let mut body = format!(
+        "<h1>Set up your account</h1>\n<p>Account {} ({}, {})</p>\n",
+        escape_html(account.id().as_ref()),
+        escape_html(account.account_type().as_str()),
+        escape_html(account.country().code())
+    );
+    if !errors.is_empty() {
+        body.push_str("<ul class=\"error\">\n");
+        for error in errors {
+            body.push_str(&format!(
+                "<li>{}: {}</li>\n",
+                escape_html(&error.param),
+                escape_html(&error.message)
+            ));
+        }
+        body.push_str("</ul>\n");
+    }
+    let due: Vec<String> = account
+        .requirements()
+        .currently_due
+        .iter()
+        .map(|field| escape_html(field.as_str()))
+        .collect();
+    if !due.is_empty() {
+        body.push_str(&format!("<p>Still needed: {}</p>\n", due.join(", ")));
+    }
+    body.push_str("<form method=\"post\">\n");
+    match account.business_type() {
+        None => {
+            body.push_str(
+                "<label>Business type <select name=\"businessType\"><option value=\"\"></option>\
+                 <option value=\"INDIVIDUAL\">Individual</option><option value=\"COMPANY\">Company</option>\
+                 <option value=\"NON_PROFIT\">Non-profit</option></select></label>\n",
+            );
+            body.push_str(&individual_fields(account, values));
+            body.push_str(&company_fields(values));
+        }
+        Some(BusinessType::Individual) => body.push_str(&individual_fields(account, values)),
+        Some(BusinessType::Company | BusinessType::NonProfit) => {
+            body.push_str(&company_fields(values))
+        }
+    }
+    body.push_str("<fieldset><legend>Your business</legend>\n");
+    body.push_str(&input(values, "businessUrl", "Website"));
+    body.push_str(&input(values, "mcc", "Merchant category code"));
+    body.push_str("</fieldset>\n<fieldset><legend>Where to send payouts</legend>\n");
+    body.push_str(
+        "<label>Bank account number <input name=\"accountNumber\" autocomplete=\"off\"></label>\n",
+    );
+    body.push_str(&input(values, "routingNumber", "Routing number"));
+    body.push_str(
+        "</fieldset>\n<label><input type=\"checkbox\" name=\"tosAcceptance\" value=\"true\"> \
+         I accept the terms of service</label>\n<button type=\"submit\">Submit</button>\n</form>\n",
+    );
+    page("tollgate onboarding", &body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn everything_printed_is_escaped() {
+        assert_eq!(
+            escape_html("<a href=\"x\">'&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&#x27;&amp;&#x27;&lt;/a&gt;"
+        );
+        let values = FormValues::from([("mcc".to_owned(), "\"><script>".to_owned())]);
+        assert!(!input(&values, "mcc", "MCC").contains("<script>"));
+    }
+
+    #[test]
+    fn empty_fields_are_absent_and_numbers_are_checked() {
+        let values = FormValues::from([
+            ("individual.firstName".to_owned(), "Jo".to_owned()),
+            ("company.name".to_owned(), " ".to_owned()),
+            ("tosAcceptance".to_owned(), "true".to_owned()),
+        ]);
+        let submission = parse_submission(&values).expect("parse");
+        assert!(submission.details.company.is_none());
+        assert_eq!(submission.details.tos_acceptance, Some(true));
+        assert_eq!(submission.account_number, None);
+        let bad = FormValues::from([("individual.dobDay".to_owned(), "first".to_owned())]);
+        let errors = parse_submission(&bad).expect_err("refused");
+        assert_eq!(errors[0].param, "individual.dobDay");
+    }
+}
