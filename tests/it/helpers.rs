@@ -160,6 +160,26 @@ impl TestApp {
         body
     }
 
+    /// Adds the US test bank account to an account as its holder would: through a hosted
+    /// onboarding link's form.
+    pub async fn add_bank_account_as_holder(&self, account: &str) {
+        let body = self
+            .graphql(
+                "mutation($a: ID!) { createAccountLink(input: {account: $a, refreshUrl: \"https://example.com/r\", returnUrl: \"https://example.com/d\"}) { url } }",
+                json!({ "a": account }),
+            )
+            .await;
+        assert_no_errors(&body);
+        let url = body["data"]["createAccountLink"]["url"].as_str().expect("link url");
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let form = [("accountNumber", "000123456789"), ("routingNumber", "110000000")];
+        let response = client.post(url).form(&form).send().await.expect("post form");
+        assert_eq!(response.status(), 303, "{}", response.text().await.unwrap_or_default());
+    }
+
     pub async fn assert_ledger_balanced(&self) {
         let body = self
             .graphql("{ ledgerCheck { balanced entries violations } }", json!({}))

@@ -3,6 +3,12 @@
 
 mod helpers;
 
+mod accounts_hosted;
+mod accounts_onboarding;
+mod accounts_pagination;
+mod accounts_rules;
+mod accounts_support;
+
 mod foundation_bad_input;
 mod foundation_concurrency;
 mod foundation_crash;
