@@ -5,14 +5,19 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, watch, Mutex};
+use tokio::sync::{broadcast, mpsc, watch, Mutex};
 
 use crate::clock::{from_micros, Clock};
 use crate::config::Settings;
 use crate::ids::IdGenerator;
+use crate::policy::{PolicyEngine, PolicyRegistry, PolicyWatcher, RegistryError};
 use crate::service::scheduler::CLOCK_META;
 use crate::service::{AppState, ServiceError, Services, EVENT_STREAM_CAPACITY};
 use crate::store::{Key, Keyspace, Store, StoreError, WriterThread};
+
+/// How many times, and how far apart, closing waits for the state to be released.
+const CLOSE_ATTEMPTS: usize = 500;
+const CLOSE_RETRY_MILLISECONDS: u64 = 10;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -27,18 +32,23 @@ pub enum AppError {
     },
     #[error("the server failed: {0}")]
     Serve(std::io::Error),
+    #[error("could not load the policies: {0}")]
+    Policies(#[from] RegistryError),
 }
 
 /// The state and the writer thread behind it.
 pub struct Application {
     pub services: AppState,
     writer: WriterThread,
+    /// Keeps the policies folder watched while the server runs.
+    watcher: Option<PolicyWatcher>,
 }
 
 impl Application {
     /// Opens the store and builds the services; the clock resumes where it was left.
     pub fn build(settings: Settings) -> Result<Application, AppError> {
-        std::fs::create_dir_all(&settings.data_dir).map_err(|error| StoreError::Io(error.to_string()))?;
+        std::fs::create_dir_all(&settings.data_dir)
+            .map_err(|error| StoreError::Io(error.to_string()))?;
         let (store, writer) = Store::open(&settings.data_dir)?;
         let clock = if settings.simulated_clock {
             let saved = store
@@ -50,6 +60,15 @@ impl Application {
             Clock::System
         };
         let (event_stream, _) = broadcast::channel(EVENT_STREAM_CAPACITY);
+        let (policy_changes, changes) = mpsc::unbounded_channel();
+        let policies = PolicyRegistry::load(
+            &settings.policies_dir,
+            Arc::new(PolicyEngine::new()),
+            move |change| {
+                // Recorded by a task; a closed channel means the server is stopping.
+                let _ = policy_changes.send(change);
+            },
+        )?;
         let services = Arc::new(Services {
             store,
             clock,
@@ -57,24 +76,53 @@ impl Application {
             settings,
             scheduler_lock: Mutex::new(()),
             event_stream,
+            policies,
         });
-        Ok(Application { services, writer })
+        tokio::spawn(Services::record_policy_changes(
+            Arc::downgrade(&services),
+            changes,
+        ));
+        Ok(Application {
+            services,
+            writer,
+            watcher: None,
+        })
     }
 
-    /// Stops the writer after it has flushed everything it was given.
-    pub fn close(self) {
-        let Application { services, writer } = self;
-        match Arc::try_unwrap(services) {
-            Ok(services) => services.store.close(),
-            Err(shared) => {
-                // Something still holds the state; flushing is all that can be done.
-                if let Err(error) = shared.store.flush() {
-                    tracing::error!(%error, "flush at shutdown failed");
+    /// Watches the policies folder: changed files are compiled, tested and swapped in.
+    pub fn watch_policies(&mut self) -> Result<(), AppError> {
+        self.watcher = Some(self.services.policies.watch()?);
+        Ok(())
+    }
+
+    /// Stops the writer after it has flushed everything it was given. Tasks that still
+    /// hold the state (connections finishing) get a bounded time to let go; past it the
+    /// store is flushed and left to close when they do.
+    pub async fn close(self) {
+        let Application {
+            mut services,
+            writer,
+            watcher,
+        } = self;
+        drop(watcher);
+        for _ in 0..CLOSE_ATTEMPTS {
+            match Arc::try_unwrap(services) {
+                Ok(owned) => {
+                    owned.store.close();
+                    writer.join();
+                    return;
                 }
-                return;
+                Err(shared) => {
+                    services = shared;
+                    tokio::time::sleep(std::time::Duration::from_millis(CLOSE_RETRY_MILLISECONDS))
+                        .await;
+                }
             }
         }
-        writer.join();
+        tracing::warn!("the state is still in use; flushing instead of closing the store");
+        if let Err(error) = services.store.flush() {
+            tracing::error!(%error, "flush at shutdown failed");
+        }
     }
 
     /// Serves HTTP on `listener` until `shutdown` resolves, then drains and flushes.
@@ -90,14 +138,18 @@ impl Application {
         let scheduler = if self.services.clock.is_simulated() {
             None
         } else {
-            Some(tokio::spawn(self.services.clone().run_scheduler(scheduler_stopped)))
+            Some(tokio::spawn(
+                self.services.clone().run_scheduler(scheduler_stopped),
+            ))
         };
-        let served = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await;
         let _ = stop_scheduler.send(true);
         if let Some(scheduler) = scheduler {
             let _ = scheduler.await;
         }
-        self.close();
+        self.close().await;
         served.map_err(AppError::Serve)
     }
 }

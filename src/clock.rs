@@ -70,18 +70,27 @@ mod tests {
 
     #[test]
     fn simulated_clock_moves_only_forward() {
-        let start = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().expect("date");
+        let start = Utc
+            .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+            .single()
+            .expect("date");
         let clock = Clock::simulated(start);
         assert_eq!(clock.now(), start);
         let later = start + Duration::days(2);
         assert_eq!(clock.advance_to(later), Ok(later));
         assert_eq!(clock.now(), later);
-        assert!(matches!(clock.advance_to(start), Err(ClockError::Backwards { .. })));
+        assert!(matches!(
+            clock.advance_to(start),
+            Err(ClockError::Backwards { .. })
+        ));
         assert_eq!(clock.now(), later);
     }
 
     #[test]
     fn system_clock_cannot_be_moved() {
-        assert_eq!(Clock::System.advance_to(Utc::now()), Err(ClockError::NotSimulated));
+        assert_eq!(
+            Clock::System.advance_to(Utc::now()),
+            Err(ClockError::NotSimulated)
+        );
     }
 }

@@ -46,7 +46,10 @@ struct HttpState {
 }
 
 /// Hands the request a cached parse of its query, or parses and caches it.
-fn use_parsed_query(cache: &Mutex<HashMap<String, ExecutableDocument>>, request: &mut async_graphql::Request) {
+fn use_parsed_query(
+    cache: &Mutex<HashMap<String, ExecutableDocument>>,
+    request: &mut async_graphql::Request,
+) {
     if request.query.len() > MAX_CACHED_QUERY_BYTES {
         return;
     }
@@ -97,7 +100,10 @@ pub fn router(services: AppState, schema: TollgateSchema, demo_secret_key: Optio
             get(onboarding_page::show).post(onboarding_page::submit),
         )
         .layer(RequestBodyLimitLayer::new(MAX_REQUEST_BODY_BYTES))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(REQUEST_TIMEOUT_SECONDS)))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(REQUEST_TIMEOUT_SECONDS),
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -127,7 +133,11 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// Authenticates the key and checks the Connect-Account header.
-fn authenticate(services: &AppState, authorization: Option<&str>, connect_account: Option<&str>) -> Result<Caller, (StatusCode, ServiceError)> {
+fn authenticate(
+    services: &AppState,
+    authorization: Option<&str>,
+    connect_account: Option<&str>,
+) -> Result<Caller, (StatusCode, ServiceError)> {
     let key = authorization.ok_or_else(|| {
         (
             StatusCode::UNAUTHORIZED,
@@ -150,14 +160,24 @@ fn authenticate(services: &AppState, authorization: Option<&str>, connect_accoun
     })
 }
 
-async fn graphql(State(state): State<HttpState>, headers: HeaderMap, request: GraphQLRequest) -> Response {
-    let connect_account = match headers.get(CONNECT_ACCOUNT_HEADER).map(|value| value.to_str()) {
+async fn graphql(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    request: GraphQLRequest,
+) -> Response {
+    let connect_account = match headers
+        .get(CONNECT_ACCOUNT_HEADER)
+        .map(|value| value.to_str())
+    {
         None => None,
         Some(Ok(value)) => Some(value),
         Some(Err(_)) => {
             return refuse(
                 StatusCode::BAD_REQUEST,
-                ServiceError::invalid("Connect-Account", "The Connect-Account header must be an account id such as acct_…"),
+                ServiceError::invalid(
+                    "Connect-Account",
+                    "The Connect-Account header must be an account id such as acct_…",
+                ),
             )
         }
     };
@@ -165,7 +185,9 @@ async fn graphql(State(state): State<HttpState>, headers: HeaderMap, request: Gr
         Ok(caller) => caller,
         Err((status, error)) => return refuse(status, error),
     };
-    let mut request = request.into_inner().data(public_base_url(&headers, &state.services));
+    let mut request = request
+        .into_inner()
+        .data(public_base_url(&headers, &state.services));
     use_parsed_query(&state.parsed, &mut request);
     let mut response = state.schema.execute(request.data(caller)).await;
     for error in &mut response.errors {
@@ -186,7 +208,9 @@ fn public_base_url(headers: &HeaderMap, services: &AppState) -> PublicBaseUrl {
         .filter(|host| {
             !host.is_empty()
                 && host.len() <= MAX_HOST_CHARS
-                && host.bytes().all(|byte| byte.is_ascii_alphanumeric() || b".-:[]".contains(&byte))
+                && host
+                    .bytes()
+                    .all(|byte| byte.is_ascii_alphanumeric() || b".-:[]".contains(&byte))
         });
     match host {
         Some(host) => PublicBaseUrl(format!("http://{host}")),
@@ -216,7 +240,11 @@ fn classify(error: &mut ServerError) {
     }
 }
 
-async fn graphql_ws(State(state): State<HttpState>, protocol: GraphQLProtocol, upgrade: WebSocketUpgrade) -> Response {
+async fn graphql_ws(
+    State(state): State<HttpState>,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response {
     let services = state.services.clone();
     let schema = state.schema.clone();
     upgrade
@@ -224,11 +252,20 @@ async fn graphql_ws(State(state): State<HttpState>, protocol: GraphQLProtocol, u
         .on_upgrade(move |stream| {
             GraphQLWebSocket::new(stream, schema, protocol)
                 .on_connection_init(move |payload| async move {
-                    let field = |name: &str| payload.get(name).and_then(serde_json::Value::as_str).map(str::to_owned);
+                    let field = |name: &str| {
+                        payload
+                            .get(name)
+                            .and_then(serde_json::Value::as_str)
+                            .map(str::to_owned)
+                    };
                     let authorization = field("Authorization").or_else(|| field("authorization"));
-                    let key = authorization.as_deref().and_then(|value| value.strip_prefix("Bearer ")).map(str::trim);
+                    let key = authorization
+                        .as_deref()
+                        .and_then(|value| value.strip_prefix("Bearer "))
+                        .map(str::trim);
                     let connect_account = field("Connect-Account");
-                    let caller = authenticate(&services, key, connect_account.as_deref()).map_err(|(_, error)| to_graphql(error))?;
+                    let caller = authenticate(&services, key, connect_account.as_deref())
+                        .map_err(|(_, error)| to_graphql(error))?;
                     let mut data = Data::default();
                     data.insert(caller);
                     Ok(data)

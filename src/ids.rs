@@ -55,14 +55,18 @@ impl IdGenerator {
     fn next_stamp(&self) -> u64 {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map_or(0, |elapsed| u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX));
+            .map_or(0, |elapsed| {
+                u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX)
+            });
         let mut last = self.last_stamp.load(Ordering::Relaxed);
         loop {
             let next = now.max(last.saturating_add(1));
-            match self
-                .last_stamp
-                .compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed)
-            {
+            match self.last_stamp.compare_exchange_weak(
+                last,
+                next,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) => return next,
                 Err(actual) => last = actual,
             }
@@ -242,10 +246,22 @@ mod tests {
             ChargeId::parse(account.as_str()),
             Err(IdError::WrongPrefix { prefix: "ch", .. })
         ));
-        assert!(matches!(AccountId::parse("acct_123"), Err(IdError::Malformed { .. })));
-        assert!(matches!(AccountId::parse("acct_"), Err(IdError::Malformed { .. })));
+        assert!(matches!(
+            AccountId::parse("acct_123"),
+            Err(IdError::Malformed { .. })
+        ));
+        assert!(matches!(
+            AccountId::parse("acct_"),
+            Err(IdError::Malformed { .. })
+        ));
         let upper = account.as_str().to_uppercase().replacen("ACCT", "acct", 1);
-        assert!(matches!(AccountId::parse(&upper), Err(IdError::Malformed { .. })));
-        assert!(matches!(TransferId::parse("trr_x"), Err(IdError::WrongPrefix { .. })));
+        assert!(matches!(
+            AccountId::parse(&upper),
+            Err(IdError::Malformed { .. })
+        ));
+        assert!(matches!(
+            TransferId::parse("trr_x"),
+            Err(IdError::WrongPrefix { .. })
+        ));
     }
 }

@@ -5,14 +5,15 @@
 //! time; `domain` holds the pure rules; `ledger` the double-entry bookkeeping; `store` the
 //! only code that touches sled; `service` the use cases; `graphql` and `http` the wire.
 
-pub mod money;
-pub mod ids;
+pub mod app;
 pub mod clock;
 pub mod config;
 pub mod domain;
-pub mod ledger;
-pub mod store;
-pub mod service;
 pub mod graphql;
 pub mod http;
-pub mod app;
+pub mod ids;
+pub mod ledger;
+pub mod money;
+pub mod policy;
+pub mod service;
+pub mod store;

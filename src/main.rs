@@ -16,7 +16,11 @@ use tollgate::config::Settings;
 use tollgate::service::platforms::NewPlatform;
 
 #[derive(Parser)]
-#[command(name = "tollgate", version, about = "A self-hosted, Connect-style payments gateway")]
+#[command(
+    name = "tollgate",
+    version,
+    about = "A self-hosted, Connect-style payments gateway"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -70,14 +74,17 @@ enum PlatformCommand {
         policy: Option<String>,
         #[arg(long, env = "TOLLGATE_DATA", default_value = "./data")]
         data: PathBuf,
+        /// The policies folder, to check that the platform's policy exists.
+        #[arg(long, env = "TOLLGATE_POLICIES", default_value = "./policies")]
+        policies: PathBuf,
     },
 }
 
-fn offline_settings(data: PathBuf) -> Settings {
+fn offline_settings(data: PathBuf, policies: PathBuf) -> Settings {
     Settings {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         data_dir: data,
-        policies_dir: PathBuf::from("./policies"),
+        policies_dir: policies,
         simulated_clock: false,
         demo: false,
     }
@@ -128,9 +135,17 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         simulated_clock: args.simulated_clock,
         demo: args.demo,
     };
-    let application = Application::build(settings.clone()).map_err(|error| error.to_string())?;
+    let mut application =
+        Application::build(settings.clone()).map_err(|error| error.to_string())?;
+    application
+        .watch_policies()
+        .map_err(|error| error.to_string())?;
     let demo_key = if settings.demo {
-        let demo = application.services.ensure_demo().await.map_err(|error| error.to_string())?;
+        let demo = application
+            .services
+            .ensure_demo()
+            .await
+            .map_err(|error| error.to_string())?;
         println!("demo platform {} — secret key {}", demo.id, demo.secret_key);
         Some(demo.secret_key)
     } else {
@@ -148,10 +163,11 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .map_err(|error| error.to_string())
 }
 
-async fn create_platform(data: PathBuf, new: NewPlatform) -> Result<(), String> {
-    let application = Application::build(offline_settings(data)).map_err(|error| error.to_string())?;
+async fn create_platform(data: PathBuf, policies: PathBuf, new: NewPlatform) -> Result<(), String> {
+    let application =
+        Application::build(offline_settings(data, policies)).map_err(|error| error.to_string())?;
     let created = application.services.create_platform(new).await;
-    application.close();
+    application.close().await;
     let created = created.map_err(|error| error.to_string())?;
     let line = serde_json::to_string(&created).map_err(|error| error.to_string())?;
     println!("{line}");
@@ -159,9 +175,10 @@ async fn create_platform(data: PathBuf, new: NewPlatform) -> Result<(), String> 
 }
 
 fn verify(data: PathBuf) -> Result<bool, String> {
-    let application = Application::build(offline_settings(data)).map_err(|error| error.to_string())?;
-    let report = application.services.verify();
-    application.close();
+    let (store, writer) = tollgate::store::Store::open(&data).map_err(|error| error.to_string())?;
+    let report = tollgate::service::ledger_check::verify_store(&store);
+    store.close();
+    writer.join();
     let report = report.map_err(|error| error.to_string())?;
     for (currency, debits, credits) in &report.totals {
         println!("{currency}: debits {debits}, credits {credits}");
@@ -172,7 +189,11 @@ fn verify(data: PathBuf) -> Result<bool, String> {
     println!(
         "{} entries: {}",
         report.entries,
-        if report.balanced { "balanced" } else { "NOT balanced" }
+        if report.balanced {
+            "balanced"
+        } else {
+            "NOT balanced"
+        }
     );
     Ok(report.balanced)
 }
@@ -180,7 +201,10 @@ fn verify(data: PathBuf) -> Result<bool, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("tollgate: could not start the runtime: {error}");
@@ -198,9 +222,11 @@ fn main() -> ExitCode {
                         default_currency,
                         policy,
                         data,
+                        policies,
                     },
             } => create_platform(
                 data,
+                policies,
                 NewPlatform {
                     name,
                     country,
@@ -210,7 +236,7 @@ fn main() -> ExitCode {
             )
             .await
             .map(|()| true),
-            Command::Verify { data } => verify(data),
+            Command::Verify { data } => tokio::task::block_in_place(|| verify(data)),
             Command::Schema => {
                 print!("{}", tollgate::graphql::sdl());
                 Ok(true)

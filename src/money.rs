@@ -151,7 +151,9 @@ impl<'de> Deserialize<'de> for Currency {
 }
 
 /// An amount in a currency's smallest unit, signed, always within ±(2^53 − 1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
+)]
 #[serde(try_from = "i64", into = "i64")]
 pub struct MinorUnits(i64);
 
@@ -342,7 +344,10 @@ impl Money {
         if self.currency != other.currency {
             return Err(MoneyError::CurrencyMismatch(self.currency, other.currency));
         }
-        Ok(Money::new(self.amount.checked_add(other.amount)?, self.currency))
+        Ok(Money::new(
+            self.amount.checked_add(other.amount)?,
+            self.currency,
+        ))
     }
 }
 
@@ -358,7 +363,12 @@ mod tests {
     #[test]
     fn currency_table_is_sorted_so_lookup_finds_every_code() {
         for pair in CURRENCY_TABLE.windows(2) {
-            assert!(pair[0].code < pair[1].code, "{} before {}", pair[0].code, pair[1].code);
+            assert!(
+                pair[0].code < pair[1].code,
+                "{} before {}",
+                pair[0].code,
+                pair[1].code
+            );
         }
         for currency in Currency::all() {
             assert_eq!(Currency::parse(currency.code()), Ok(currency));
@@ -386,19 +396,34 @@ mod tests {
 
     #[test]
     fn minor_units_stay_within_json_integers() {
-        assert_eq!(MinorUnits::new(MAX_JSON_INTEGER).map(MinorUnits::get), Ok(MAX_JSON_INTEGER));
+        assert_eq!(
+            MinorUnits::new(MAX_JSON_INTEGER).map(MinorUnits::get),
+            Ok(MAX_JSON_INTEGER)
+        );
         assert!(MinorUnits::new(MAX_JSON_INTEGER + 1).is_err());
         assert!(MinorUnits::new(-MAX_JSON_INTEGER - 1).is_err());
         let max = MinorUnits::new(MAX_JSON_INTEGER).expect("max");
-        assert_eq!(max.checked_add(MinorUnits(1)), Err(MoneyError::OutOfRange(i128::from(MAX_JSON_INTEGER) + 1)));
+        assert_eq!(
+            max.checked_add(MinorUnits(1)),
+            Err(MoneyError::OutOfRange(i128::from(MAX_JSON_INTEGER) + 1))
+        );
     }
 
     #[test]
     fn operation_amounts_are_positive_and_limited() {
         assert_eq!(MinorUnits::positive_amount(0), Err(MoneyError::NotPositive));
-        assert_eq!(MinorUnits::positive_amount(-1), Err(MoneyError::NotPositive));
-        assert_eq!(MinorUnits::positive_amount(100_000_000), Err(MoneyError::AboveLimit(100_000_000)));
-        assert_eq!(MinorUnits::positive_amount(99_999_999).map(MinorUnits::get), Ok(99_999_999));
+        assert_eq!(
+            MinorUnits::positive_amount(-1),
+            Err(MoneyError::NotPositive)
+        );
+        assert_eq!(
+            MinorUnits::positive_amount(100_000_000),
+            Err(MoneyError::AboveLimit(100_000_000))
+        );
+        assert_eq!(
+            MinorUnits::positive_amount(99_999_999).map(MinorUnits::get),
+            Ok(99_999_999)
+        );
         assert_eq!(MinorUnits::fee_amount(0).map(MinorUnits::get), Ok(0));
         assert_eq!(MinorUnits::fee_amount(-1), Err(MoneyError::Negative));
     }
@@ -416,22 +441,38 @@ mod tests {
             ("0", 0),
         ];
         for (input, expected) in cases {
-            assert_eq!(round_minor(dec(input)).map(MinorUnits::get), Ok(expected), "{input}");
+            assert_eq!(
+                round_minor(dec(input)).map(MinorUnits::get),
+                Ok(expected),
+                "{input}"
+            );
         }
     }
 
     #[test]
     fn proportion_rounds_once() {
         let fee = MinorUnits(1000);
-        assert_eq!(proportion(fee, MinorUnits(1500), MinorUnits(2000)).map(MinorUnits::get), Ok(750));
-        assert_eq!(proportion(MinorUnits(333), MinorUnits(1), MinorUnits(2)).map(MinorUnits::get), Ok(167));
-        assert_eq!(proportion(fee, MinorUnits(1), MinorUnits::ZERO).map(MinorUnits::get), Ok(0));
+        assert_eq!(
+            proportion(fee, MinorUnits(1500), MinorUnits(2000)).map(MinorUnits::get),
+            Ok(750)
+        );
+        assert_eq!(
+            proportion(MinorUnits(333), MinorUnits(1), MinorUnits(2)).map(MinorUnits::get),
+            Ok(167)
+        );
+        assert_eq!(
+            proportion(fee, MinorUnits(1), MinorUnits::ZERO).map(MinorUnits::get),
+            Ok(0)
+        );
     }
 
     #[test]
     fn allocation_gives_the_leftover_to_the_first_part() {
         let parts = allocate(MinorUnits(1001), &[dec("1"), dec("1"), dec("1")]).expect("allocate");
-        assert_eq!(parts, vec![MinorUnits(335), MinorUnits(333), MinorUnits(333)]);
+        assert_eq!(
+            parts,
+            vec![MinorUnits(335), MinorUnits(333), MinorUnits(333)]
+        );
         let parts = allocate(MinorUnits(10), &[dec("80"), dec("20")]).expect("allocate");
         assert_eq!(parts, vec![MinorUnits(8), MinorUnits(2)]);
     }

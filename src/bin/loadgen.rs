@@ -96,12 +96,20 @@ const TYPENAME: &str = "{ __typename }";
 
 fn body_for(operation: Operation, sequence: u64, run: u64) -> Value {
     match operation {
-        Operation::Topup => json!({"query": TOPUP, "variables": {"key": format!("load-{run}-{sequence}")}}),
+        Operation::Topup => {
+            json!({"query": TOPUP, "variables": {"key": format!("load-{run}-{sequence}")}})
+        }
         Operation::Typename => json!({"query": TYPENAME}),
     }
 }
 
-async fn drive(url: &str, key: &str, operation: Operation, connections: usize, seconds: u64) -> Measured {
+async fn drive(
+    url: &str,
+    key: &str,
+    operation: Operation,
+    connections: usize,
+    seconds: u64,
+) -> Measured {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(connections)
         .build()
@@ -112,7 +120,12 @@ async fn drive(url: &str, key: &str, operation: Operation, connections: usize, s
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(connections);
     for _ in 0..connections {
-        let (client, sequence, url, key) = (client.clone(), sequence.clone(), url.to_owned(), key.to_owned());
+        let (client, sequence, url, key) = (
+            client.clone(),
+            sequence.clone(),
+            url.to_owned(),
+            key.to_owned(),
+        );
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut errors = 0u64;
@@ -156,7 +169,12 @@ async fn drive(url: &str, key: &str, operation: Operation, connections: usize, s
 
 /// Commits of the same shape as a top-up (an entry, its balance transaction, the object,
 /// an event, indexes and a release timer) straight to the writer: no HTTP, no GraphQL.
-async fn store_only(services: Arc<Services>, platform: &str, connections: usize, seconds: u64) -> Measured {
+async fn store_only(
+    services: Arc<Services>,
+    platform: &str,
+    connections: usize,
+    seconds: u64,
+) -> Measured {
     let platform_id = match tollgate::ids::PlatformId::parse(platform) {
         Ok(id) => id,
         Err(error) => {
@@ -182,7 +200,13 @@ async fn store_only(services: Arc<Services>, platform: &str, connections: usize,
                 let sent = Instant::now();
                 let now = services.clock.now();
                 let id: TopupId = services.ids.next();
-                let mut entry = EntryBuilder::new(&services.ids, &platform_id, EntryKind::Topup, id.as_ref(), now);
+                let mut entry = EntryBuilder::new(
+                    &services.ids,
+                    &platform_id,
+                    EntryKind::Topup,
+                    id.as_ref(),
+                    now,
+                );
                 let line = entry.line(LineSpec {
                     holder: Holder::Platform(platform_id.clone()),
                     transaction_type: BalanceTransactionType::Topup,
@@ -200,8 +224,25 @@ async fn store_only(services: Arc<Services>, platform: &str, connections: usize,
                         .build()
                         .ok()
                         .and_then(|entry| draft.entry(entry).ok())
-                        .and_then(|()| draft.insert(id.as_ref(), &json!({"id": id.to_string()}), &["topups".to_owned()]).ok())
-                        .and_then(|()| draft.event(&services.ids, "topup.created", None, &json!({"id": id.to_string()})).ok())
+                        .and_then(|()| {
+                            draft
+                                .insert(
+                                    id.as_ref(),
+                                    &json!({"id": id.to_string()}),
+                                    &["topups".to_owned()],
+                                )
+                                .ok()
+                        })
+                        .and_then(|()| {
+                            draft
+                                .event(
+                                    &services.ids,
+                                    "topup.created",
+                                    None,
+                                    &json!({"id": id.to_string()}),
+                                )
+                                .ok()
+                        })
                         .is_some();
                 let ok = built && services.store.commit(draft.commit).await.is_ok();
                 latencies.push(sent.elapsed().as_micros() as u64);
@@ -263,7 +304,11 @@ async fn run(options: Options) -> Result<(), String> {
             let server = tokio::spawn(application.serve(listener, None, async move {
                 let _ = stopped.await;
             }));
-            (format!("http://{address}/graphql"), created.secret_key.clone(), Some((stop, server)))
+            (
+                format!("http://{address}/graphql"),
+                created.secret_key.clone(),
+                Some((stop, server)),
+            )
         }
     };
     println!(
@@ -273,12 +318,32 @@ async fn run(options: Options) -> Result<(), String> {
         options.seconds,
         std::thread::available_parallelism().map_or(1, usize::from)
     );
-    let measured = drive(&url, &key, options.operation, options.connections, options.seconds).await;
+    let measured = drive(
+        &url,
+        &key,
+        options.operation,
+        options.connections,
+        options.seconds,
+    )
+    .await;
     measured.print();
     if !options.only {
-        let baseline = drive(&url, &key, Operation::Typename, options.connections, options.seconds).await;
+        let baseline = drive(
+            &url,
+            &key,
+            Operation::Typename,
+            options.connections,
+            options.seconds,
+        )
+        .await;
         baseline.print();
-        let store = store_only(services.clone(), &created.id, options.connections, options.seconds).await;
+        let store = store_only(
+            services.clone(),
+            &created.id,
+            options.connections,
+            options.seconds,
+        )
+        .await;
         store.print();
         println!(
             "ratios: {:?} / typename = {:.2}   {:?} / store-only = {:.2}",
@@ -300,14 +365,19 @@ async fn run(options: Options) -> Result<(), String> {
 }
 
 fn tempfile_dir(given: Option<PathBuf>) -> Result<PathBuf, String> {
-    let base = given.unwrap_or_else(|| std::env::temp_dir().join(format!("tollgate-loadgen-{}", std::process::id())));
+    let base = given.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("tollgate-loadgen-{}", std::process::id()))
+    });
     std::fs::create_dir_all(&base).map_err(|error| error.to_string())?;
     Ok(base)
 }
 
 fn main() -> std::process::ExitCode {
     let options = Options::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("loadgen: {error}");

@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{
-    AccountId, ApplicationFeeId, BalanceTransactionId, ChargeId, DisputeId, FeeRefundId, PaymentId, RefundId,
-    TransferId, TransferReversalId,
+    AccountId, ApplicationFeeId, BalanceTransactionId, ChargeId, DisputeId, FeeRefundId, PaymentId,
+    RefundId, TransferId, TransferReversalId,
 };
 use crate::money::{Currency, MinorUnits, Money};
 
@@ -108,8 +108,14 @@ impl Charge {
         Money::new(amount, self.currency)
     }
 
+    /// Wholly refunded: every captured unit returned, or an authorization released.
     pub fn refunded(&self) -> bool {
-        self.captured && !self.amount_captured.is_zero() && self.amount_refunded == self.amount_captured
+        let refundable = if self.captured {
+            self.amount_captured
+        } else {
+            self.amount
+        };
+        !refundable.is_zero() && self.amount_refunded == refundable
     }
 
     /// What transfers with this charge as their source may still draw.
@@ -164,7 +170,9 @@ pub struct Transfer {
 
 impl Transfer {
     pub fn reversible(&self) -> MinorUnits {
-        self.amount.checked_sub(self.amount_reversed).unwrap_or(MinorUnits::ZERO)
+        self.amount
+            .checked_sub(self.amount_reversed)
+            .unwrap_or(MinorUnits::ZERO)
     }
 }
 
@@ -180,10 +188,15 @@ pub enum ChargeRuleError {
     #[error("the application fee {fee} is more than the charge amount {amount}")]
     FeeAboveAmount { fee: MinorUnits, amount: MinorUnits },
     #[error("transferData.amount {transfer} is more than the charge amount {amount}")]
-    TransferAboveAmount { transfer: MinorUnits, amount: MinorUnits },
+    TransferAboveAmount {
+        transfer: MinorUnits,
+        amount: MinorUnits,
+    },
     #[error("give either applicationFeeAmount or transferData.amount, not both")]
     FeeAndTransferAmount,
-    #[error("a charge with a Connect-Account header is a direct charge and cannot have transferData")]
+    #[error(
+        "a charge with a Connect-Account header is a direct charge and cannot have transferData"
+    )]
     DirectWithTransferData,
 }
 

@@ -11,15 +11,15 @@ pub mod account_links; // hosted onboarding links: single use, expiry, http(s) U
 pub mod account_record; // a stored connected account and its transitions
 pub mod accounts; // account and business types, the creation rules
 pub mod balance_transactions; // a holder's view of one ledger line
-pub mod events; // the record of a change
 pub mod bank_accounts; // bank account numbers, routing numbers, failing test numbers
 pub mod calendar; // business days, delays by country, payout days of a schedule
-pub mod charges; // charges, application fees and transfers, and their amount rules
 pub mod capabilities; // CARD_PAYMENTS and TRANSFERS: fields each needs, status rule
+pub mod charges; // charges, application fees and transfers, and their amount rules
 pub mod countries; // the one table of supported countries
 pub mod debit_cards; // debit cards from test tokens
 pub mod details; // onboarding details as submitted, validated
 pub mod email; // email addresses
+pub mod events; // the record of a change
 pub mod external_account_records; // bank accounts and debit cards as an account stores them
 pub mod external_accounts; // status, default per currency, automatic payout destination
 pub mod field_formats; // formats of single onboarding fields

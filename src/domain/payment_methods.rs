@@ -114,11 +114,18 @@ mod tests {
             ("pm_card_bypassPending", Behaviour::SucceedsAvailableAtOnce),
         ];
         for (name, behaviour) in cases {
-            assert_eq!(PaymentMethod::parse(name).map(|m| m.behaviour), Ok(behaviour), "{name}");
+            assert_eq!(
+                PaymentMethod::parse(name).map(|m| m.behaviour),
+                Ok(behaviour),
+                "{name}"
+            );
         }
         assert!(matches!(
             PaymentMethod::parse("pm_card_chargeDeclinedInsufficientFunds").map(|m| m.behaviour),
-            Ok(Behaviour::Declined { decline_code: "insufficient_funds", .. })
+            Ok(Behaviour::Declined {
+                decline_code: "insufficient_funds",
+                ..
+            })
         ));
         assert!(PaymentMethod::parse("pm_card_unknown").is_err());
     }

@@ -25,7 +25,9 @@ pub struct Platform {
 pub enum PlatformError {
     #[error("the platform name must be 1 to {MAX_PLATFORM_NAME_CHARS} characters")]
     BadName,
-    #[error("the policy name '{0}' must be letters, digits, '-' or '_' (the file name without .rhai)")]
+    #[error(
+        "the policy name '{0}' must be letters, digits, '-' or '_' (the file name without .rhai)"
+    )]
     BadPolicyName(String),
 }
 
@@ -46,7 +48,9 @@ pub fn parse_policy_name(name: &str) -> Result<String, PlatformError> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if !valid {
-        return Err(PlatformError::BadPolicyName(name.chars().take(64).collect()));
+        return Err(PlatformError::BadPolicyName(
+            name.chars().take(64).collect(),
+        ));
     }
     Ok(name.to_owned())
 }

@@ -19,7 +19,10 @@ pub fn caller<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Caller> {
     })
 }
 
-pub fn page_request(first: Option<i32>, after: Option<String>) -> async_graphql::Result<PageRequest> {
+pub fn page_request(
+    first: Option<i32>,
+    after: Option<String>,
+) -> async_graphql::Result<PageRequest> {
     PageRequest::parse(first, after.as_deref()).map_err(to_graphql)
 }
 

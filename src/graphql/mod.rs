@@ -11,24 +11,29 @@ use async_graphql::{MergedObject, Schema};
 use crate::config::{MAX_QUERY_COMPLEXITY, MAX_QUERY_DEPTH};
 use crate::service::AppState;
 use roots::accounts::{AccountsMutation, AccountsQuery};
+use roots::charges::{ChargesMutation, ChargesQuery};
 use roots::core::{CoreMutation, CoreQuery};
 use roots::subscription::SubscriptionRoot;
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(CoreQuery, AccountsQuery);
+pub struct QueryRoot(CoreQuery, AccountsQuery, ChargesQuery);
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(CoreMutation, AccountsMutation);
+pub struct MutationRoot(CoreMutation, AccountsMutation, ChargesMutation);
 
 pub type TollgateSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// Builds the schema with its limits; `state` is `None` only when exporting the SDL.
 pub fn build_schema(state: Option<AppState>) -> TollgateSchema {
-    let mut builder = Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot)
-        .limit_depth(MAX_QUERY_DEPTH)
-        .limit_complexity(MAX_QUERY_COMPLEXITY);
+    let mut builder = Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        SubscriptionRoot,
+    )
+    .limit_depth(MAX_QUERY_DEPTH)
+    .limit_complexity(MAX_QUERY_COMPLEXITY);
     if let Some(state) = state {
         builder = builder.data(state);
     }

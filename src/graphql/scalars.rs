@@ -120,7 +120,10 @@ impl CurrencyScalar {
         let Value::String(code) = &self.0 else {
             return Err(ServiceError::invalid(
                 param,
-                format!("Invalid {param}: {} is not a currency code", describe(&self.0)),
+                format!(
+                    "Invalid {param}: {} is not a currency code",
+                    describe(&self.0)
+                ),
             ));
         };
         Currency::parse(code).map_err(|error| ServiceError::money(param, error))
@@ -152,7 +155,10 @@ impl DateTimeScalar {
         let invalid = || {
             ServiceError::invalid(
                 param,
-                format!("Invalid {param}: {} is not an RFC 3339 timestamp", describe(&self.0)),
+                format!(
+                    "Invalid {param}: {} is not an RFC 3339 timestamp",
+                    describe(&self.0)
+                ),
             )
         };
         let Value::String(text) = &self.0 else {
@@ -186,9 +192,15 @@ impl MetadataScalar {
     }
 
     /// The raw key/value pairs, each value a string; limits are checked by the domain.
-    pub fn to_pairs(&self, param: &str) -> Result<std::collections::BTreeMap<String, String>, ServiceError> {
+    pub fn to_pairs(
+        &self,
+        param: &str,
+    ) -> Result<std::collections::BTreeMap<String, String>, ServiceError> {
         let Value::Object(object) = &self.0 else {
-            return Err(ServiceError::invalid(param, format!("Invalid {param}: metadata must be an object of string values")));
+            return Err(ServiceError::invalid(
+                param,
+                format!("Invalid {param}: metadata must be an object of string values"),
+            ));
         };
         let mut pairs = std::collections::BTreeMap::new();
         for (key, value) in object {

@@ -189,7 +189,9 @@ impl<'a> EntryBuilder<'a> {
         let fee = spec
             .fee_details
             .iter()
-            .try_fold(MinorUnits::ZERO, |sum, detail| sum.checked_add(detail.amount))?;
+            .try_fold(MinorUnits::ZERO, |sum, detail| {
+                sum.checked_add(detail.amount)
+            })?;
         let net = spec.amount.checked_sub(fee)?;
         let (bucket, available_on) = match spec.available_on {
             Some(date) if date > self.now => (Bucket::Pending, date),

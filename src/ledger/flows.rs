@@ -8,7 +8,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{BalanceTransactionType, EntryBuilder, FeeDetail, FeeType, Holder, LedgerError, LineSpec};
+use super::{
+    BalanceTransactionType, EntryBuilder, FeeDetail, FeeType, Holder, LedgerError, LineSpec,
+};
 use crate::ids::{AccountId, BalanceTransactionId, PlatformId};
 use crate::money::{Currency, MinorUnits};
 
@@ -98,7 +100,10 @@ fn line(
 }
 
 /// Adds a charge's lines (and the card network's and gateway's sides) to an entry.
-pub fn charge_lines(entry: &mut EntryBuilder<'_>, movement: &ChargeMovement) -> Result<ChargeLines, LedgerError> {
+pub fn charge_lines(
+    entry: &mut EntryBuilder<'_>,
+    movement: &ChargeMovement,
+) -> Result<ChargeLines, LedgerError> {
     let platform = Holder::Platform(movement.platform.clone());
     let charge_id = movement.charge_id.as_str();
     let mut lines = ChargeLines::default();
@@ -108,7 +113,9 @@ pub fn charge_lines(entry: &mut EntryBuilder<'_>, movement: &ChargeMovement) -> 
             application_fee,
             platform_pays_processing_fee,
         } => {
-            let fee_amount = application_fee.as_ref().map_or(MinorUnits::ZERO, |leg| leg.amount);
+            let fee_amount = application_fee
+                .as_ref()
+                .map_or(MinorUnits::ZERO, |leg| leg.amount);
             let account_processing_fee = if *platform_pays_processing_fee {
                 MinorUnits::ZERO
             } else {
@@ -125,9 +132,13 @@ pub fn charge_lines(entry: &mut EntryBuilder<'_>, movement: &ChargeMovement) -> 
                     fee(FeeType::ApplicationFee, fee_amount),
                 ],
             ))?);
-            let platform_processing_fee = movement.processing_fee.checked_sub(account_processing_fee)?;
+            let platform_processing_fee = movement
+                .processing_fee
+                .checked_sub(account_processing_fee)?;
             if !fee_amount.is_zero() || !platform_processing_fee.is_zero() {
-                let source = application_fee.as_ref().map_or(charge_id, |leg| leg.fee_id.as_str());
+                let source = application_fee
+                    .as_ref()
+                    .map_or(charge_id, |leg| leg.fee_id.as_str());
                 lines.application_fee = Some(entry.line(line(
                     movement,
                     platform.clone(),
@@ -143,9 +154,14 @@ pub fn charge_lines(entry: &mut EntryBuilder<'_>, movement: &ChargeMovement) -> 
             application_fee,
         } => {
             lines.charge = Some(platform_charge_line(entry, movement, &platform)?);
-            let fee_amount = application_fee.as_ref().map_or(MinorUnits::ZERO, |leg| leg.amount);
-            let (outgoing, incoming) = transfer_lines(entry, movement, &platform, transfer, fee_amount)?;
-            lines.transfers.push((transfer.transfer_id.clone(), outgoing, incoming));
+            let fee_amount = application_fee
+                .as_ref()
+                .map_or(MinorUnits::ZERO, |leg| leg.amount);
+            let (outgoing, incoming) =
+                transfer_lines(entry, movement, &platform, transfer, fee_amount)?;
+            lines
+                .transfers
+                .push((transfer.transfer_id.clone(), outgoing, incoming));
             if let Some(leg) = application_fee.as_ref().filter(|leg| !leg.amount.is_zero()) {
                 lines.application_fee = Some(entry.line(line(
                     movement,
@@ -160,8 +176,11 @@ pub fn charge_lines(entry: &mut EntryBuilder<'_>, movement: &ChargeMovement) -> 
         ChargeFlow::Separate { transfers } => {
             lines.charge = Some(platform_charge_line(entry, movement, &platform)?);
             for transfer in transfers {
-                let (outgoing, incoming) = transfer_lines(entry, movement, &platform, transfer, MinorUnits::ZERO)?;
-                lines.transfers.push((transfer.transfer_id.clone(), outgoing, incoming));
+                let (outgoing, incoming) =
+                    transfer_lines(entry, movement, &platform, transfer, MinorUnits::ZERO)?;
+                lines
+                    .transfers
+                    .push((transfer.transfer_id.clone(), outgoing, incoming));
             }
         }
     }
@@ -232,7 +251,13 @@ pub fn standalone_transfer_lines(
         description,
         flow: ChargeFlow::Separate { transfers: vec![] },
     };
-    transfer_lines(entry, &movement, &Holder::Platform(platform.clone()), transfer, MinorUnits::ZERO)
+    transfer_lines(
+        entry,
+        &movement,
+        &Holder::Platform(platform.clone()),
+        transfer,
+        MinorUnits::ZERO,
+    )
 }
 
 #[cfg(test)]
@@ -259,7 +284,13 @@ mod tests {
         nets
     }
 
-    fn movement(ids: &IdGenerator, platform: &PlatformId, amount: i64, processing_fee: i64, flow: ChargeFlow) -> ChargeMovement {
+    fn movement(
+        ids: &IdGenerator,
+        platform: &PlatformId,
+        amount: i64,
+        processing_fee: i64,
+        flow: ChargeFlow,
+    ) -> ChargeMovement {
         let charge: crate::ids::ChargeId = ids.next();
         ChargeMovement {
             platform: platform.clone(),
@@ -274,7 +305,13 @@ mod tests {
     }
 
     fn build(ids: &IdGenerator, platform: &PlatformId, movement: &ChargeMovement) -> Entry {
-        let mut entry = EntryBuilder::new(ids, platform, EntryKind::Charge, &movement.charge_id, Utc::now());
+        let mut entry = EntryBuilder::new(
+            ids,
+            platform,
+            EntryKind::Charge,
+            &movement.charge_id,
+            Utc::now(),
+        );
         charge_lines(&mut entry, movement).expect("lines");
         entry.build().expect("balanced")
     }
@@ -296,7 +333,11 @@ mod tests {
                 amount: minor(123),
             }),
         };
-        let entry = build(&ids, &platform, &movement(&ids, &platform, 10000, 320, flow));
+        let entry = build(
+            &ids,
+            &platform,
+            &movement(&ids, &platform, 10000, 320, flow),
+        );
         let nets = nets(&entry);
         assert_eq!(nets[&account.to_string()], 9877);
         assert_eq!(nets["platform"], -197);
@@ -318,7 +359,11 @@ mod tests {
             },
             application_fee: None,
         };
-        let entry = build(&ids, &platform, &movement(&ids, &platform, 10000, 320, flow));
+        let entry = build(
+            &ids,
+            &platform,
+            &movement(&ids, &platform, 10000, 320, flow),
+        );
         let nets = nets(&entry);
         assert_eq!(nets[&account.to_string()], 9877);
         assert_eq!(nets["platform"], -197);
@@ -359,7 +404,11 @@ mod tests {
         let flow = ChargeFlow::Separate {
             transfers: vec![leg(&a, 7000, 1), leg(&b, 2000, 2)],
         };
-        let entry = build(&ids, &platform, &movement(&ids, &platform, 10000, 320, flow));
+        let entry = build(
+            &ids,
+            &platform,
+            &movement(&ids, &platform, 10000, 320, flow),
+        );
         let nets = nets(&entry);
         assert_eq!(nets["platform"], 680);
         assert_eq!(nets[&a.to_string()], 7000);

@@ -25,11 +25,22 @@ const MAX_FILTER_SCAN: usize = 5000;
 impl Services {
     /// The holder a balance request is about: the named account, the Connect-Account, or
     /// the platform. The account must be the caller's.
-    pub fn balance_holder(&self, caller: &Caller, account: Option<AccountId>) -> Result<Holder, ServiceError> {
+    pub fn balance_holder(
+        &self,
+        caller: &Caller,
+        account: Option<AccountId>,
+    ) -> Result<Holder, ServiceError> {
         match account.or_else(|| caller.connect_account.clone()) {
             Some(account) => {
-                if self.find::<serde_json::Value>(caller, account.as_ref())?.is_none() {
-                    return Err(ServiceError::not_found("account", "account", account.as_ref()));
+                if self
+                    .find::<serde_json::Value>(caller, account.as_ref())?
+                    .is_none()
+                {
+                    return Err(ServiceError::not_found(
+                        "account",
+                        "account",
+                        account.as_ref(),
+                    ));
                 }
                 Ok(Holder::Account(account))
             }
@@ -41,7 +52,8 @@ impl Services {
         let mut available: BTreeMap<Currency, MinorUnits> = BTreeMap::new();
         let mut pending: BTreeMap<Currency, MinorUnits> = BTreeMap::new();
         for (account, amount) in self.store.balances_of(holder)? {
-            let amount = MinorUnits::new(amount).map_err(|error| ServiceError::internal("balance", error))?;
+            let amount = MinorUnits::new(amount)
+                .map_err(|error| ServiceError::internal("balance", error))?;
             let target = match account.bucket {
                 Bucket::Available => &mut available,
                 Bucket::Pending => &mut pending,
@@ -49,12 +61,19 @@ impl Services {
             target.insert(account.currency, amount);
         }
         // Every currency the holder has used shows in both lists, so clients see zeros too.
-        for currency in available.keys().chain(pending.keys()).copied().collect::<Vec<_>>() {
+        for currency in available
+            .keys()
+            .chain(pending.keys())
+            .copied()
+            .collect::<Vec<_>>()
+        {
             available.entry(currency).or_default();
             pending.entry(currency).or_default();
         }
         let to_list = |map: &BTreeMap<Currency, MinorUnits>| -> Vec<Money> {
-            map.iter().map(|(currency, amount)| Money::new(*amount, *currency)).collect()
+            map.iter()
+                .map(|(currency, amount)| Money::new(*amount, *currency))
+                .collect()
         };
         Ok(BalanceView {
             available: to_list(&available),
@@ -84,14 +103,22 @@ impl Services {
         let mut scanned = 0usize;
         let mut has_next_page = false;
         'scan: while scanned < MAX_FILTER_SCAN {
-            let ids = self.store.scan_index(&platform, &index, cursor.as_deref(), crate::config::MAX_PAGE_SIZE)?;
+            let ids = self.store.scan_index(
+                &platform,
+                &index,
+                cursor.as_deref(),
+                crate::config::MAX_PAGE_SIZE,
+            )?;
             if ids.is_empty() {
                 break;
             }
             for id in ids {
                 scanned += 1;
                 cursor = Some(id.clone());
-                let Some(transaction) = self.store.get_object::<BalanceTransaction>(&platform, &id)? else {
+                let Some(transaction) = self
+                    .store
+                    .get_object::<BalanceTransaction>(&platform, &id)?
+                else {
                     continue;
                 };
                 if transaction.value.transaction_type != wanted {

@@ -47,7 +47,8 @@ impl Services {
         let caller = self.caller(platform, None)?;
         let usd = Currency::parse("usd").map_err(|error| ServiceError::internal("demo", error))?;
         for amount in [250_000, 120_000] {
-            let amount = MinorUnits::positive_amount(amount).map_err(|error| ServiceError::internal("demo", error))?;
+            let amount = MinorUnits::positive_amount(amount)
+                .map_err(|error| ServiceError::internal("demo", error))?;
             self.create_topup(
                 &caller,
                 NewTopup {

@@ -13,6 +13,8 @@ use crate::store::{to_payload, Commit, Condition, Expect, Key, Write};
 
 /// Timer kinds the scheduler knows.
 pub const TIMER_RELEASE: &str = "release";
+/// An uncaptured charge's authorization lapsing.
+pub const TIMER_AUTHORIZATION_EXPIRY: &str = "authorization_expiry";
 
 /// A timer's payload: which balance transaction's funds to release.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]

@@ -64,8 +64,13 @@ impl StoredOutcome {
     }
 }
 
-fn fingerprint(operation: &str, caller: &Caller, input: &impl Serialize) -> Result<String, ServiceError> {
-    let input = serde_json::to_vec(input).map_err(|error| ServiceError::internal("fingerprint", error))?;
+fn fingerprint(
+    operation: &str,
+    caller: &Caller,
+    input: &impl Serialize,
+) -> Result<String, ServiceError> {
+    let input =
+        serde_json::to_vec(input).map_err(|error| ServiceError::internal("fingerprint", error))?;
     let mut hasher = Sha256::new();
     hasher.update(operation.as_bytes());
     hasher.update([0]);
@@ -181,5 +186,8 @@ pub async fn apply(
             Err(other) => return Err(other.into()),
         }
     }
-    Err(ServiceError::internal("apply", "gave up after repeated conflicts"))
+    Err(ServiceError::internal(
+        "apply",
+        "gave up after repeated conflicts",
+    ))
 }

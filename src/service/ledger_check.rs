@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use super::{Caller, ServiceError, Services};
 use crate::ledger::{Holder, LedgerAudit};
 use crate::money::Currency;
+use crate::store::Store;
 
 /// The result of a check: balanced or the list of violations, with per-currency totals.
 #[derive(Debug, Clone)]
@@ -52,25 +53,30 @@ impl Services {
         Ok(report(audit.finish(|account| !account.holder.is_system())))
     }
 
-    /// Proves the whole store: every entry balances, every stored balance equals its
-    /// postings, and every currency's balances sum to zero.
+    /// Proves the whole store; see [`verify_store`].
     pub fn verify(&self) -> Result<LedgerReport, ServiceError> {
-        let mut audit = LedgerAudit::new();
-        self.store.for_each_entry(None, |entry| audit.add_entry(&entry))?;
-        let mut sums: BTreeMap<Currency, i128> = BTreeMap::new();
-        for (account, amount) in self.store.all_balances()? {
-            *sums.entry(account.currency).or_default() += i128::from(amount);
-            audit.add_stored_balance(account, amount);
-        }
-        let mut result = report(audit.finish(|_| true));
-        for (currency, sum) in sums {
-            if sum != 0 {
-                result.balanced = false;
-                result
-                    .violations
-                    .push(format!("{currency}: stored balances sum to {sum}, not zero"));
-            }
-        }
-        Ok(result)
+        verify_store(&self.store)
     }
+}
+
+/// Proves the whole store: every entry balances, every stored balance equals its
+/// postings, and every currency's balances sum to zero.
+pub fn verify_store(store: &Store) -> Result<LedgerReport, ServiceError> {
+    let mut audit = LedgerAudit::new();
+    store.for_each_entry(None, |entry| audit.add_entry(&entry))?;
+    let mut sums: BTreeMap<Currency, i128> = BTreeMap::new();
+    for (account, amount) in store.all_balances()? {
+        *sums.entry(account.currency).or_default() += i128::from(amount);
+        audit.add_stored_balance(account, amount);
+    }
+    let mut result = report(audit.finish(|_| true));
+    for (currency, sum) in sums {
+        if sum != 0 {
+            result.balanced = false;
+            result.violations.push(format!(
+                "{currency}: stored balances sum to {sum}, not zero"
+            ));
+        }
+    }
+    Ok(result)
 }

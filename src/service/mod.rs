@@ -8,6 +8,7 @@ pub mod idempotency;
 pub mod account_links;
 pub mod accounts;
 pub mod balances;
+pub mod charges;
 pub mod demo;
 pub mod events;
 pub mod external_accounts;
@@ -15,8 +16,11 @@ pub mod ledger_check;
 pub mod onboarding;
 pub mod pagination;
 pub mod platforms;
+pub mod policies;
+pub mod pricing;
 pub mod scheduler;
 pub mod topups;
+pub mod transfers;
 
 use std::sync::Arc;
 
@@ -32,6 +36,7 @@ use crate::config::Settings;
 use crate::domain::events::Event;
 use crate::domain::platforms::Platform;
 use crate::ids::{AccountId, IdGenerator, PlatformId};
+use crate::policy::PolicyRegistry;
 use crate::store::Store;
 
 /// The application state, built once in `app.rs` and shared by every request.
@@ -44,6 +49,8 @@ pub struct Services {
     pub scheduler_lock: Mutex<()>,
     /// Committed events, for the `events` subscription.
     pub event_stream: broadcast::Sender<PublishedEvent>,
+    /// The compiled policies, swapped atomically when a file changes.
+    pub policies: Arc<PolicyRegistry>,
 }
 
 /// An event as streamed to subscribers, with the platform it belongs to.

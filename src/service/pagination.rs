@@ -40,7 +40,8 @@ fn decode_cursor(cursor: &str) -> Result<String, ServiceError> {
     let invalid = || ServiceError::invalid("after", "after is not a cursor returned by this list");
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
     let id = String::from_utf8(bytes).map_err(|_| invalid())?;
-    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
         return Err(invalid());
     }
     Ok(id)
@@ -76,20 +77,16 @@ impl Services {
         index: &str,
         request: &PageRequest,
     ) -> Result<Page<T>, ServiceError> {
-        let mut ids = self.store.scan_index(
-            platform,
-            index,
-            request.after.as_deref(),
-            request.first + 1,
-        )?;
+        let mut ids =
+            self.store
+                .scan_index(platform, index, request.after.as_deref(), request.first + 1)?;
         let has_next_page = ids.len() > request.first;
         ids.truncate(request.first);
         let mut items = Vec::with_capacity(ids.len());
         for id in ids {
-            let object = self
-                .store
-                .get_object::<T>(platform, &id)?
-                .ok_or_else(|| ServiceError::internal("index", format!("{id} is indexed but missing")))?;
+            let object = self.store.get_object::<T>(platform, &id)?.ok_or_else(|| {
+                ServiceError::internal("index", format!("{id} is indexed but missing"))
+            })?;
             items.push((encode_cursor(&id), object.value));
         }
         Ok(Page {

@@ -51,16 +51,31 @@ fn parse_country(country: &str) -> Result<String, ServiceError> {
 
 impl Services {
     pub async fn create_platform(&self, new: NewPlatform) -> Result<CreatedPlatform, ServiceError> {
-        let name = parse_name(&new.name).map_err(|error| ServiceError::invalid("name", error.to_string()))?;
+        let name = parse_name(&new.name)
+            .map_err(|error| ServiceError::invalid("name", error.to_string()))?;
         let country = parse_country(&new.country)?;
         let default_currency = match new.default_currency.as_deref() {
-            Some(code) => Currency::parse(code).map_err(|error| ServiceError::money("default_currency", error))?,
+            Some(code) => Currency::parse(code)
+                .map_err(|error| ServiceError::money("default_currency", error))?,
             None => crate::domain::countries::Country::parse(&country)
                 .map(|country| country.default_currency())
                 .map_err(|error| ServiceError::invalid("country", error.to_string()))?,
         };
-        let policy = parse_policy_name(new.policy.as_deref().unwrap_or("default"))
-            .map_err(|error| ServiceError::invalid("policy", error.to_string()))?;
+        let policy = parse_policy_name(
+            new.policy
+                .as_deref()
+                .unwrap_or(crate::policy::DEFAULT_POLICY_NAME),
+        )
+        .map_err(|error| ServiceError::invalid("policy", error.to_string()))?;
+        if !self.policies.contains(&policy) {
+            return Err(ServiceError::invalid(
+                "policy",
+                format!(
+                    "There is no policy '{policy}' in {}",
+                    self.policies.policy_dir().display()
+                ),
+            ));
+        }
         let now = self.clock.now();
         let secret_key_id: SecretKeyId = self.ids.next();
         let mut secret = [0u8; SECRET_BYTES];
@@ -79,30 +94,46 @@ impl Services {
         let mut draft = Draft::new(&platform.id, now);
         let platform_id = platform.id.to_string();
         draft.insert(&platform_id, &platform, &[])?;
+        // The server's own list of platforms (not any platform's): policy changes reach
+        // every platform that uses the changed policy through it.
+        draft.raw(
+            Key::index("", super::policies::PLATFORMS_INDEX, &platform_id),
+            Vec::new(),
+        );
         let record = SecretKeyRecord {
             platform: platform.id.clone(),
             key_sha256: sha256_hex(&secret_key),
         };
-        draft.raw(Key::new(Keyspace::SecretKey, secret_key_id.as_str()), to_payload(&record)?);
+        draft.raw(
+            Key::new(Keyspace::SecretKey, secret_key_id.as_str()),
+            to_payload(&record)?,
+        );
         match self.store.commit(draft.commit).await? {
             Applied::Committed => Ok(CreatedPlatform {
                 id: platform_id,
                 secret_key,
             }),
-            Applied::Replayed { .. } => Err(ServiceError::internal("platform", "unexpected replay")),
+            Applied::Replayed { .. } => {
+                Err(ServiceError::internal("platform", "unexpected replay"))
+            }
         }
     }
 
     /// Finds the platform a bearer key belongs to, comparing hashes in constant time.
     pub fn authenticate(&self, secret_key: &str) -> Result<Platform, ServiceError> {
-        let unauthenticated = || ServiceError::Unauthenticated {
+        let unauthenticated = || {
+            ServiceError::Unauthenticated {
             message: "Invalid API key provided: send 'Authorization: Bearer sk_…' with a platform's secret key".into(),
+        }
         };
         let rest = secret_key.strip_prefix("sk_").ok_or_else(unauthenticated)?;
         let key_body = rest.get(..BODY_CHARS).ok_or_else(unauthenticated)?;
         let key_id = format!("skid_{key_body}");
         check_id(&key_id, SecretKeyId::PREFIX, SecretKeyId::KIND).map_err(|_| unauthenticated())?;
-        let Some(bytes) = self.store.get_raw(&Key::new(Keyspace::SecretKey, &key_id))? else {
+        let Some(bytes) = self
+            .store
+            .get_raw(&Key::new(Keyspace::SecretKey, &key_id))?
+        else {
             return Err(unauthenticated());
         };
         let record: SecretKeyRecord = crate::store::from_payload(&bytes)?;
@@ -119,19 +150,30 @@ impl Services {
 
     /// The caller for a request: the platform of the key, and the `Connect-Account` it
     /// names, which must be one of that platform's accounts.
-    pub fn caller(&self, platform: Platform, connect_account: Option<&str>) -> Result<Caller, ServiceError> {
+    pub fn caller(
+        &self,
+        platform: Platform,
+        connect_account: Option<&str>,
+    ) -> Result<Caller, ServiceError> {
         let connect_account = match connect_account {
             None => None,
             Some(given) => {
                 let account = AccountId::parse(given.trim()).map_err(|error| {
-                    ServiceError::invalid("Connect-Account", format!("Invalid Connect-Account header: {error}"))
+                    ServiceError::invalid(
+                        "Connect-Account",
+                        format!("Invalid Connect-Account header: {error}"),
+                    )
                 })?;
                 let exists = self
                     .store
                     .get_raw(&Key::object(platform.id.as_str(), account.as_str()))?
                     .is_some();
                 if !exists {
-                    return Err(ServiceError::not_found("Connect-Account", "account", account.as_str()));
+                    return Err(ServiceError::not_found(
+                        "Connect-Account",
+                        "account",
+                        account.as_str(),
+                    ));
                 }
                 Some(account)
             }
@@ -144,7 +186,10 @@ impl Services {
 
     /// The demo platform's id, if `serve --demo` made one.
     pub fn demo_platform(&self) -> Result<Option<PlatformId>, ServiceError> {
-        let Some(bytes) = self.store.get_raw(&Key::new(Keyspace::Meta, DEMO_PLATFORM_META))? else {
+        let Some(bytes) = self
+            .store
+            .get_raw(&Key::new(Keyspace::Meta, DEMO_PLATFORM_META))?
+        else {
             return Ok(None);
         };
         Ok(Some(crate::store::from_payload(&bytes)?))

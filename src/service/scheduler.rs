@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use super::accounts::TIMER_REQUIREMENTS_DEADLINE;
-use super::draft::{ReleaseTimer, TIMER_RELEASE};
+use super::draft::{ReleaseTimer, TIMER_AUTHORIZATION_EXPIRY, TIMER_RELEASE};
 use super::idempotency;
 use super::{Draft, ServiceError, Services};
 use crate::config::{MAX_CLOCK_ADVANCE_DAYS, MAX_TIMERS_PER_COMMIT};
@@ -61,7 +61,10 @@ impl Services {
                 .and_then(|step| now.checked_add_signed(step))
                 .ok_or_else(|| ServiceError::invalid("input.seconds", "seconds is too large"))?,
             (None, Some(_)) => {
-                return Err(ServiceError::invalid("input.seconds", "The clock never moves backwards: seconds must be 0 or more"))
+                return Err(ServiceError::invalid(
+                    "input.seconds",
+                    "The clock never moves backwards: seconds must be 0 or more",
+                ))
             }
             _ => {
                 return Err(ServiceError::invalid(
@@ -73,7 +76,9 @@ impl Services {
         if target < now {
             return Err(ServiceError::invalid(
                 "input.to",
-                format!("The clock never moves backwards: {target} is before the current time {now}"),
+                format!(
+                    "The clock never moves backwards: {target} is before the current time {now}"
+                ),
             ));
         }
         if target - now > chrono::Duration::days(MAX_CLOCK_ADVANCE_DAYS) {
@@ -101,7 +106,9 @@ impl Services {
         let mut handled = 0usize;
         loop {
             let now = self.clock.now();
-            let due = self.store.due_timers(now.timestamp_micros(), MAX_TIMERS_PER_COMMIT)?;
+            let due = self
+                .store
+                .due_timers(now.timestamp_micros(), MAX_TIMERS_PER_COMMIT)?;
             if due.is_empty() {
                 return Ok(handled);
             }
@@ -111,9 +118,20 @@ impl Services {
                     continue;
                 };
                 match timer.kind.as_str() {
-                    TIMER_RELEASE => releases.entry(timer.platform.clone()).or_default().push(timer),
+                    TIMER_RELEASE => releases
+                        .entry(timer.platform.clone())
+                        .or_default()
+                        .push(timer),
                     TIMER_REQUIREMENTS_DEADLINE => {
-                        self.enforce_requirements_deadline(&timer.platform, &timer.key, &timer.payload)
+                        self.enforce_requirements_deadline(
+                            &timer.platform,
+                            &timer.key,
+                            &timer.payload,
+                        )
+                        .await?
+                    }
+                    TIMER_AUTHORIZATION_EXPIRY => {
+                        self.expire_authorization(&timer.platform, timer.key, &timer.payload)
                             .await?
                     }
                     other => {
@@ -133,18 +151,24 @@ impl Services {
 
     /// Moves the net of each due balance transaction from pending to available.
     async fn release_funds(&self, platform: &str, timers: &[DueTimer]) -> Result<(), ServiceError> {
-        let platform_id = PlatformId::parse(platform).map_err(|error| ServiceError::internal("timer", error))?;
+        let platform_id =
+            PlatformId::parse(platform).map_err(|error| ServiceError::internal("timer", error))?;
         idempotency::apply(self, || {
             let now = self.clock.now();
             let mut draft = Draft::new(&platform_id, now);
             for timer in timers {
                 let release: ReleaseTimer = crate::store::from_payload(&timer.payload)?;
                 draft.condition(
-                    Condition::Exists { key: timer.key.clone() },
+                    Condition::Exists {
+                        key: timer.key.clone(),
+                    },
                     ServiceError::internal("release", "already released"),
                 );
                 draft.delete(timer.key.clone());
-                let Some(found) = self.store.get_object::<BalanceTransaction>(platform, &release.balance_transaction)? else {
+                let Some(found) = self
+                    .store
+                    .get_object::<BalanceTransaction>(platform, &release.balance_transaction)?
+                else {
                     continue;
                 };
                 let mut transaction = found.value;
@@ -154,9 +178,25 @@ impl Services {
                 transaction.status = BalanceTransactionStatus::Available;
                 draft.update(&release.balance_transaction, &transaction, found.revision)?;
                 if !transaction.net.is_zero() {
-                    let mut entry = EntryBuilder::new(&self.ids, &platform_id, EntryKind::Release, &release.balance_transaction, now);
-                    entry.move_between_buckets(&transaction.holder, transaction.currency, transaction.net, Bucket::Pending, Bucket::Available);
-                    draft.entry(entry.build().map_err(|error| ServiceError::internal("release", error))?)?;
+                    let mut entry = EntryBuilder::new(
+                        &self.ids,
+                        &platform_id,
+                        EntryKind::Release,
+                        &release.balance_transaction,
+                        now,
+                    );
+                    entry.move_between_buckets(
+                        &transaction.holder,
+                        transaction.currency,
+                        transaction.net,
+                        Bucket::Pending,
+                        Bucket::Available,
+                    );
+                    draft.entry(
+                        entry
+                            .build()
+                            .map_err(|error| ServiceError::internal("release", error))?,
+                    )?;
                 }
                 if transaction.transaction_type == BalanceTransactionType::Topup {
                     self.mark_topup_succeeded(platform, &transaction.source_id, &mut draft)?;
@@ -167,7 +207,12 @@ impl Services {
         .await
     }
 
-    fn mark_topup_succeeded(&self, platform: &str, topup_id: &str, draft: &mut Draft) -> Result<(), ServiceError> {
+    fn mark_topup_succeeded(
+        &self,
+        platform: &str,
+        topup_id: &str,
+        draft: &mut Draft,
+    ) -> Result<(), ServiceError> {
         let Some(found) = self.store.get_object::<Topup>(platform, topup_id)? else {
             return Ok(());
         };
@@ -178,8 +223,13 @@ impl Services {
     }
 
     /// Runs due work on the system clock, once a second, until the server stops.
-    pub async fn run_scheduler(self: std::sync::Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-        let mut interval = tokio::time::interval(std::time::Duration::from_millis(crate::config::SCHEDULER_INTERVAL_MILLISECONDS));
+    pub async fn run_scheduler(
+        self: std::sync::Arc<Self>,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let mut interval = tokio::time::interval(std::time::Duration::from_millis(
+            crate::config::SCHEDULER_INTERVAL_MILLISECONDS,
+        ));
         loop {
             tokio::select! {
                 _ = interval.tick() => {}

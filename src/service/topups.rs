@@ -20,16 +20,25 @@ pub struct NewTopup {
 }
 
 impl Services {
-    pub async fn create_topup(&self, caller: &Caller, input: NewTopup) -> Result<Topup, ServiceError> {
+    pub async fn create_topup(
+        &self,
+        caller: &Caller,
+        input: NewTopup,
+    ) -> Result<Topup, ServiceError> {
         if caller.connect_account.is_some() {
             return Err(ServiceError::invalid(
                 "Connect-Account",
                 "Top-ups fund the platform's own balance; send the request without Connect-Account",
             ));
         }
-        let id = idempotency::run(self, caller, "createTopup", input.idempotency_key.as_ref(), &input, || {
-            self.prepare_topup(caller, &input)
-        })
+        let id = idempotency::run(
+            self,
+            caller,
+            "createTopup",
+            input.idempotency_key.as_ref(),
+            &input,
+            || self.prepare_topup(caller, &input),
+        )
         .await?;
         self.find::<Topup>(caller, &id)?
             .map(|versioned| versioned.value)
@@ -40,7 +49,13 @@ impl Services {
         let now = self.clock.now();
         let id: TopupId = self.ids.next();
         let platform = Holder::Platform(caller.platform.id.clone());
-        let mut entry = EntryBuilder::new(&self.ids, &caller.platform.id, EntryKind::Topup, id.as_ref(), now);
+        let mut entry = EntryBuilder::new(
+            &self.ids,
+            &caller.platform.id,
+            EntryKind::Topup,
+            id.as_ref(),
+            now,
+        );
         let available_on = now + chrono::Duration::days(DEFAULT_AVAILABILITY_DELAY_DAYS);
         let balance_transaction = entry
             .line(LineSpec {
@@ -55,7 +70,9 @@ impl Services {
             })
             .map_err(|error| ServiceError::internal("topup entry", error))?;
         entry.system(Holder::Bank, input.amount.currency, -input.amount.amount);
-        let entry = entry.build().map_err(|error| ServiceError::internal("topup entry", error))?;
+        let entry = entry
+            .build()
+            .map_err(|error| ServiceError::internal("topup entry", error))?;
         let topup = Topup {
             id: id.clone(),
             amount: input.amount,

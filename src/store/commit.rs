@@ -30,8 +30,13 @@ pub enum Write {
         expect: Expect,
     },
     /// Raw bytes (index entries, timers, metadata).
-    Raw { key: Key, value: Vec<u8> },
-    Delete { key: Key },
+    Raw {
+        key: Key,
+        value: Vec<u8>,
+    },
+    Delete {
+        key: Key,
+    },
 }
 
 /// A check against current state, made by the writer after every earlier commit in order.

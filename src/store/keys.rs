@@ -71,7 +71,10 @@ impl Key {
     }
 
     pub fn idempotency(platform: &str, idempotency_key: &str) -> Key {
-        Key::new(Keyspace::Idempotency, &format!("{platform}/{idempotency_key}"))
+        Key::new(
+            Keyspace::Idempotency,
+            &format!("{platform}/{idempotency_key}"),
+        )
     }
 
     pub fn timer(due_micros: i64, kind: &str, platform: &str, subject: &str) -> Key {

@@ -254,10 +254,7 @@ impl Store {
     ) -> Result<Vec<(Key, Vec<u8>)>, StoreError> {
         let start = Key::new(Keyspace::Timer, "");
         // The stamp of `now + 1µs` sorts after every key due at `now`.
-        let end = Key::new(
-            Keyspace::Timer,
-            &timer_stamp(now_micros.saturating_add(1)),
-        );
+        let end = Key::new(Keyspace::Timer, &timer_stamp(now_micros.saturating_add(1)));
         let mut timers = Vec::new();
         for item in self
             .tree

@@ -93,13 +93,15 @@ fn apply_group(tree: &sled::Tree, group: &mut Vec<Submission>) -> Vec<Pending> {
     let mut overlay = Overlay::new();
     let mut results = Vec::with_capacity(group.len());
     for submission in group.iter() {
-        results.push(stage(tree, &overlay, &submission.commit).map(|staged| match staged {
-            Staged::Writes(writes) => {
-                overlay.extend(writes);
-                Applied::Committed
-            }
-            Staged::Replay(outcome) => Applied::Replayed { outcome },
-        }));
+        results.push(
+            stage(tree, &overlay, &submission.commit).map(|staged| match staged {
+                Staged::Writes(writes) => {
+                    overlay.extend(writes);
+                    Applied::Committed
+                }
+                Staged::Replay(outcome) => Applied::Replayed { outcome },
+            }),
+        );
     }
     if let Err(error) = apply_batch(tree, overlay) {
         tracing::error!(%error, commits = group.len(), "the group could not be applied");
@@ -199,7 +201,8 @@ fn stage(tree: &sled::Tree, group: &Overlay, commit: &Commit) -> Result<Staged, 
         for posting in entry.postings() {
             let key = Key::new(Keyspace::Balance, &posting.account.key());
             let balance = ledger::apply_posting(view.balance(&key)?, posting.amount.get())?;
-            view.own.insert(key, Some(codec::encode_i64(balance).to_vec()));
+            view.own
+                .insert(key, Some(codec::encode_i64(balance).to_vec()));
         }
         let key = Key::entry(entry.platform.as_ref(), entry.id.as_ref());
         view.own.insert(key, Some(codec::to_payload(entry)?));

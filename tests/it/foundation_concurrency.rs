@@ -15,10 +15,16 @@ async fn two_hundred_concurrent_topups_survive_a_restart() {
         let app = &app;
         async move {
             let body = app
-                .graphql(TOPUP, json!({"amount": n, "currency": "usd", "key": format!("concurrent-{n}")}))
+                .graphql(
+                    TOPUP,
+                    json!({"amount": n, "currency": "usd", "key": format!("concurrent-{n}")}),
+                )
                 .await;
             assert_no_errors(&body);
-            body["data"]["createTopup"]["id"].as_str().expect("id").to_owned()
+            body["data"]["createTopup"]["id"]
+                .as_str()
+                .expect("id")
+                .to_owned()
         }
     });
     let ids: Vec<String> = futures::future::join_all(requests).await;
@@ -32,13 +38,21 @@ async fn two_hundred_concurrent_topups_survive_a_restart() {
     assert_eq!(restarted.balance(None, "usd").await, (0, expected_total));
     for (n, id) in ids.iter().enumerate().step_by(17) {
         let body = restarted
-            .graphql("query($id: ID!) { node(id: $id) { ... on Topup { id amount { amount } } } }", json!({"id": id}))
+            .graphql(
+                "query($id: ID!) { node(id: $id) { ... on Topup { id amount { amount } } } }",
+                json!({"id": id}),
+            )
             .await;
         assert_no_errors(&body);
         assert_eq!(body["data"]["node"]["amount"]["amount"], json!(n + 1));
     }
-    let body = restarted.graphql("{ ledgerCheck { balanced entries } }", json!({})).await;
-    assert_eq!(body["data"]["ledgerCheck"], json!({"balanced": true, "entries": 200}));
+    let body = restarted
+        .graphql("{ ledgerCheck { balanced entries } }", json!({}))
+        .await;
+    assert_eq!(
+        body["data"]["ledgerCheck"],
+        json!({"balanced": true, "entries": 200})
+    );
     let (data_dir, _temp_again) = restarted.stop().await;
     let (passed, output) = run_verify(&data_dir);
     assert!(passed, "verify failed: {output}");

@@ -25,7 +25,13 @@ struct Server {
 
 async fn start_server(data: &Path) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--simulated-clock", "--data"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--simulated-clock",
+            "--data",
+        ])
         .arg(data)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
@@ -36,7 +42,11 @@ async fn start_server(data: &Path) -> Server {
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
     let url = loop {
-        let line = lines.next_line().await.expect("read stdout").expect("server exited before listening");
+        let line = lines
+            .next_line()
+            .await
+            .expect("read stdout")
+            .expect("server exited before listening");
         if let Some(address) = line.strip_prefix("tollgate listening on ") {
             break format!("{address}/graphql");
         }
@@ -46,15 +56,29 @@ async fn start_server(data: &Path) -> Server {
 
 fn create_platform(data: &Path) -> String {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
-        .args(["platform", "create", "--name", "Crash Test", "--country", "US", "--data"])
+        .args([
+            "platform",
+            "create",
+            "--name",
+            "Crash Test",
+            "--country",
+            "US",
+            "--data",
+        ])
         .arg(data)
         .output()
         .expect("platform create");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let line = String::from_utf8(output.stdout).expect("utf8");
     assert_eq!(line.lines().count(), 1, "exactly one JSON line: {line}");
     let created: Value = serde_json::from_str(line.trim()).expect("json line");
-    assert!(created["id"].as_str().is_some_and(|id| id.starts_with("plat_")));
+    assert!(created["id"]
+        .as_str()
+        .is_some_and(|id| id.starts_with("plat_")));
     created["secretKey"].as_str().expect("secretKey").to_owned()
 }
 
@@ -69,7 +93,9 @@ async fn topup(client: &reqwest::Client, url: &str, key: &str, n: u64) -> Option
         .json()
         .await
         .ok()?;
-    body["data"]["createTopup"]["id"].as_str().map(str::to_owned)
+    body["data"]["createTopup"]["id"]
+        .as_str()
+        .map(str::to_owned)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -88,8 +114,13 @@ async fn acknowledged_topups_survive_repeated_sigkill() {
         let enough = Arc::new(enough);
         let mut clients = Vec::new();
         for _ in 0..CLIENTS {
-            let (url, key, acknowledged, next_amount, enough) =
-                (url.clone(), secret_key.clone(), acknowledged.clone(), next_amount.clone(), enough.clone());
+            let (url, key, acknowledged, next_amount, enough) = (
+                url.clone(),
+                secret_key.clone(),
+                acknowledged.clone(),
+                next_amount.clone(),
+                enough.clone(),
+            );
             clients.push(tokio::spawn(async move {
                 let client = reqwest::Client::new();
                 loop {
@@ -108,7 +139,10 @@ async fn acknowledged_topups_survive_repeated_sigkill() {
                 }
             }));
         }
-        enough_seen.wait_for(|enough| *enough).await.expect("acknowledgements");
+        enough_seen
+            .wait_for(|enough| *enough)
+            .await
+            .expect("acknowledgements");
         // Kill while the clients are still sending.
         server.child.start_kill().expect("SIGKILL");
         server.child.wait().await.expect("wait");
@@ -137,11 +171,23 @@ async fn acknowledged_topups_survive_repeated_sigkill() {
         .json()
         .await
         .expect("json");
-    assert_eq!(body["data"]["ledgerCheck"]["balanced"], json!(true), "{body}");
-    let entries = body["data"]["ledgerCheck"]["entries"].as_u64().expect("entries");
+    assert_eq!(
+        body["data"]["ledgerCheck"]["balanced"],
+        json!(true),
+        "{body}"
+    );
+    let entries = body["data"]["ledgerCheck"]["entries"]
+        .as_u64()
+        .expect("entries");
     let issued = next_amount.load(std::sync::atomic::Ordering::SeqCst) - 1;
-    assert!(entries >= acknowledged.len() as u64 && entries <= issued, "{entries} entries for {} acks", acknowledged.len());
-    let pending = body["data"]["balance"]["pending"][0]["amount"].as_u64().expect("pending");
+    assert!(
+        entries >= acknowledged.len() as u64 && entries <= issued,
+        "{entries} entries for {} acks",
+        acknowledged.len()
+    );
+    let pending = body["data"]["balance"]["pending"][0]["amount"]
+        .as_u64()
+        .expect("pending");
     let acknowledged_total: u64 = acknowledged.keys().sum();
     let issued_total: u64 = (1..=issued).sum();
     assert!(pending >= acknowledged_total && pending <= issued_total);

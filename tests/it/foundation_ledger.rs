@@ -7,10 +7,15 @@ use crate::helpers::{assert_no_errors, spawn_app, TOPUP};
 #[tokio::test]
 async fn a_topup_is_pending_until_the_clock_passes_its_available_on() {
     let app = spawn_app().await;
-    let body = app.graphql(TOPUP, json!({"amount": 5000, "currency": "usd"})).await;
+    let body = app
+        .graphql(TOPUP, json!({"amount": 5000, "currency": "usd"}))
+        .await;
     assert_no_errors(&body);
     let topup = &body["data"]["createTopup"];
-    assert_eq!(topup["amount"], json!({"amount": 5000, "currency": "usd", "decimal": "50.00"}));
+    assert_eq!(
+        topup["amount"],
+        json!({"amount": 5000, "currency": "usd", "decimal": "50.00"})
+    );
     assert_eq!(topup["status"], "pending");
     assert_eq!(app.balance(None, "usd").await, (0, 5000));
 
@@ -44,9 +49,14 @@ async fn a_topup_is_pending_until_the_clock_passes_its_available_on() {
         .await;
     assert_no_errors(&body);
     assert_eq!(body["data"]["node"]["status"], "succeeded");
-    assert_eq!(body["data"]["balanceTransactions"]["nodes"][0]["status"], "AVAILABLE");
+    assert_eq!(
+        body["data"]["balanceTransactions"]["nodes"][0]["status"],
+        "AVAILABLE"
+    );
 
-    let body = app.graphql("{ events(first: 10) { nodes { type data } } }", json!({})).await;
+    let body = app
+        .graphql("{ events(first: 10) { nodes { type data } } }", json!({}))
+        .await;
     assert_no_errors(&body);
     let types: Vec<&str> = body["data"]["events"]["nodes"]
         .as_array()
@@ -57,7 +67,10 @@ async fn a_topup_is_pending_until_the_clock_passes_its_available_on() {
     assert_eq!(types, vec!["topup.succeeded", "topup.created"]);
 
     let body = app
-        .graphql("{ ledgerCheck { balanced entries totals { currency debits credits } } }", json!({}))
+        .graphql(
+            "{ ledgerCheck { balanced entries totals { currency debits credits } } }",
+            json!({}),
+        )
         .await;
     assert_no_errors(&body);
     // The top-up entry (bank −5000, platform pending +5000) and its release (pending −5000,
@@ -76,16 +89,25 @@ async fn advance_clock_never_moves_backwards_and_filters_events_by_type() {
         .await;
     assert_eq!(crate::helpers::error_code(&body), "INVALID_REQUEST");
     let body = app
-        .graphql("mutation { advanceClock(input: {to: \"2001-01-01T00:00:00Z\"}) }", json!({}))
+        .graphql(
+            "mutation { advanceClock(input: {to: \"2001-01-01T00:00:00Z\"}) }",
+            json!({}),
+        )
         .await;
     assert_eq!(crate::helpers::error_code(&body), "INVALID_REQUEST");
     assert_eq!(crate::helpers::error_param(&body), Some("input.to"));
 
     for amount in [100, 200] {
-        assert_no_errors(&app.graphql(TOPUP, json!({"amount": amount, "currency": "eur"})).await);
+        assert_no_errors(
+            &app.graphql(TOPUP, json!({"amount": amount, "currency": "eur"}))
+                .await,
+        );
     }
     let body = app
-        .graphql("{ events(type: \"topup.created\") { nodes { data } } }", json!({}))
+        .graphql(
+            "{ events(type: \"topup.created\") { nodes { data } } }",
+            json!({}),
+        )
         .await;
     assert_no_errors(&body);
     let amounts: Vec<i64> = body["data"]["events"]["nodes"]
@@ -102,7 +124,10 @@ async fn advance_clock_never_moves_backwards_and_filters_events_by_type() {
 async fn lists_page_newest_first_without_gaps() {
     let app = spawn_app().await;
     for amount in 1..=25 {
-        assert_no_errors(&app.graphql(TOPUP, json!({"amount": amount, "currency": "usd"})).await);
+        assert_no_errors(
+            &app.graphql(TOPUP, json!({"amount": amount, "currency": "usd"}))
+                .await,
+        );
     }
     let mut seen = Vec::new();
     let mut after: Option<String> = None;
@@ -121,10 +146,14 @@ async fn lists_page_newest_first_without_gaps() {
         if connection["pageInfo"]["hasNextPage"] != json!(true) {
             break;
         }
-        after = connection["pageInfo"]["endCursor"].as_str().map(str::to_owned);
+        after = connection["pageInfo"]["endCursor"]
+            .as_str()
+            .map(str::to_owned);
     }
     assert_eq!(seen, (1..=25).rev().collect::<Vec<i64>>());
-    let body = app.graphql("{ events(first: 101) { nodes { id } } }", json!({})).await;
+    let body = app
+        .graphql("{ events(first: 101) { nodes { id } } }", json!({}))
+        .await;
     assert_eq!(crate::helpers::error_code(&body), "INVALID_REQUEST");
     assert_eq!(crate::helpers::error_param(&body), Some("first"));
 }

@@ -66,14 +66,19 @@ pub async fn start(data_dir: PathBuf, platform: Option<(String, String)>) -> Tes
             (created.id, created.secret_key)
         }
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let address = listener.local_addr().expect("address");
     let (shutdown, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         let shutdown = async move {
             let _ = stopped.await;
         };
-        application.serve(listener, None, shutdown).await.expect("serve");
+        application
+            .serve(listener, None, shutdown)
+            .await
+            .expect("serve");
     });
     TestApp {
         address,
@@ -109,10 +114,17 @@ impl TestApp {
     }
 
     pub async fn graphql(&self, query: &str, variables: Value) -> Value {
-        self.graphql_as(&self.secret_key, None, query, variables).await
+        self.graphql_as(&self.secret_key, None, query, variables)
+            .await
     }
 
-    pub async fn graphql_as(&self, key: &str, connect_account: Option<&str>, query: &str, variables: Value) -> Value {
+    pub async fn graphql_as(
+        &self,
+        key: &str,
+        connect_account: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> Value {
         let mut request = self
             .client
             .post(self.url())
@@ -170,14 +182,29 @@ impl TestApp {
             )
             .await;
         assert_no_errors(&body);
-        let url = body["data"]["createAccountLink"]["url"].as_str().expect("link url");
+        let url = body["data"]["createAccountLink"]["url"]
+            .as_str()
+            .expect("link url");
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("client");
-        let form = [("accountNumber", "000123456789"), ("routingNumber", "110000000")];
-        let response = client.post(url).form(&form).send().await.expect("post form");
-        assert_eq!(response.status(), 303, "{}", response.text().await.unwrap_or_default());
+        let form = [
+            ("accountNumber", "000123456789"),
+            ("routingNumber", "110000000"),
+        ];
+        let response = client
+            .post(url)
+            .form(&form)
+            .send()
+            .await
+            .expect("post form");
+        assert_eq!(
+            response.status(),
+            303,
+            "{}",
+            response.text().await.unwrap_or_default()
+        );
     }
 
     pub async fn assert_ledger_balanced(&self) {
@@ -185,8 +212,16 @@ impl TestApp {
             .graphql("{ ledgerCheck { balanced entries violations } }", json!({}))
             .await;
         assert_no_errors(&body);
-        assert_eq!(body["data"]["ledgerCheck"]["violations"], json!([]), "{body}");
-        assert_eq!(body["data"]["ledgerCheck"]["balanced"], json!(true), "{body}");
+        assert_eq!(
+            body["data"]["ledgerCheck"]["violations"],
+            json!([]),
+            "{body}"
+        );
+        assert_eq!(
+            body["data"]["ledgerCheck"]["balanced"],
+            json!(true),
+            "{body}"
+        );
     }
 
     /// `(available, pending)` of one currency in a balance query's result.
@@ -216,7 +251,9 @@ pub fn assert_no_errors(body: &Value) {
 
 /// The `extensions.code` of the first error.
 pub fn error_code(body: &Value) -> &str {
-    body["errors"][0]["extensions"]["code"].as_str().unwrap_or_else(|| panic!("no error code in {body}"))
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error code in {body}"))
 }
 
 pub fn error_param(body: &Value) -> Option<&str> {
@@ -234,6 +271,10 @@ pub fn run_verify(data_dir: &std::path::Path) -> (bool, String) {
         .arg(data_dir)
         .output()
         .expect("run tollgate verify");
-    let text = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
     (output.status.success(), text)
 }

@@ -9,9 +9,16 @@ mod accounts_pagination;
 mod accounts_rules;
 mod accounts_support;
 
+mod charges_flows;
+mod charges_rules;
+mod charges_support;
+
 mod foundation_bad_input;
 mod foundation_concurrency;
 mod foundation_crash;
 mod foundation_idempotency;
 mod foundation_ledger;
+mod policy_files;
+mod policy_reload;
+mod policy_sandbox;
 mod schema_file;

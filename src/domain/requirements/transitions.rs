@@ -84,7 +84,10 @@ impl OnboardingChanges {
     pub fn then(self, later: OnboardingChanges) -> OnboardingChanges {
         let mut capability_changes = self.capability_changes;
         for change in later.capability_changes {
-            match capability_changes.iter_mut().find(|earlier| earlier.name == change.name) {
+            match capability_changes
+                .iter_mut()
+                .find(|earlier| earlier.name == change.name)
+            {
                 Some(earlier) => earlier.to = change.to,
                 None => capability_changes.push(change),
             }

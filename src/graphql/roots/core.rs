@@ -8,10 +8,14 @@ use crate::domain::text::{parse_text, MAX_DESCRIPTION_CHARS};
 use crate::graphql::context::{caller, connection, page_request, services};
 use crate::graphql::errors::GqlResult;
 use crate::graphql::scalars::{CurrencyScalar, DateTimeScalar, MinorUnitsScalar};
-use crate::graphql::types::balance_transactions::{BalanceTransactionObject, BalanceTransactionTypeEnum};
+use crate::graphql::types::balance_transactions::{
+    BalanceTransactionObject, BalanceTransactionTypeEnum,
+};
 use crate::graphql::types::money::BalanceObject;
 use crate::graphql::types::node::{self, Node};
-use crate::graphql::types::platform::{EventObject, LedgerCheckObject, PlatformObject, TopupObject};
+use crate::graphql::types::platform::{
+    EventObject, LedgerCheckObject, PlatformObject, TopupObject,
+};
 use crate::ids::AccountId;
 use crate::money::Money;
 use crate::service::topups::NewTopup;
@@ -29,7 +33,10 @@ pub fn optional_idempotency_key(key: Option<&str>) -> Result<Option<IdempotencyK
 }
 
 /// Parses an optional description.
-pub fn parse_description(param: &str, text: Option<String>) -> Result<Option<String>, ServiceError> {
+pub fn parse_description(
+    param: &str,
+    text: Option<String>,
+) -> Result<Option<String>, ServiceError> {
     parse_text(text, MAX_DESCRIPTION_CHARS)
         .map_err(|error| ServiceError::invalid(param, format!("Invalid {param}: it {error}")))
 }
@@ -49,7 +56,11 @@ impl CoreQuery {
     }
 
     /// The platform's balance, or the account's (argument or Connect-Account header).
-    async fn balance(&self, ctx: &Context<'_>, account: Option<ID>) -> async_graphql::Result<BalanceObject> {
+    async fn balance(
+        &self,
+        ctx: &Context<'_>,
+        account: Option<ID>,
+    ) -> async_graphql::Result<BalanceObject> {
         let services = services(ctx);
         let account = optional_account("account", account.as_ref()).gql()?;
         let holder = services.balance_holder(caller(ctx)?, account).gql()?;
@@ -83,13 +94,18 @@ impl CoreQuery {
         #[graphql(name = "type")] event_type: Option<String>,
     ) -> async_graphql::Result<Connection<String, EventObject>> {
         let request = page_request(first, after)?;
-        let page = services(ctx).events(caller(ctx)?, event_type.as_deref(), &request).gql()?;
+        let page = services(ctx)
+            .events(caller(ctx)?, event_type.as_deref(), &request)
+            .gql()?;
         Ok(connection(page, EventObject))
     }
 
     /// A trial balance of the platform's ledger, recomputed from its entries.
     async fn ledger_check(&self, ctx: &Context<'_>) -> async_graphql::Result<LedgerCheckObject> {
-        services(ctx).ledger_check(caller(ctx)?).map(LedgerCheckObject::from).gql()
+        services(ctx)
+            .ledger_check(caller(ctx)?)
+            .map(LedgerCheckObject::from)
+            .gql()
     }
 }
 
@@ -131,7 +147,11 @@ pub struct CoreMutation;
 
 #[Object]
 impl CoreMutation {
-    async fn create_topup(&self, ctx: &Context<'_>, input: CreateTopupInput) -> async_graphql::Result<TopupObject> {
+    async fn create_topup(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateTopupInput,
+    ) -> async_graphql::Result<TopupObject> {
         let input = parse_topup(input).gql()?;
         services(ctx)
             .create_topup(caller(ctx)?, input)
@@ -141,7 +161,11 @@ impl CoreMutation {
     }
 
     /// Only when the server runs with the simulated clock.
-    async fn advance_clock(&self, ctx: &Context<'_>, input: AdvanceClockInput) -> async_graphql::Result<DateTimeScalar> {
+    async fn advance_clock(
+        &self,
+        ctx: &Context<'_>,
+        input: AdvanceClockInput,
+    ) -> async_graphql::Result<DateTimeScalar> {
         caller(ctx)?;
         let AdvanceClockInput { to, seconds } = input;
         let to = to.map(|to| to.to_time("input.to")).transpose().gql()?;

@@ -2,5 +2,6 @@
 
 pub mod account_inputs;
 pub mod accounts;
+pub mod charges;
 pub mod core;
 pub mod subscription;

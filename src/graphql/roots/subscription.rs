@@ -25,7 +25,7 @@ impl SubscriptionRoot {
                 published.platform == platform
                     && types
                         .as_ref()
-                        .is_none_or(|types| types.iter().any(|wanted| *wanted == published.event.event_type))
+                        .is_none_or(|types| types.contains(&published.event.event_type))
             });
             async move { keep.map(|published| EventObject(published.event)) }
         }))

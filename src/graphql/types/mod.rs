@@ -3,6 +3,7 @@
 pub mod account_enums;
 pub mod accounts;
 pub mod balance_transactions;
+pub mod charges;
 pub mod money;
 pub mod node;
 pub mod platform;

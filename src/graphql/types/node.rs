@@ -7,8 +7,8 @@ use super::balance_transactions::BalanceTransactionObject;
 use super::platform::{EventObject, PlatformObject, TopupObject};
 use crate::domain::account_record::AccountRecord;
 use crate::domain::balance_transactions::BalanceTransaction;
-use crate::domain::external_account_records::ExternalAccount;
 use crate::domain::events::Event;
+use crate::domain::external_account_records::ExternalAccount;
 use crate::domain::topups::Topup;
 use crate::ids::prefix_of;
 use crate::service::{Caller, ServiceError, Services};
@@ -29,23 +29,37 @@ pub enum Node {
 }
 
 /// Finds any of the caller's objects by id; another platform's is simply absent.
-pub fn resolve(services: &Services, caller: &Caller, id: &str) -> Result<Option<Node>, ServiceError> {
+pub fn resolve(
+    services: &Services,
+    caller: &Caller,
+    id: &str,
+) -> Result<Option<Node>, ServiceError> {
     let node = match prefix_of(id) {
-        Some("plat") if id == caller.platform.id.as_ref() => Some(Node::Platform(PlatformObject(caller.platform.clone()))),
-        Some("tu") => services.find::<Topup>(caller, id)?.map(|found| Node::Topup(TopupObject(found.value))),
+        Some("plat") if id == caller.platform.id.as_ref() => {
+            Some(Node::Platform(PlatformObject(caller.platform.clone())))
+        }
+        Some("tu") => services
+            .find::<Topup>(caller, id)?
+            .map(|found| Node::Topup(TopupObject(found.value))),
         Some("txn") => services
             .find::<BalanceTransaction>(caller, id)?
             .map(|found| Node::BalanceTransaction(BalanceTransactionObject(found.value))),
-        Some("evt") => services.find::<Event>(caller, id)?.map(|found| Node::Event(EventObject(found.value))),
+        Some("evt") => services
+            .find::<Event>(caller, id)?
+            .map(|found| Node::Event(EventObject(found.value))),
         Some("acct") => services
             .find::<AccountRecord>(caller, id)?
             .map(|found| Node::Account(AccountObject(found.value))),
-        Some("ba" | "card") => services
-            .external_account(caller, id)?
-            .map(|(_, external)| match external {
-                ExternalAccount::BankAccount(bank) => Node::BankAccount(BankAccountObject(bank)),
-                ExternalAccount::DebitCard(card) => Node::DebitCard(DebitCardObject(card)),
-            }),
+        Some("ba" | "card") => {
+            services
+                .external_account(caller, id)?
+                .map(|(_, external)| match external {
+                    ExternalAccount::BankAccount(bank) => {
+                        Node::BankAccount(BankAccountObject(bank))
+                    }
+                    ExternalAccount::DebitCard(card) => Node::DebitCard(DebitCardObject(card)),
+                })
+        }
         _ => None,
     };
     Ok(node)

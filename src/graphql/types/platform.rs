@@ -10,7 +10,9 @@ use crate::domain::platforms::Platform;
 use crate::domain::topups::Topup;
 use crate::graphql::context::{caller, services};
 use crate::graphql::errors::GqlResult;
-use crate::graphql::scalars::{CountryCodeScalar, CurrencyScalar, DateTimeScalar, JsonScalar, MinorUnitsScalar};
+use crate::graphql::scalars::{
+    CountryCodeScalar, CurrencyScalar, DateTimeScalar, JsonScalar, MinorUnitsScalar,
+};
 use crate::ledger::Holder;
 use crate::money::MinorUnits;
 use crate::service::ledger_check::LedgerReport;
@@ -94,7 +96,9 @@ impl EventObject {
         let Some(account) = &self.0.account else {
             return Ok(None);
         };
-        let found = services(ctx).find::<AccountRecord>(caller(ctx)?, account.as_ref()).gql()?;
+        let found = services(ctx)
+            .find::<AccountRecord>(caller(ctx)?, account.as_ref())
+            .gql()?;
         Ok(found.map(|found| AccountObject(found.value)))
     }
 

@@ -1,0 +1,343 @@
+//! Policy tests and checks: runs each `<name>.test.rhai` against its policy, and compiles a single file for `policy check`.
+//!
+//! A test file's `fn test_*()` functions are merged with the policy, so they call its hooks
+//! by name. Each test runs under the same sandbox limits as a hook call.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rhai::EvalAltResult;
+
+use super::error::{self, PolicyError, PolicySite};
+use super::loaded::{Hook, LoadedPolicy};
+use super::sandbox::PolicyEngine;
+use super::source::{
+    classify_file, function_definitions, read_source, FunctionDefinition, PolicyFile,
+};
+
+/// The most test functions run from one test file.
+pub const MAX_TESTS_PER_FILE: usize = 500;
+
+/// Why one test failed, and where (1-based, in `file`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestFailure {
+    pub file: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestCaseReport {
+    pub name: String,
+    /// `None` when the test passed.
+    pub failure: Option<TestFailure>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyTestReport {
+    pub policy: String,
+    pub test_file: String,
+    /// `Err` when the policy or its test file does not compile or cannot be read.
+    pub outcome: Result<Vec<TestCaseReport>, PolicyError>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TestReport {
+    pub policies: Vec<PolicyTestReport>,
+    /// Policies that have no test file.
+    pub untested: Vec<String>,
+}
+
+impl TestReport {
+    pub fn passed(&self) -> bool {
+        self.policies.iter().all(|policy| {
+            policy
+                .outcome
+                .as_ref()
+                .is_ok_and(|tests| tests.iter().all(|test| test.failure.is_none()))
+        })
+    }
+
+    pub fn passed_count(&self) -> usize {
+        self.cases().filter(|test| test.failure.is_none()).count()
+    }
+
+    pub fn failed_count(&self) -> usize {
+        self.cases().filter(|test| test.failure.is_some()).count()
+    }
+
+    fn cases(&self) -> impl Iterator<Item = &TestCaseReport> {
+        self.policies
+            .iter()
+            .filter_map(|policy| policy.outcome.as_ref().ok())
+            .flatten()
+    }
+}
+
+impl fmt::Display for TestReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for policy in &self.policies {
+            writeln!(f, "{}", policy.test_file)?;
+            match &policy.outcome {
+                Err(error) => writeln!(f, "  ERROR {error}")?,
+                Ok(tests) if tests.is_empty() => writeln!(f, "  (no fn test_*() functions)")?,
+                Ok(tests) => {
+                    for test in tests {
+                        match &test.failure {
+                            None => writeln!(f, "  ok    {}", test.name)?,
+                            Some(failure) => writeln!(
+                                f,
+                                "  FAIL  {} ({}): {}",
+                                test.name,
+                                describe_place(failure),
+                                failure.message
+                            )?,
+                        }
+                    }
+                }
+            }
+        }
+        if !self.untested.is_empty() {
+            writeln!(f, "no tests: {}", self.untested.join(", "))?;
+        }
+        let broken = self
+            .policies
+            .iter()
+            .filter(|policy| policy.outcome.is_err())
+            .count();
+        write!(
+            f,
+            "{} passed, {} failed",
+            self.passed_count(),
+            self.failed_count()
+        )?;
+        if broken > 0 {
+            write!(f, ", {broken} file(s) did not compile")?;
+        }
+        Ok(())
+    }
+}
+
+fn describe_place(failure: &TestFailure) -> String {
+    match (failure.line, failure.column) {
+        (Some(line), Some(column)) => format!("{} line {line}, column {column}", failure.file),
+        (Some(line), None) => format!("{} line {line}", failure.file),
+        _ => failure.file.clone(),
+    }
+}
+
+/// What `policy check` prints for a file that compiles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckReport {
+    pub file: String,
+    pub version: String,
+    pub hooks: Vec<Hook>,
+    pub functions: Vec<FunctionDefinition>,
+}
+
+impl fmt::Display for CheckReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{} compiles (version {})", self.file, self.version)?;
+        let describe = |hooks: bool| -> Vec<String> {
+            self.functions
+                .iter()
+                .filter(|function| Hook::parse(&function.name).is_some() == hooks)
+                .map(|function| format!("{} (line {})", function.name, function.line))
+                .collect()
+        };
+        let hooks = describe(true);
+        let others = describe(false);
+        write!(
+            f,
+            "  hooks: {}",
+            if hooks.is_empty() {
+                "none (every default applies)".to_string()
+            } else {
+                hooks.join(", ")
+            }
+        )?;
+        if !others.is_empty() {
+            write!(f, "\n  other functions: {}", others.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// Compiles one policy file and lists its hooks; the error names the line and column.
+pub fn check_file(path: &Path) -> Result<CheckReport, PolicyError> {
+    let source = read_source(path)?;
+    let name = match classify_file(path) {
+        PolicyFile::Policy(name) | PolicyFile::Tests(name) => name,
+        PolicyFile::Other => {
+            return Err(PolicyError::Unreadable {
+                site: PolicySite::file(path.display().to_string()),
+                message: "a policy file's name ends in .rhai".to_string(),
+            })
+        }
+    };
+    let policy = LoadedPolicy::compile(Arc::new(PolicyEngine::new()), &name, source)?;
+    Ok(CheckReport {
+        file: path.file_name().map_or_else(
+            || policy.file_name(),
+            |file| file.to_string_lossy().into_owned(),
+        ),
+        version: policy.version().to_string(),
+        hooks: policy.hooks().to_vec(),
+        functions: policy.functions().to_vec(),
+    })
+}
+
+/// Runs the tests of every policy in `policy_dir`, or only of `name`.
+pub fn run_tests(policy_dir: &Path, name: Option<&str>) -> TestReport {
+    let engine = Arc::new(PolicyEngine::new());
+    let mut report = TestReport::default();
+    let names = match name {
+        Some(name) => vec![name.to_string()],
+        None => policy_names(policy_dir),
+    };
+    for name in names {
+        let policy_path = policy_dir.join(format!("{name}.rhai"));
+        let test_path = test_file_path(policy_dir, &name);
+        if policy_path.is_file() && !test_path.is_file() {
+            report.untested.push(format!("{name}.rhai"));
+            continue;
+        }
+        let outcome = read_source(&policy_path)
+            .and_then(|source| LoadedPolicy::compile(Arc::clone(&engine), &name, source))
+            .and_then(|policy| {
+                let test_source = read_source(&test_path)?;
+                run_policy_tests(&policy, &format!("{name}.test.rhai"), &test_source)
+            });
+        report.policies.push(PolicyTestReport {
+            policy: format!("{name}.rhai"),
+            test_file: format!("{name}.test.rhai"),
+            outcome,
+        });
+    }
+    report
+}
+
+pub(crate) fn test_file_path(policy_dir: &Path, name: &str) -> PathBuf {
+    policy_dir.join(format!("{name}.test.rhai"))
+}
+
+/// The names of the policies in a folder, sorted; unreadable folders have none.
+pub(crate) fn policy_names(policy_dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(policy_dir) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| match classify_file(&entry.path()) {
+            PolicyFile::Policy(name) if entry.path().is_file() => Some(name),
+            _ => None,
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// Runs every `fn test_*()` of a test file against one compiled policy version.
+pub(crate) fn run_policy_tests(
+    policy: &LoadedPolicy,
+    test_file: &str,
+    test_source: &str,
+) -> Result<Vec<TestCaseReport>, PolicyError> {
+    let engine = policy.engine();
+    let test_ast = engine
+        .compile(test_source)
+        .map_err(|parse_error| error::from_parse_error(test_file, &parse_error))?;
+    let test_functions = function_definitions(&test_ast, test_source);
+    let defined_in_tests: HashSet<&str> = test_functions
+        .iter()
+        .map(|function| function.name.as_str())
+        .collect();
+    let tests: Vec<&FunctionDefinition> = test_functions
+        .iter()
+        .filter(|function| function.name.starts_with("test_") && function.parameter_count == 0)
+        .take(MAX_TESTS_PER_FILE)
+        .collect();
+    // The test file's functions come second, so a test helper may shadow a policy helper.
+    let merged = policy.ast().merge(&test_ast);
+    let reports = tests
+        .into_iter()
+        .map(|test| {
+            let failure = engine
+                .call(&merged, &test.name, Vec::new())
+                .err()
+                .map(|failure| {
+                    describe_failure(policy, test_file, test, &defined_in_tests, &failure)
+                });
+            TestCaseReport {
+                name: test.name.clone(),
+                failure,
+            }
+        })
+        .collect();
+    Ok(reports)
+}
+
+fn describe_failure(
+    policy: &LoadedPolicy,
+    test_file: &str,
+    test: &FunctionDefinition,
+    defined_in_tests: &HashSet<&str>,
+    failure: &EvalAltResult,
+) -> TestFailure {
+    let located = error::locate(failure);
+    // A position inside a function the test file does not define lies in the policy.
+    let in_policy = located
+        .function
+        .is_some_and(|function| !defined_in_tests.contains(function));
+    let (file, line, column) = match (located.position.line(), located.position.position()) {
+        (Some(line), Some(column)) if in_policy => (policy.file_name(), line, column),
+        (Some(line), Some(column)) => (test_file.to_string(), line, column),
+        // Limit errors have no position: point at the test itself.
+        _ => (test_file.to_string(), test.line, test.column),
+    };
+    let message = match located.innermost {
+        // Failed assertions and `throw`s read best as they were written.
+        EvalAltResult::ErrorRuntime(value, _) if value.is_string() => value.to_string(),
+        other => {
+            let limits = policy.engine().limits();
+            error::classify(PolicySite::file(&file), &test.name, other, limits)
+                .message()
+                .to_string()
+        }
+    };
+    TestFailure {
+        file,
+        line: Some(line),
+        column: Some(column),
+        message,
+    }
+}
+
+/// The first failure of a run as the error that keeps a new version out.
+pub(crate) fn first_failure(test_file: &str, reports: &[TestCaseReport]) -> Option<PolicyError> {
+    let mut failed = reports
+        .iter()
+        .filter_map(|test| test.failure.as_ref().map(|failure| (test, failure)));
+    let (test, failure) = failed.next()?;
+    let more = failed.count();
+    let suffix = if more > 0 {
+        format!(" (and {more} more failing)")
+    } else {
+        String::new()
+    };
+    Some(PolicyError::TestFailed {
+        site: PolicySite {
+            policy: failure.file.clone(),
+            hook: None,
+            line: failure.line,
+            column: failure.column,
+        },
+        message: format!(
+            "{test_file}: {} failed: {}{suffix}",
+            test.name, failure.message
+        ),
+    })
+}

@@ -1,0 +1,273 @@
+//! Pricing a charge: the facts the policies see, the split directory they are checked
+//! against, and the decision (also served as `previewCharge`, which moves no money).
+
+use serde::Serialize;
+
+use super::{Caller, ServiceError, Services};
+use crate::domain::account_record::AccountRecord;
+use crate::domain::accounts::AccountType;
+use crate::domain::charges::{ChargeFlowKind, PricedSplit, Pricing};
+use crate::domain::payment_methods::PaymentMethod;
+use crate::ids::AccountId;
+use crate::money::{Currency, MinorUnits};
+use crate::policy::{
+    AccountFacts, AccountType as PolicyAccountType, CardFacts, ChargeFacts, ChargeFlow,
+    ChargeRequest, FeePayer, PlatformFacts, PolicyError, SplitDirectory,
+};
+
+/// A parsed charge request, as `createCharge` and `previewCharge` take it.
+#[derive(Debug, Clone, Serialize)]
+pub struct NewCharge {
+    pub amount: MinorUnits,
+    pub currency: Currency,
+    pub payment_method: String,
+    pub capture: bool,
+    pub application_fee: Option<MinorUnits>,
+    pub on_behalf_of: Option<AccountId>,
+    pub destination: Option<AccountId>,
+    pub transfer_amount: Option<MinorUnits>,
+    pub transfer_group: Option<String>,
+    pub description: Option<String>,
+    pub metadata: std::collections::BTreeMap<String, String>,
+}
+
+/// The accounts a charge involves, read once.
+pub struct ChargeParties {
+    pub flow: ChargeFlowKind,
+    /// The direct charge's account, or the destination.
+    pub account: Option<AccountRecord>,
+    pub payment_method: PaymentMethod,
+}
+
+impl From<PolicyError> for ServiceError {
+    fn from(error: PolicyError) -> Self {
+        ServiceError::Policy {
+            message: error.to_string(),
+            policy: error.policy().to_owned(),
+            hook: error.hook().unwrap_or_default().to_owned(),
+            line: error.line().and_then(|line| u32::try_from(line).ok()),
+            column: error.column().and_then(|column| u32::try_from(column).ok()),
+        }
+    }
+}
+
+fn policy_account_type(account_type: AccountType) -> PolicyAccountType {
+    match account_type {
+        AccountType::Standard => PolicyAccountType::Standard,
+        AccountType::Express => PolicyAccountType::Express,
+        AccountType::Custom => PolicyAccountType::Custom,
+    }
+}
+
+pub fn account_facts(account: &AccountRecord) -> AccountFacts {
+    AccountFacts {
+        id: account.id().to_string(),
+        account_type: policy_account_type(account.account_type()),
+        country: account.country().code().to_owned(),
+        default_currency: account.default_currency(),
+        metadata: account.metadata().as_map().clone(),
+    }
+}
+
+/// Checks `route` destinations: this platform's accounts with TRANSFERS active.
+struct PlatformDirectory<'a> {
+    services: &'a Services,
+    caller: &'a Caller,
+}
+
+impl SplitDirectory for PlatformDirectory<'_> {
+    fn check_destination(&self, account_id: &str) -> Result<(), String> {
+        let id = AccountId::parse(account_id).map_err(|error| error.to_string())?;
+        match self
+            .services
+            .find::<AccountRecord>(self.caller, id.as_ref())
+        {
+            Ok(Some(found)) if found.value.transfers_active() => Ok(()),
+            Ok(Some(_)) => Err(format!(
+                "{account_id} does not have the TRANSFERS capability active"
+            )),
+            Ok(None) => Err(format!("{account_id} is not an account of this platform")),
+            Err(error) => Err(format!("{account_id} could not be read: {error}")),
+        }
+    }
+}
+
+impl Services {
+    /// Decides the flow and reads the accounts a charge involves, refusing what cannot be
+    /// charged: an account without CARD_PAYMENTS, a destination without TRANSFERS.
+    pub fn charge_parties(
+        &self,
+        caller: &Caller,
+        input: &NewCharge,
+    ) -> Result<ChargeParties, ServiceError> {
+        let payment_method = PaymentMethod::parse(&input.payment_method)
+            .map_err(|error| ServiceError::invalid("input.paymentMethod", error.to_string()))?;
+        crate::domain::charges::check_amounts(
+            input.amount,
+            input.application_fee,
+            input.transfer_amount,
+        )
+        .map_err(|error| {
+            let param = match error {
+                crate::domain::charges::ChargeRuleError::TransferAboveAmount { .. } => {
+                    "input.transferData.amount"
+                }
+                crate::domain::charges::ChargeRuleError::DirectWithTransferData => {
+                    "input.transferData"
+                }
+                _ => "input.applicationFeeAmount",
+            };
+            ServiceError::invalid(param, error.to_string())
+        })?;
+        if let Some(on_behalf_of) = &input.on_behalf_of {
+            self.account_named(caller, on_behalf_of, "input.onBehalfOf")?;
+        }
+        if let Some(direct) = &caller.connect_account {
+            if input.destination.is_some() {
+                return Err(ServiceError::invalid(
+                    "input.transferData",
+                    crate::domain::charges::ChargeRuleError::DirectWithTransferData.to_string(),
+                ));
+            }
+            let account = self.account_named(caller, direct, "Connect-Account")?.value;
+            if !account.card_payments_active() {
+                return Err(ServiceError::AccountRestricted {
+                    message: format!(
+                        "{direct} cannot take charges: its CARD_PAYMENTS capability is not active"
+                    ),
+                    account: direct.to_string(),
+                });
+            }
+            return Ok(ChargeParties {
+                flow: ChargeFlowKind::Direct,
+                account: Some(account),
+                payment_method,
+            });
+        }
+        if let Some(destination) = &input.destination {
+            let account = self
+                .account_named(caller, destination, "input.transferData.destination")?
+                .value;
+            if !account.transfers_active() {
+                return Err(ServiceError::AccountRestricted {
+                    message: format!("{destination} cannot receive transfers: its TRANSFERS capability is not active"),
+                    account: destination.to_string(),
+                });
+            }
+            return Ok(ChargeParties {
+                flow: ChargeFlowKind::Destination,
+                account: Some(account),
+                payment_method,
+            });
+        }
+        Ok(ChargeParties {
+            flow: ChargeFlowKind::Separate,
+            account: None,
+            payment_method,
+        })
+    }
+
+    pub fn charge_facts(
+        &self,
+        caller: &Caller,
+        input: &NewCharge,
+        parties: &ChargeParties,
+        amount: MinorUnits,
+    ) -> ChargeFacts {
+        let card = &parties.payment_method.card;
+        ChargeFacts {
+            amount,
+            currency: input.currency,
+            flow: match parties.flow {
+                ChargeFlowKind::Direct => ChargeFlow::Direct,
+                ChargeFlowKind::Destination => ChargeFlow::Destination,
+                ChargeFlowKind::Separate => ChargeFlow::Separate,
+            },
+            payment_method: parties.payment_method.name.to_owned(),
+            card: CardFacts {
+                brand: card.brand.to_owned(),
+                country: card.country.to_owned(),
+                funding: card.funding.to_owned(),
+            },
+            account: parties.account.as_ref().map(account_facts),
+            on_behalf_of: input.on_behalf_of.as_ref().map(ToString::to_string),
+            metadata: input.metadata.clone(),
+            description: input.description.clone(),
+            transfer_group: input.transfer_group.clone(),
+            platform: PlatformFacts {
+                id: caller.platform.id.to_string(),
+                name: caller.platform.name.clone(),
+                country: caller.platform.country.clone(),
+            },
+            created_unix_seconds: self.clock.now().timestamp(),
+        }
+    }
+
+    /// Prices a charge of `amount` with the platform's policy and the gateway's.
+    pub fn price_charge(
+        &self,
+        caller: &Caller,
+        input: &NewCharge,
+        parties: &ChargeParties,
+        amount: MinorUnits,
+        requested_fee: Option<MinorUnits>,
+    ) -> Result<Pricing, ServiceError> {
+        let request = ChargeRequest {
+            facts: self.charge_facts(caller, input, parties, amount),
+            requested_application_fee: requested_fee,
+            has_transfer_data: input.destination.is_some(),
+        };
+        let directory = PlatformDirectory {
+            services: self,
+            caller,
+        };
+        let decision =
+            self.policies
+                .decide_charge(&caller.platform.policy, &request, &directory)?;
+        let mut splits = Vec::with_capacity(decision.splits.len());
+        for split in decision.splits {
+            let destination = AccountId::parse(&split.destination)
+                .map_err(|error| ServiceError::internal("split destination", error))?;
+            splits.push(PricedSplit {
+                destination,
+                amount: split.amount,
+            });
+        }
+        let platform_pays_processing_fee = match (parties.flow, &parties.account) {
+            (ChargeFlowKind::Direct, Some(account)) => {
+                let payer = decision.processing_fee_payer.unwrap_or_else(|| {
+                    FeePayer::default_for(policy_account_type(account.account_type()))
+                });
+                payer == FeePayer::Platform
+            }
+            _ => false,
+        };
+        // A transfer amount replaces the application fee, and a separate charge has none.
+        let application_fee = match parties.flow {
+            ChargeFlowKind::Destination if input.transfer_amount.is_some() => None,
+            ChargeFlowKind::Separate => None,
+            _ => Some(decision.application_fee),
+        };
+        Ok(Pricing {
+            policy: decision.policy_name,
+            version: decision.policy_version,
+            gateway_version: decision.gateway_version,
+            processing_fee: decision.processing_fee,
+            application_fee,
+            application_fee_from_request: decision.application_fee_from_request,
+            splits,
+            hold_days: decision.hold_days,
+            platform_pays_processing_fee,
+        })
+    }
+
+    /// What the platform's policy would decide for this charge; moves no money.
+    pub fn preview_charge(
+        &self,
+        caller: &Caller,
+        input: &NewCharge,
+    ) -> Result<Pricing, ServiceError> {
+        let parties = self.charge_parties(caller, input)?;
+        self.price_charge(caller, input, &parties, input.amount, input.application_fee)
+    }
+}
