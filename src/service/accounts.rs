@@ -47,7 +47,7 @@ fn account_indexes(account_type: AccountType) -> Vec<String> {
     vec!["accounts".to_owned(), type_index(account_type)]
 }
 
-fn type_index(account_type: AccountType) -> String {
+pub(super) fn type_index(account_type: AccountType) -> String {
     format!("accounts_type:{}", account_type.as_str())
 }
 

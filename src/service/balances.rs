@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use super::{holder_index, Caller, Page, PageRequest, ServiceError, Services};
 use crate::domain::balance_transactions::BalanceTransaction;
 use crate::ids::AccountId;
-use crate::ledger::{BalanceTransactionType, Bucket, Holder};
+use crate::ledger::{BalanceTransactionType, Bucket, Holder, LedgerAccount};
 use crate::money::{Currency, MinorUnits, Money};
 
 /// A holder's balance, per currency.
@@ -75,12 +75,38 @@ impl Services {
                 .map(|(currency, amount)| Money::new(*amount, *currency))
                 .collect()
         };
+        // A platform's reserve is what it covers of its Express and Custom accounts'
+        // negative balances; a connected account has none.
+        let reserved = match holder {
+            Holder::Platform(platform) => self.platform_reserve(platform)?,
+            _ => Vec::new(),
+        };
         Ok(BalanceView {
             available: to_list(&available),
             pending: to_list(&pending),
-            reserved: Vec::new(),
+            reserved,
             instant_available: Vec::new(),
         })
+    }
+
+    /// Whether any of the account's available balances is below zero. A negative balance
+    /// is netted against later credits first; payouts are refused while it lasts.
+    pub fn account_balance_is_negative(&self, account: &AccountId) -> Result<bool, ServiceError> {
+        Ok(!self.negative_available(account)?.is_empty())
+    }
+
+    /// Whether the account's available balance in `currency` is below zero.
+    pub fn account_balance_is_negative_in(
+        &self,
+        account: &AccountId,
+        currency: Currency,
+    ) -> Result<bool, ServiceError> {
+        let ledger_account = LedgerAccount::new(
+            Holder::Account(account.clone()),
+            currency,
+            Bucket::Available,
+        );
+        Ok(self.store.balance(&ledger_account)? < 0)
     }
 
     /// A holder's balance transactions, newest first, optionally of one type.

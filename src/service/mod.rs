@@ -13,6 +13,7 @@ pub mod demo;
 pub mod events;
 pub mod external_accounts;
 pub mod ledger_check;
+pub mod negative_balances;
 pub mod onboarding;
 pub mod pagination;
 pub mod platforms;

@@ -1,0 +1,129 @@
+//! Negative balances: which connected accounts are below zero, and the reserve a platform
+//! holds against the ones it is liable for (Express and Custom; Standard accounts carry
+//! their own).
+//!
+//! Refunds, reversals and disputes may take an account's available balance below zero.
+//! Later credits net against it in the ledger by themselves; what this file adds is the
+//! view: reads of the stored balances, one key lookup per account and currency.
+
+use std::collections::BTreeMap;
+
+use super::accounts::type_index;
+use super::{ServiceError, Services};
+use crate::domain::account_record::AccountRecord;
+use crate::domain::accounts::AccountType;
+use crate::domain::permissions::{negative_balance_liability, NegativeBalanceLiability};
+use crate::ids::{AccountId, PlatformId};
+use crate::ledger::{Bucket, Holder};
+use crate::money::{Currency, MinorUnits, Money};
+use crate::store::MAX_SCAN_ITEMS;
+
+/// The most accounts one look-up for negative balances reads, so a platform with a very
+/// large number of accounts cannot make one request scan them all.
+pub const MAX_NEGATIVE_BALANCE_SCAN_ACCOUNTS: usize = 10_000;
+
+/// One connected account's negative available balance in one currency.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NegativeBalance {
+    pub account: AccountId,
+    pub account_type: AccountType,
+    /// Below zero.
+    pub available: Money,
+    /// Whether the platform covers it (Express and Custom accounts).
+    pub platform_liable: bool,
+}
+
+impl Services {
+    /// The account's available balances that are below zero, per currency.
+    pub fn negative_available(&self, account: &AccountId) -> Result<Vec<Money>, ServiceError> {
+        let mut negative = Vec::new();
+        for (ledger_account, amount) in self.store.balances_of(&Holder::Account(account.clone()))? {
+            if ledger_account.bucket != Bucket::Available || amount >= 0 {
+                continue;
+            }
+            let amount = MinorUnits::new(amount)
+                .map_err(|error| ServiceError::internal("negative balance", error))?;
+            negative.push(Money::new(amount, ledger_account.currency));
+        }
+        Ok(negative)
+    }
+
+    /// The platform's connected accounts whose available balance is below zero, newest
+    /// account first; of every type, with whether the platform is liable.
+    pub fn negative_accounts(
+        &self,
+        platform: &PlatformId,
+    ) -> Result<Vec<NegativeBalance>, ServiceError> {
+        let mut found = Vec::new();
+        for account_type in [
+            AccountType::Standard,
+            AccountType::Express,
+            AccountType::Custom,
+        ] {
+            found.extend(self.negative_accounts_of_type(platform, account_type)?);
+        }
+        found.sort_by(|left, right| right.account.cmp(&left.account));
+        Ok(found)
+    }
+
+    /// What the platform covers of its accounts' negative balances: the sum of its Express
+    /// and Custom accounts' negative available balances, per currency, as positive amounts.
+    pub fn platform_reserve(&self, platform: &PlatformId) -> Result<Vec<Money>, ServiceError> {
+        let mut totals: BTreeMap<Currency, MinorUnits> = BTreeMap::new();
+        for account_type in [AccountType::Express, AccountType::Custom] {
+            for negative in self.negative_accounts_of_type(platform, account_type)? {
+                let total = totals.entry(negative.available.currency).or_default();
+                *total = total
+                    .checked_sub(negative.available.amount)
+                    .map_err(|error| ServiceError::internal("reserve", error))?;
+            }
+        }
+        Ok(totals
+            .into_iter()
+            .map(|(currency, amount)| Money::new(amount, currency))
+            .collect())
+    }
+
+    fn negative_accounts_of_type(
+        &self,
+        platform: &PlatformId,
+        account_type: AccountType,
+    ) -> Result<Vec<NegativeBalance>, ServiceError> {
+        let platform_key = platform.to_string();
+        let index = type_index(account_type);
+        let platform_liable =
+            negative_balance_liability(account_type) == NegativeBalanceLiability::Platform;
+        let mut found = Vec::new();
+        let mut cursor: Option<String> = None;
+        let mut scanned = 0usize;
+        while scanned < MAX_NEGATIVE_BALANCE_SCAN_ACCOUNTS {
+            let limit = MAX_SCAN_ITEMS.min(MAX_NEGATIVE_BALANCE_SCAN_ACCOUNTS - scanned);
+            let ids = self
+                .store
+                .scan_index(&platform_key, &index, cursor.as_deref(), limit)?;
+            let Some(last) = ids.last().cloned() else {
+                break;
+            };
+            scanned += ids.len();
+            for id in ids {
+                let account = AccountId::parse(&id)
+                    .map_err(|error| ServiceError::internal("account index", error))?;
+                for available in self.negative_available(&account)? {
+                    found.push(NegativeBalance {
+                        account: account.clone(),
+                        account_type,
+                        available,
+                        platform_liable,
+                    });
+                }
+            }
+            cursor = Some(last);
+        }
+        Ok(found)
+    }
+}
+
+/// Whether the platform, rather than the account, bears a negative balance of this type.
+pub fn platform_is_liable(account: &AccountRecord) -> bool {
+    negative_balance_liability(account.account_type()) == NegativeBalanceLiability::Platform
+}
