@@ -35,6 +35,11 @@ enum Command {
         #[command(subcommand)]
         command: PlatformCommand,
     },
+    /// Check and test fee policies.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
     /// Print the GraphQL schema (SDL) the server serves.
     Schema,
     /// Prove the whole ledger: every entry balances and every balance equals its postings.
@@ -78,6 +83,38 @@ enum PlatformCommand {
         #[arg(long, env = "TOLLGATE_POLICIES", default_value = "./policies")]
         policies: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Compile a policy file: list its hooks, or report errors with line and column.
+    Check { file: PathBuf },
+    /// Run the tests (`<name>.test.rhai`) of one policy, or of every policy.
+    Test {
+        name: Option<String>,
+        #[arg(long, env = "TOLLGATE_POLICIES", default_value = "./policies")]
+        policies: PathBuf,
+    },
+}
+
+fn policy_command(command: PolicyCommand) -> Result<bool, String> {
+    match command {
+        PolicyCommand::Check { file } => match tollgate::policy::check_file(&file) {
+            Ok(report) => {
+                println!("{report}");
+                Ok(true)
+            }
+            Err(error) => {
+                println!("{error}");
+                Ok(false)
+            }
+        },
+        PolicyCommand::Test { name, policies } => {
+            let report = tollgate::policy::run_tests(&policies, name.as_deref());
+            println!("{report}");
+            Ok(report.passed())
+        }
+    }
 }
 
 fn offline_settings(data: PathBuf, policies: PathBuf) -> Settings {
@@ -237,6 +274,7 @@ fn main() -> ExitCode {
             .await
             .map(|()| true),
             Command::Verify { data } => tokio::task::block_in_place(|| verify(data)),
+            Command::Policy { command } => policy_command(command),
             Command::Schema => {
                 print!("{}", tollgate::graphql::sdl());
                 Ok(true)

@@ -29,6 +29,8 @@ enum Operation {
     Topup,
     /// `{ __typename }` only.
     Typename,
+    /// `createCharge` with a destination, priced by the platform's policy.
+    Charge,
 }
 
 #[derive(Parser, Debug)]
@@ -53,6 +55,9 @@ struct Options {
     /// Where the in-process server (and the store-only run) keep their data.
     #[arg(long)]
     data: Option<PathBuf>,
+    /// The policies folder; the load platform uses marketplace.rhai.
+    #[arg(long, default_value = "./policies")]
+    policies: PathBuf,
 }
 
 /// The outcome of one timed run.
@@ -94,18 +99,70 @@ impl Measured {
 const TOPUP: &str = "mutation($key: String!) { createTopup(input: {amount: 1000, currency: \"usd\", idempotencyKey: $key}) { id } }";
 const TYPENAME: &str = "{ __typename }";
 
-fn body_for(operation: Operation, sequence: u64, run: u64) -> Value {
+const CHARGE: &str = "mutation($key: String!, $destination: ID!) { createCharge(input: {amount: 10000, currency: \"usd\", paymentMethod: \"pm_card_visa\", transferData: {destination: $destination}, metadata: {category: \"books\"}, idempotencyKey: $key}) { id } }";
+
+fn body_for(operation: Operation, sequence: u64, run: u64, destination: &str) -> Value {
+    let key = format!("load-{run}-{sequence}");
     match operation {
-        Operation::Topup => {
-            json!({"query": TOPUP, "variables": {"key": format!("load-{run}-{sequence}")}})
-        }
+        Operation::Topup => json!({"query": TOPUP, "variables": {"key": key}}),
         Operation::Typename => json!({"query": TYPENAME}),
+        Operation::Charge => {
+            json!({"query": CHARGE, "variables": {"key": key, "destination": destination}})
+        }
     }
+}
+
+/// A Custom account with CARD_PAYMENTS and TRANSFERS active, made through the API.
+async fn onboarded_account(
+    client: &reqwest::Client,
+    url: &str,
+    key: &str,
+) -> Result<String, String> {
+    let call = |query: &'static str, variables: Value| {
+        let request = client
+            .post(url)
+            .bearer_auth(key)
+            .json(&json!({"query": query, "variables": variables}));
+        async move {
+            let body: Value = request
+                .send()
+                .await
+                .map_err(|error| error.to_string())?
+                .json()
+                .await
+                .map_err(|error| error.to_string())?;
+            if body.get("errors").is_some() {
+                return Err(format!("setup failed: {body}"));
+            }
+            Ok(body)
+        }
+    };
+    let created = call(
+        "mutation { createAccount(input: {type: CUSTOM, country: \"US\", businessType: INDIVIDUAL}) { id } }",
+        json!({}),
+    )
+    .await?;
+    let account = created["data"]["createAccount"]["id"]
+        .as_str()
+        .ok_or("no account id")?
+        .to_owned();
+    call(
+        "mutation($a: ID!) { submitAccountDetails(input: {account: $a, individual: {firstName: \"Load\", lastName: \"Test\", dobDay: 1, dobMonth: 1, dobYear: 1990, ssnLast4: \"0000\", address: {line1: \"1 Main St\", city: \"Springfield\", postalCode: \"12345\"}}, businessUrl: \"https://load.example\", mcc: \"5734\", tosAcceptance: true}) { id } }",
+        json!({"a": account}),
+    )
+    .await?;
+    call(
+        "mutation($a: ID!) { addBankAccount(input: {account: $a, country: \"US\", currency: \"usd\", routingNumber: \"110000000\", accountNumber: \"000123456789\"}) { id } }",
+        json!({"a": account}),
+    )
+    .await?;
+    Ok(account)
 }
 
 async fn drive(
     url: &str,
     key: &str,
+    destination: &str,
     operation: Operation,
     connections: usize,
     seconds: u64,
@@ -120,17 +177,23 @@ async fn drive(
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(connections);
     for _ in 0..connections {
-        let (client, sequence, url, key) = (
+        let (client, sequence, url, key, destination) = (
             client.clone(),
             sequence.clone(),
             url.to_owned(),
             key.to_owned(),
+            destination.to_owned(),
         );
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut errors = 0u64;
             while Instant::now() < deadline {
-                let body = body_for(operation, sequence.fetch_add(1, Ordering::Relaxed), run);
+                let body = body_for(
+                    operation,
+                    sequence.fetch_add(1, Ordering::Relaxed),
+                    run,
+                    &destination,
+                );
                 let sent = Instant::now();
                 let response = client.post(&url).bearer_auth(&key).json(&body).send().await;
                 let ok = match response {
@@ -277,7 +340,7 @@ async fn run(options: Options) -> Result<(), String> {
     let settings = Settings {
         listen: "127.0.0.1:0".parse().map_err(|_| "address")?,
         data_dir: temp.join("data"),
-        policies_dir: PathBuf::from("./policies"),
+        policies_dir: options.policies.clone(),
         simulated_clock: true,
         demo: false,
     };
@@ -288,7 +351,7 @@ async fn run(options: Options) -> Result<(), String> {
             name: "Load".into(),
             country: "US".into(),
             default_currency: Some("usd".into()),
-            policy: None,
+            policy: Some("marketplace".into()),
         })
         .await
         .map_err(|error| error.to_string())?;
@@ -318,9 +381,14 @@ async fn run(options: Options) -> Result<(), String> {
         options.seconds,
         std::thread::available_parallelism().map_or(1, usize::from)
     );
+    let destination = match options.operation {
+        Operation::Charge => onboarded_account(&reqwest::Client::new(), &url, &key).await?,
+        _ => String::new(),
+    };
     let measured = drive(
         &url,
         &key,
+        &destination,
         options.operation,
         options.connections,
         options.seconds,
@@ -331,6 +399,7 @@ async fn run(options: Options) -> Result<(), String> {
         let baseline = drive(
             &url,
             &key,
+            "",
             Operation::Typename,
             options.connections,
             options.seconds,

@@ -1,6 +1,8 @@
 //! Connected accounts on the wire: the account, its capabilities, requirements, payout
 //! schedule and external accounts, and account links.
 
+use super::charges::{ChargeObject, TransferObject};
+use crate::domain::charges::{Charge, Transfer};
 use async_graphql::connection::Connection;
 use async_graphql::{Context, Object, SimpleObject, Union, ID};
 
@@ -114,6 +116,36 @@ impl AccountObject {
             )
             .gql()?;
         Ok(connection(page, BalanceTransactionObject))
+    }
+
+    /// Charges on the account (direct) or paying it (destination), newest first.
+    async fn charges(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, ChargeObject>> {
+        let request = page_request(first, after)?;
+        let index = format!("charges_acct:{}", self.0.id());
+        let page = services(ctx)
+            .page::<Charge>(&caller(ctx)?.platform_key(), &index, &request)
+            .gql()?;
+        Ok(connection(page, ChargeObject))
+    }
+
+    /// Transfers to the account, newest first.
+    async fn transfers(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, TransferObject>> {
+        let request = page_request(first, after)?;
+        let index = format!("transfers_dest:{}", self.0.id());
+        let page = services(ctx)
+            .page::<Transfer>(&caller(ctx)?.platform_key(), &index, &request)
+            .gql()?;
+        Ok(connection(page, TransferObject))
     }
 
     async fn metadata(&self) -> MetadataScalar {

@@ -281,6 +281,11 @@ impl PolicyDecisionObject {
         Ok(splits)
     }
 
+    /// The exact script that made this decision, read back by its version.
+    async fn source(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        services(ctx).policy_source(&self.pricing.version).gql()
+    }
+
     /// How long the funds are held before they become available.
     async fn hold_days(&self) -> i32 {
         i32::try_from(self.pricing.hold_days).unwrap_or(i32::MAX)

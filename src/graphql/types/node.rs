@@ -1,5 +1,7 @@
 //! The `Node` interface and `node(id:)` resolution by id prefix.
 
+use super::charges::{ApplicationFeeObject, ChargeObject, TransferObject};
+use crate::domain::charges::{ApplicationFee, Charge, Transfer};
 use async_graphql::Interface;
 
 use super::accounts::{AccountObject, BankAccountObject, DebitCardObject};
@@ -26,6 +28,9 @@ pub enum Node {
     Account(AccountObject),
     BankAccount(BankAccountObject),
     DebitCard(DebitCardObject),
+    Charge(ChargeObject),
+    Transfer(TransferObject),
+    ApplicationFee(ApplicationFeeObject),
 }
 
 /// Finds any of the caller's objects by id; another platform's is simply absent.
@@ -60,6 +65,15 @@ pub fn resolve(
                     ExternalAccount::DebitCard(card) => Node::DebitCard(DebitCardObject(card)),
                 })
         }
+        Some("ch") => services
+            .find::<Charge>(caller, id)?
+            .map(|found| Node::Charge(ChargeObject(found.value))),
+        Some("tr") => services
+            .find::<Transfer>(caller, id)?
+            .map(|found| Node::Transfer(TransferObject(found.value))),
+        Some("fee") => services
+            .find::<ApplicationFee>(caller, id)?
+            .map(|found| Node::ApplicationFee(ApplicationFeeObject(found.value))),
         _ => None,
     };
     Ok(node)

@@ -9,7 +9,9 @@ use crate::domain::events::Event;
 use crate::domain::platforms::Platform;
 use crate::domain::topups::Topup;
 use crate::graphql::context::{caller, services};
-use crate::graphql::errors::GqlResult;
+use crate::graphql::errors::{to_graphql, GqlResult};
+use crate::policy::PolicyStatus;
+use crate::service::ServiceError;
 use crate::graphql::scalars::{
     CountryCodeScalar, CurrencyScalar, DateTimeScalar, JsonScalar, MinorUnitsScalar,
 };
@@ -36,6 +38,14 @@ impl PlatformObject {
 
     async fn default_currency(&self) -> CurrencyScalar {
         CurrencyScalar::output(self.0.default_currency)
+    }
+
+    /// The policy that prices this platform's charges.
+    async fn policy(&self, ctx: &Context<'_>) -> async_graphql::Result<PolicyObject> {
+        services(ctx)
+            .policy_status(caller(ctx)?)
+            .map(PolicyObject)
+            .ok_or_else(|| to_graphql(ServiceError::internal("policy", "no policy in force")))
     }
 
     async fn balance(&self, ctx: &Context<'_>) -> async_graphql::Result<BalanceObject> {
@@ -157,5 +167,39 @@ impl From<LedgerReport> for LedgerCheckObject {
                 .collect(),
             violations,
         }
+    }
+}
+
+/// A platform's fee and routing policy, loaded from a Rhai script in the policies folder.
+pub struct PolicyObject(pub PolicyStatus);
+
+#[Object(name = "Policy")]
+impl PolicyObject {
+    /// The file's name without .rhai.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// A hash of the script's source: every charge records the version that priced it.
+    async fn version(&self) -> &str {
+        self.0.version.as_deref().unwrap_or_default()
+    }
+
+    /// The hook functions the script defines, e.g. application_fee, route.
+    async fn hooks(&self) -> Vec<&'static str> {
+        self.0.hooks.iter().map(|hook| hook.name()).collect()
+    }
+
+    async fn loaded_at(&self) -> DateTimeScalar {
+        DateTimeScalar::output(self.0.loaded_at.unwrap_or_default())
+    }
+
+    /// Set when the file on disk failed to load; the version above is still the one in force.
+    async fn last_error(&self) -> Option<String> {
+        self.0.last_error.as_ref().map(ToString::to_string)
+    }
+
+    async fn source(&self) -> String {
+        self.0.source.as_deref().unwrap_or_default().to_owned()
     }
 }
