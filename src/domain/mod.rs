@@ -7,6 +7,7 @@
 //! enums serialize in snake_case; requirement fields and disabled reasons as their dotted
 //! wire strings (`individual.dob.day`, `requirements.past_due`).
 
+pub mod account_debits; // the platform debiting an Express or Custom account
 pub mod account_links; // hosted onboarding links: single use, expiry, http(s) URLs
 pub mod account_record; // a stored connected account and its transitions
 pub mod accounts; // account and business types, the creation rules
@@ -18,6 +19,7 @@ pub mod charges; // charges, application fees and transfers, and their amount ru
 pub mod countries; // the one table of supported countries
 pub mod debit_cards; // debit cards from test tokens
 pub mod details; // onboarding details as submitted, validated
+pub mod disputes; // chargebacks: statuses, evidence, the deadline
 pub mod email; // email addresses
 pub mod events; // the record of a change
 pub mod external_account_records; // bank accounts and debit cards as an account stores them
@@ -30,6 +32,7 @@ pub mod payment_methods; // the test payment methods and what each does
 pub mod payout_schedule; // validated payout schedules
 pub mod permissions; // the permission matrix by account type
 pub mod platforms; // the platform record, names and policy names
+pub mod refunds; // refunds and the proportional share of a fee or transfer
 pub mod requirement_fields; // requirement field names, disabled reasons
 pub mod requirements; // the onboarding state machine
 pub mod text; // free-text fields

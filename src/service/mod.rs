@@ -12,6 +12,7 @@ pub mod charges;
 pub mod demo;
 pub mod events;
 pub mod external_accounts;
+pub mod fee_refunds;
 pub mod ledger_check;
 pub mod negative_balances;
 pub mod onboarding;

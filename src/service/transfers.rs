@@ -4,19 +4,19 @@
 use serde::Serialize;
 
 use super::charges::transfer_indexes;
+use super::fee_refunds::fee_left;
 use super::idempotency::{self, IdempotencyKey, Prepared};
 use super::{Caller, Draft, ServiceError, Services};
 use crate::domain::account_record::AccountRecord;
-use crate::domain::charges::{
-    ApplicationFee, Charge, ChargeStatus, FeeRefund, Transfer, TransferReversal,
-};
-use crate::ids::{AccountId, ChargeId, FeeRefundId, PaymentId, TransferId, TransferReversalId};
+use crate::domain::charges::{ApplicationFee, Charge, ChargeStatus, Transfer, TransferReversal};
+use crate::domain::refunds::share_in_proportion;
+use crate::ids::{AccountId, ChargeId, PaymentId, PlatformId, TransferId, TransferReversalId};
 use crate::ledger::flows::{standalone_transfer_lines, TransferLeg};
 use crate::ledger::{
     BalanceTransactionType, Bucket, EntryBuilder, EntryKind, Holder, LedgerAccount, LineSpec,
 };
-use crate::money::{proportion, Currency, MinorUnits};
-use crate::store::Condition;
+use crate::money::{Currency, MinorUnits};
+use crate::store::{Condition, Versioned};
 
 /// A parsed `createTransfer` input.
 #[derive(Debug, Clone, Serialize)]
@@ -249,20 +249,65 @@ impl Services {
             .ok_or_else(|| {
                 ServiceError::not_found("input.transfer", "transfer", input.transfer.as_ref())
             })?;
-        let mut transfer = found.value;
-        let left = transfer.reversible();
+        let before = found.value.clone();
+        let left = before.reversible();
         let amount = input.amount.unwrap_or(left);
         if amount.is_zero() || amount > left {
             return Err(ServiceError::invalid(
                 "input.amount",
                 format!(
                     "The reversal amount {amount} is more than what is left of {}: {left}",
-                    transfer.id
+                    before.id
                 ),
             ));
         }
         let now = self.clock.now();
         let mut draft = Draft::new(&caller.platform.id, now);
+        let reversal_id: TransferReversalId = self.ids.next();
+        let mut entry = EntryBuilder::new(
+            &self.ids,
+            &caller.platform.id,
+            EntryKind::TransferReversal,
+            reversal_id.as_ref(),
+            now,
+        );
+        self.reverse_transfer_into(
+            &caller.platform.id,
+            found,
+            &reversal_id,
+            amount,
+            &mut draft,
+            &mut entry,
+        )?;
+        if input.refund_application_fee {
+            self.refund_fee_in_proportion(caller, &before, amount, &mut draft, &mut entry)?;
+        }
+        draft.entry(
+            entry
+                .build()
+                .map_err(|error| ServiceError::internal("reversal entry", error))?,
+        )?;
+        Ok(Prepared {
+            draft,
+            object_id: reversal_id.to_string(),
+            error: None,
+        })
+    }
+
+    /// Reverses `amount` of a transfer: the platform's TRANSFER_REVERSAL and the
+    /// destination's PAYMENT_REFUND go into `entry`; the reversal is recorded on the
+    /// transfer and stored under its id. A transfer that is not a destination charge's may
+    /// be reversed only as far as the destination's available balance covers it.
+    pub(super) fn reverse_transfer_into(
+        &self,
+        platform: &PlatformId,
+        found: Versioned<Transfer>,
+        reversal_id: &TransferReversalId,
+        amount: MinorUnits,
+        draft: &mut Draft,
+        entry: &mut EntryBuilder<'_>,
+    ) -> Result<Transfer, ServiceError> {
+        let mut transfer = found.value;
         let destination = Holder::Account(transfer.destination.clone());
         if !transfer.for_destination_charge {
             draft.condition(
@@ -280,50 +325,35 @@ impl Services {
                 )),
             );
         }
-        let reversal_id: TransferReversalId = self.ids.next();
-        let mut entry = EntryBuilder::new(
-            &self.ids,
-            &caller.platform.id,
-            EntryKind::TransferReversal,
-            reversal_id.as_ref(),
-            now,
-        );
-        let line = |holder: Holder, transaction_type, source: &str, amount: MinorUnits| LineSpec {
+        let line = |holder: Holder, transaction_type, amount: MinorUnits| LineSpec {
             holder,
             transaction_type,
-            source_id: source.to_owned(),
+            source_id: reversal_id.to_string(),
             currency: transfer.currency,
             amount,
             fee_details: Vec::new(),
             available_on: None,
             description: None,
         };
-        let platform = Holder::Platform(caller.platform.id.clone());
         let ledger_error = |error| ServiceError::internal("reversal entry", error);
         entry
             .line(line(
-                platform.clone(),
+                Holder::Platform(platform.clone()),
                 BalanceTransactionType::TransferReversal,
-                reversal_id.as_ref(),
                 amount,
             ))
             .map_err(ledger_error)?;
         entry
             .line(line(
-                destination.clone(),
+                destination,
                 BalanceTransactionType::PaymentRefund,
-                reversal_id.as_ref(),
                 -amount,
             ))
             .map_err(ledger_error)?;
-        if input.refund_application_fee {
-            self.refund_fee_in_proportion(caller, &transfer, amount, &mut draft, &mut entry)?;
-        }
-        draft.entry(entry.build().map_err(ledger_error)?)?;
         let reversal = TransferReversal {
             id: reversal_id.clone(),
             amount,
-            created: now,
+            created: draft.now(),
         };
         transfer.amount_reversed = transfer
             .amount_reversed
@@ -345,11 +375,7 @@ impl Services {
             Some(&transfer.destination),
             &transfer,
         )?;
-        Ok(Prepared {
-            draft,
-            object_id: reversal_id.to_string(),
-            error: None,
-        })
+        Ok(transfer)
     }
 
     /// Returns the application fee of a destination charge's transfer in proportion to the
@@ -383,53 +409,22 @@ impl Services {
             .ok_or_else(|| {
                 ServiceError::internal("application fee", format!("{fee_id} missing"))
             })?;
-        let mut fee = found.value;
-        let fee_left = fee
-            .amount
-            .checked_sub(fee.amount_refunded)
-            .map_err(internal("fee"))?;
         let after = transfer
             .reversible()
             .checked_sub(reversed)
             .map_err(internal("fee"))?;
-        let share = if after.is_zero() {
-            fee_left
-        } else {
-            proportion(fee.amount, reversed, transfer.amount)
-                .map_err(internal("fee"))?
-                .min(fee_left)
-        };
+        let share = share_in_proportion(
+            found.value.amount,
+            fee_left(&found.value)?,
+            reversed,
+            transfer.amount,
+            after,
+        )
+        .map_err(internal("fee"))?;
         if share.is_zero() {
             return Ok(());
         }
-        let refund_id: FeeRefundId = self.ids.next();
-        let ledger_error = |error| ServiceError::internal("fee refund entry", error);
-        let line = |holder: Holder, amount: MinorUnits| LineSpec {
-            holder,
-            transaction_type: BalanceTransactionType::ApplicationFeeRefund,
-            source_id: refund_id.to_string(),
-            currency: fee.currency,
-            amount,
-            fee_details: Vec::new(),
-            available_on: None,
-            description: None,
-        };
-        entry
-            .line(line(Holder::Platform(caller.platform.id.clone()), -share))
-            .map_err(ledger_error)?;
-        entry
-            .line(line(Holder::Account(fee.account.clone()), share))
-            .map_err(ledger_error)?;
-        fee.amount_refunded = fee
-            .amount_refunded
-            .checked_add(share)
-            .map_err(internal("fee"))?;
-        fee.refunds.push(FeeRefund {
-            id: refund_id,
-            amount: share,
-            created: draft.now(),
-        });
-        draft.update(fee.id.as_ref(), &fee, found.revision)?;
+        self.return_application_fee(&caller.platform.id, found, share, draft, entry)?;
         Ok(())
     }
 }
