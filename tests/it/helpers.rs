@@ -28,11 +28,11 @@ pub fn policies_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policies")
 }
 
-fn settings(data_dir: PathBuf) -> Settings {
+fn settings(data_dir: PathBuf, policies: PathBuf) -> Settings {
     Settings {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         data_dir,
-        policies_dir: policies_dir(),
+        policies_dir: policies,
         simulated_clock: true,
         demo: false,
     }
@@ -49,7 +49,26 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts a server over `data_dir`; creates a platform unless one is given.
 pub async fn start(data_dir: PathBuf, platform: Option<(String, String)>) -> TestApp {
-    let application = Application::build(settings(data_dir.clone())).expect("build application");
+    start_with(data_dir, platform, policies_dir(), None).await
+}
+
+/// A server over a temporary store whose policies come from `policies`, with one platform
+/// priced by `policy`.
+pub async fn spawn_app_with_policies(policies: PathBuf, policy: &str) -> TestApp {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let data_dir = temp.path().join("data");
+    let mut app = start_with(data_dir, None, policies, Some(policy.to_owned())).await;
+    app._temp = Some(temp);
+    app
+}
+
+pub async fn start_with(
+    data_dir: PathBuf,
+    platform: Option<(String, String)>,
+    policies: PathBuf,
+    policy: Option<String>,
+) -> TestApp {
+    let application = Application::build(settings(data_dir.clone(), policies)).expect("build application");
     let services = application.services.clone();
     let (platform_id, secret_key) = match platform {
         Some(platform) => platform,
@@ -59,7 +78,7 @@ pub async fn start(data_dir: PathBuf, platform: Option<(String, String)>) -> Tes
                     name: "Test Platform".into(),
                     country: "US".into(),
                     default_currency: Some("usd".into()),
-                    policy: None,
+                    policy,
                 })
                 .await
                 .expect("create platform");
