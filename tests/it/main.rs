@@ -21,4 +21,5 @@ mod foundation_ledger;
 mod policy_files;
 mod policy_reload;
 mod policy_sandbox;
+mod policy_server;
 mod schema_file;
