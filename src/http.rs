@@ -189,7 +189,9 @@ async fn graphql(
         .into_inner()
         .data(public_base_url(&headers, &state.services));
     use_parsed_query(&state.parsed, &mut request);
-    let mut response = state.schema.execute(request.data(caller)).await;
+    let (accounts, transfers) = crate::graphql::loaders::for_request(&state.services);
+    let request = request.data(caller).data(accounts).data(transfers);
+    let mut response = state.schema.execute(request).await;
     for error in &mut response.errors {
         classify(error);
     }

@@ -2,6 +2,7 @@
 
 pub mod context;
 pub mod errors;
+pub mod loaders;
 pub mod roots;
 pub mod scalars;
 pub mod types;

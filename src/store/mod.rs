@@ -11,6 +11,8 @@ mod keys;
 mod writer;
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use serde::de::DeserializeOwned;
@@ -83,6 +85,8 @@ pub struct Store {
     db: sled::Db,
     tree: sled::Tree,
     sender: mpsc::Sender<Submission>,
+    /// How many reads this handle's clones have made, for tests of query costs.
+    reads: Arc<AtomicU64>,
 }
 
 /// The writer thread; joining it waits for the last group to be flushed.
@@ -112,7 +116,15 @@ impl Store {
             .name("tollgate-writer".into())
             .spawn(move || writer::run(writer_tree, receiver))
             .map_err(|error| StoreError::Io(error.to_string()))?;
-        Ok((Store { db, tree, sender }, WriterThread(handle)))
+        Ok((
+            Store {
+                db,
+                tree,
+                sender,
+                reads: Arc::default(),
+            },
+            WriterThread(handle),
+        ))
     }
 
     /// Applies a commit; returns only after the flush that makes it durable.
@@ -135,7 +147,17 @@ impl Store {
         Ok(())
     }
 
+    /// Reads made so far (point reads and scans), for tests that bound a query's cost.
+    pub fn read_count(&self) -> u64 {
+        self.reads.load(Ordering::Relaxed)
+    }
+
+    fn count_read(&self) {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn get_raw(&self, key: &Key) -> Result<Option<Vec<u8>>, StoreError> {
+        self.count_read();
         Ok(self.tree.get(key.as_bytes())?.map(|value| value.to_vec()))
     }
 
@@ -151,6 +173,7 @@ impl Store {
         &self,
         key: &Key,
     ) -> Result<Option<Versioned<T>>, StoreError> {
+        self.count_read();
         let Some(bytes) = self.tree.get(key.as_bytes())? else {
             return Ok(None);
         };
@@ -169,6 +192,7 @@ impl Store {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<String>, StoreError> {
+        self.count_read();
         let prefix = Key::index_prefix(platform, index);
         let upper = match after {
             Some(cursor) => Key::index(platform, index, cursor).as_bytes().to_vec(),

@@ -10,6 +10,7 @@ mod accounts_rules;
 mod accounts_support;
 
 mod charges_flows;
+mod charges_queries;
 mod charges_rules;
 mod charges_support;
 

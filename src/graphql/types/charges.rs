@@ -5,13 +5,13 @@ use async_graphql::{Context, Enum, Object, SimpleObject, ID};
 use super::accounts::AccountObject;
 use super::balance_transactions::BalanceTransactionObject;
 use super::money::MoneyObject;
-use crate::domain::account_record::AccountRecord;
 use crate::domain::balance_transactions::BalanceTransaction;
 use crate::domain::charges::{
     ApplicationFee, Charge, ChargeFlowKind, ChargeStatus, FeeRefund, Pricing, Transfer,
     TransferReversal,
 };
 use crate::graphql::context::{caller, services};
+use crate::graphql::loaders;
 use crate::graphql::errors::GqlResult;
 use crate::graphql::scalars::{DateTimeScalar, MetadataScalar};
 use crate::ids::AccountId;
@@ -42,10 +42,10 @@ async fn load_account(
     ctx: &Context<'_>,
     id: &AccountId,
 ) -> async_graphql::Result<Option<AccountObject>> {
-    let found = services(ctx)
-        .find::<AccountRecord>(caller(ctx)?, id.as_ref())
-        .gql()?;
-    Ok(found.map(|found| AccountObject(found.value)))
+    let platform = caller(ctx)?.platform_key();
+    Ok(loaders::account(ctx, &platform, id.as_ref())
+        .await?
+        .map(AccountObject))
 }
 
 async fn require_account(
@@ -192,15 +192,10 @@ impl ChargeObject {
     }
 
     async fn transfers(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<TransferObject>> {
-        let services = services(ctx);
-        let caller = caller(ctx)?;
-        let mut transfers = Vec::with_capacity(self.0.transfers.len());
-        for id in &self.0.transfers {
-            if let Some(found) = services.find::<Transfer>(caller, id.as_ref()).gql()? {
-                transfers.push(TransferObject(found.value));
-            }
-        }
-        Ok(transfers)
+        let platform = caller(ctx)?.platform_key();
+        let ids: Vec<String> = self.0.transfers.iter().map(ToString::to_string).collect();
+        let transfers = loaders::transfers(ctx, &platform, &ids).await?;
+        Ok(transfers.into_iter().map(TransferObject).collect())
     }
 
     async fn transfer_group(&self) -> Option<&str> {
