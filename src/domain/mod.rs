@@ -30,6 +30,7 @@ pub mod instant_payouts; // who may receive an instant payout
 pub mod metadata; // bounded metadata maps and their merging
 pub mod payment_methods; // the test payment methods and what each does
 pub mod payout_schedule; // validated payout schedules
+pub mod payouts; // payouts, their status path and the scheduler's times of day
 pub mod permissions; // the permission matrix by account type
 pub mod platforms; // the platform record, names and policy names
 pub mod refunds; // refunds and the proportional share of a fee or transfer

@@ -14,15 +14,21 @@ use crate::service::AppState;
 use roots::accounts::{AccountsMutation, AccountsQuery};
 use roots::charges::{ChargesMutation, ChargesQuery};
 use roots::core::{CoreMutation, CoreQuery};
+use roots::payouts::{PayoutsMutation, PayoutsQuery};
 use roots::subscription::SubscriptionRoot;
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(CoreQuery, AccountsQuery, ChargesQuery);
+pub struct QueryRoot(CoreQuery, AccountsQuery, ChargesQuery, PayoutsQuery);
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(CoreMutation, AccountsMutation, ChargesMutation);
+pub struct MutationRoot(
+    CoreMutation,
+    AccountsMutation,
+    ChargesMutation,
+    PayoutsMutation,
+);
 
 pub type TollgateSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 

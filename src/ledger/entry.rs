@@ -26,6 +26,8 @@ pub enum BalanceTransactionType {
     TransferReversal,
     Payout,
     PayoutFailure,
+    /// A canceled payout's amount, back in the balance.
+    PayoutCancel,
     Dispute,
     DisputeReversal,
     AccountDebit,

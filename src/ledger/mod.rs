@@ -8,6 +8,7 @@
 mod entry;
 pub mod flows;
 mod holder;
+pub mod payout_flows;
 mod verify;
 
 pub use entry::{

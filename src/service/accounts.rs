@@ -89,7 +89,7 @@ impl Services {
     ) -> Result<Prepared, ServiceError> {
         let now = self.clock.now();
         let id: AccountId = self.ids.next();
-        let schedule = self.initial_payout_schedule(caller, account);
+        let schedule = self.initial_payout_schedule(caller, &id, account)?;
         let record = AccountRecord::new(id.clone(), account, schedule, now);
         let mut draft = Draft::new(&caller.platform.id, now);
         draft.insert(
@@ -98,6 +98,7 @@ impl Services {
             &account_indexes(record.account_type()),
         )?;
         self.schedule_deadline(&mut draft, &caller.platform_key(), None, &record)?;
+        super::payout_runs::arm_payout_run(&mut draft, &caller.platform_key(), now)?;
         Ok(Prepared {
             draft,
             object_id: id.to_string(),
@@ -105,9 +106,15 @@ impl Services {
         })
     }
 
-    /// The payout schedule a new account starts with: the country's default.
-    fn initial_payout_schedule(&self, _caller: &Caller, account: &NewAccount) -> PayoutSchedule {
-        PayoutSchedule::default_for(account.country())
+    /// The payout schedule a new account starts with: the platform policy's
+    /// `payout_schedule` hook where the platform sets schedules, else the country's default.
+    fn initial_payout_schedule(
+        &self,
+        caller: &Caller,
+        id: &AccountId,
+        account: &NewAccount,
+    ) -> Result<PayoutSchedule, ServiceError> {
+        self.policy_payout_schedule(caller, id, account)
     }
 
     pub async fn update_account(

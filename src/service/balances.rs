@@ -19,6 +19,23 @@ pub struct BalanceView {
     pub instant_available: Vec<Money>,
 }
 
+/// Available funds that may be paid out instantly, per currency. Instant payouts are made only
+/// to connected accounts, whose every credit comes from card charges (direct charges,
+/// destination payments, transfers of charges; top-ups land on the platform), so an account's
+/// instantly available funds are its available balance, never below zero. A platform has none.
+fn instant_available(holder: &Holder, available: &BTreeMap<Currency, MinorUnits>) -> Vec<Money> {
+    available
+        .iter()
+        .map(|(currency, amount)| {
+            let instant = match holder {
+                Holder::Account(_) => (*amount).max(MinorUnits::ZERO),
+                _ => MinorUnits::ZERO,
+            };
+            Money::new(instant, *currency)
+        })
+        .collect()
+}
+
 /// The most balance transactions a filtered list scans to fill one page.
 const MAX_FILTER_SCAN: usize = 5000;
 
@@ -85,7 +102,7 @@ impl Services {
             available: to_list(&available),
             pending: to_list(&pending),
             reserved,
-            instant_available: Vec::new(),
+            instant_available: instant_available(holder, &available),
         })
     }
 

@@ -8,12 +8,15 @@ use chrono::{DateTime, Utc};
 use super::accounts::TIMER_REQUIREMENTS_DEADLINE;
 use super::draft::{ReleaseTimer, TIMER_AUTHORIZATION_EXPIRY, TIMER_RELEASE};
 use super::idempotency;
+use super::payout_lifecycle::{TIMER_PAYOUT_ARRIVAL, TIMER_PAYOUT_SUBMISSION};
+use super::payout_runs::TIMER_PAYOUT_RUN;
 use super::{Draft, ServiceError, Services};
 use crate::config::{MAX_CLOCK_ADVANCE_DAYS, MAX_TIMERS_PER_COMMIT};
 use crate::domain::balance_transactions::{BalanceTransaction, BalanceTransactionStatus};
 use crate::domain::topups::{Topup, TopupStatus};
 use crate::ids::PlatformId;
-use crate::ledger::{BalanceTransactionType, Bucket, EntryBuilder, EntryKind};
+use crate::ledger::{BalanceTransactionType, Bucket, EntryBuilder, EntryKind, Holder};
+use crate::money::Currency;
 use crate::store::{Condition, Key, Keyspace};
 
 /// The meta key of the simulated clock's time, so it survives a restart.
@@ -117,6 +120,12 @@ impl Services {
                 let Some(timer) = parse_timer(key, payload) else {
                     continue;
                 };
+                // Releases due earlier land before any later work reads the balances.
+                if timer.kind != TIMER_RELEASE {
+                    for (platform, timers) in std::mem::take(&mut releases) {
+                        self.release_funds(&platform, &timers).await?;
+                    }
+                }
                 match timer.kind.as_str() {
                     TIMER_RELEASE => releases
                         .entry(timer.platform.clone())
@@ -129,6 +138,18 @@ impl Services {
                             &timer.payload,
                         )
                         .await?
+                    }
+                    TIMER_PAYOUT_RUN => {
+                        self.run_payouts(&timer.platform, timer.key, &timer.payload)
+                            .await?
+                    }
+                    TIMER_PAYOUT_SUBMISSION => {
+                        self.submit_payout(&timer.platform, timer.key, &timer.payload)
+                            .await?
+                    }
+                    TIMER_PAYOUT_ARRIVAL => {
+                        self.arrive_payout(&timer.platform, timer.key, &timer.payload)
+                            .await?
                     }
                     TIMER_AUTHORIZATION_EXPIRY => {
                         self.expire_authorization(&timer.platform, timer.key, &timer.payload)
@@ -156,6 +177,7 @@ impl Services {
         idempotency::apply(self, || {
             let now = self.clock.now();
             let mut draft = Draft::new(&platform_id, now);
+            let mut released: BTreeMap<Holder, BTreeMap<Currency, i64>> = BTreeMap::new();
             for timer in timers {
                 let release: ReleaseTimer = crate::store::from_payload(&timer.payload)?;
                 draft.condition(
@@ -178,6 +200,11 @@ impl Services {
                 transaction.status = BalanceTransactionStatus::Available;
                 draft.update(&release.balance_transaction, &transaction, found.revision)?;
                 if !transaction.net.is_zero() {
+                    *released
+                        .entry(transaction.holder.clone())
+                        .or_default()
+                        .entry(transaction.currency)
+                        .or_default() += transaction.net.get();
                     let mut entry = EntryBuilder::new(
                         &self.ids,
                         &platform_id,
@@ -201,6 +228,14 @@ impl Services {
                 if transaction.transaction_type == BalanceTransactionType::Topup {
                     self.mark_topup_succeeded(platform, &transaction.source_id, &mut draft)?;
                 }
+            }
+            for (holder, amounts) in &released {
+                let account = match holder {
+                    Holder::Account(account) => Some(account),
+                    _ => None,
+                };
+                let data = serde_json::json!({"holder": holder.as_str(), "released": amounts});
+                draft.event(&self.ids, "balance.available", account, &data)?;
             }
             Ok(Some(draft))
         })

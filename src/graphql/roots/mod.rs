@@ -4,4 +4,5 @@ pub mod account_inputs;
 pub mod accounts;
 pub mod charges;
 pub mod core;
+pub mod payouts;
 pub mod subscription;

@@ -148,6 +148,22 @@ impl AccountObject {
         Ok(connection(page, TransferObject))
     }
 
+    /// Payouts of the account, newest first, optionally in one status.
+    async fn payouts(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        status: Option<super::payouts::PayoutStatusEnum>,
+    ) -> async_graphql::Result<Connection<String, super::payouts::PayoutObject>> {
+        let request = page_request(first, after)?;
+        let holder = Holder::Account(self.0.id().clone());
+        let page = services(ctx)
+            .payouts(caller(ctx)?, Some(&holder), status.map(Into::into), &request)
+            .gql()?;
+        Ok(connection(page, super::payouts::PayoutObject))
+    }
+
     async fn metadata(&self) -> MetadataScalar {
         MetadataScalar::output(self.0.metadata().as_map())
     }

@@ -6,4 +6,5 @@ pub mod balance_transactions;
 pub mod charges;
 pub mod money;
 pub mod node;
+pub mod payouts;
 pub mod platform;

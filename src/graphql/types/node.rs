@@ -6,6 +6,7 @@ use async_graphql::Interface;
 
 use super::accounts::{AccountObject, BankAccountObject, DebitCardObject};
 use super::balance_transactions::BalanceTransactionObject;
+use super::payouts::PayoutObject;
 use super::platform::{EventObject, PlatformObject, TopupObject};
 use crate::domain::account_record::AccountRecord;
 use crate::domain::balance_transactions::BalanceTransaction;
@@ -31,6 +32,7 @@ pub enum Node {
     Charge(ChargeObject),
     Transfer(TransferObject),
     ApplicationFee(ApplicationFeeObject),
+    Payout(PayoutObject),
 }
 
 /// Finds any of the caller's objects by id; another platform's is simply absent.
@@ -74,6 +76,9 @@ pub fn resolve(
         Some("fee") => services
             .find::<ApplicationFee>(caller, id)?
             .map(|found| Node::ApplicationFee(ApplicationFeeObject(found.value))),
+        Some("po") => services
+            .find::<crate::domain::payouts::Payout>(caller, id)?
+            .map(|found| Node::Payout(PayoutObject(found.value))),
         _ => None,
     };
     Ok(node)
