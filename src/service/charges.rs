@@ -175,6 +175,8 @@ impl Services {
                 to_payload(&timer)?,
             );
         }
+        let dispute =
+            self.dispute_if_card_disputes(&mut draft, &mut charge, caller, input, &parties)?;
         draft.insert(id.as_ref(), &charge, &charge_indexes(&charge))?;
         draft.event(
             &self.ids,
@@ -182,6 +184,9 @@ impl Services {
             account_for_events.as_ref(),
             &charge,
         )?;
+        if let Some(dispute) = &dispute {
+            self.dispute_created(&mut draft, dispute, &charge)?;
+        }
         Ok(Prepared {
             draft,
             object_id: id.to_string(),
@@ -446,6 +451,13 @@ impl Services {
             ));
         }
         self.capture_into(&mut draft, &mut charge, &parties, amount)?;
+        let dispute = self.dispute_if_card_disputes(
+            &mut draft,
+            &mut charge,
+            &caller_for_charge,
+            &request,
+            &parties,
+        )?;
         // The part not captured is released back to the customer.
         charge.amount_refunded = MinorUnits::ZERO;
         draft.update(charge.id.as_ref(), &charge, found.revision)?;
@@ -459,6 +471,9 @@ impl Services {
             account_for_events.as_ref(),
             &charge,
         )?;
+        if let Some(dispute) = &dispute {
+            self.dispute_created(&mut draft, dispute, &charge)?;
+        }
         Ok(Prepared {
             draft,
             object_id: charge.id.to_string(),

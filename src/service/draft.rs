@@ -15,6 +15,8 @@ use crate::store::{to_payload, Commit, Condition, Expect, Key, Write};
 pub const TIMER_RELEASE: &str = "release";
 /// An uncaptured charge's authorization lapsing.
 pub const TIMER_AUTHORIZATION_EXPIRY: &str = "authorization_expiry";
+/// A dispute's evidence deadline: unanswered, it is lost.
+pub const TIMER_DISPUTE_DEADLINE: &str = "dispute_deadline";
 
 /// A timer's payload: which balance transaction's funds to release.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]

@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 
 use super::accounts::type_index;
 use super::{ServiceError, Services};
-use crate::domain::account_record::AccountRecord;
 use crate::domain::accounts::AccountType;
 use crate::domain::permissions::{negative_balance_liability, NegativeBalanceLiability};
 use crate::ids::{AccountId, PlatformId};
@@ -121,9 +120,4 @@ impl Services {
         }
         Ok(found)
     }
-}
-
-/// Whether the platform, rather than the account, bears a negative balance of this type.
-pub fn platform_is_liable(account: &AccountRecord) -> bool {
-    negative_balance_liability(account.account_type()) == NegativeBalanceLiability::Platform
 }

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use super::accounts::TIMER_REQUIREMENTS_DEADLINE;
-use super::draft::{ReleaseTimer, TIMER_AUTHORIZATION_EXPIRY, TIMER_RELEASE};
+use super::draft::{
+    ReleaseTimer, TIMER_AUTHORIZATION_EXPIRY, TIMER_DISPUTE_DEADLINE, TIMER_RELEASE,
+};
 use super::idempotency;
 use super::payout_lifecycle::{TIMER_PAYOUT_ARRIVAL, TIMER_PAYOUT_SUBMISSION};
 use super::payout_runs::TIMER_PAYOUT_RUN;
@@ -153,6 +155,10 @@ impl Services {
                     }
                     TIMER_AUTHORIZATION_EXPIRY => {
                         self.expire_authorization(&timer.platform, timer.key, &timer.payload)
+                            .await?
+                    }
+                    TIMER_DISPUTE_DEADLINE => {
+                        self.dispute_deadline(&timer.platform, timer.key, &timer.payload)
                             .await?
                     }
                     other => {
