@@ -14,6 +14,11 @@ mod charges_queries;
 mod charges_rules;
 mod charges_support;
 
+mod payouts_failures;
+mod payouts_instant;
+mod payouts_schedules;
+mod payouts_support;
+
 mod foundation_bad_input;
 mod foundation_concurrency;
 mod foundation_crash;
