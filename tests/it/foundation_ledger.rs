@@ -64,7 +64,10 @@ async fn a_topup_is_pending_until_the_clock_passes_its_available_on() {
         .iter()
         .map(|event| event["type"].as_str().expect("type"))
         .collect();
-    assert_eq!(types, vec!["topup.succeeded", "topup.created"]);
+    assert_eq!(
+        types,
+        vec!["balance.available", "topup.succeeded", "topup.created"]
+    );
 
     let body = app
         .graphql(
