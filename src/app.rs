@@ -89,6 +89,20 @@ impl Application {
         })
     }
 
+    /// The demo platform's secret key, creating and seeding the platform the first time.
+    pub async fn ensure_demo(&self) -> Result<String, AppError> {
+        let (demo, created) = self.services.ensure_demo().await?;
+        if created {
+            let schema = crate::graphql::build_schema(Some(self.services.clone()));
+            let platform = self.services.authenticate(&demo.secret_key)?;
+            let caller = self.services.caller(platform, None)?;
+            if let Err(error) = crate::graphql::demo::seed(&schema, &caller).await {
+                tracing::error!(%error, "the demo data could not be made");
+            }
+        }
+        Ok(demo.secret_key)
+    }
+
     /// Watches the policies folder: changed files are compiled, tested and swapped in.
     pub fn watch_policies(&mut self) -> Result<(), AppError> {
         self.watcher = Some(self.services.policies.watch()?);

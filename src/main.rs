@@ -178,13 +178,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .watch_policies()
         .map_err(|error| error.to_string())?;
     let demo_key = if settings.demo {
-        let demo = application
-            .services
-            .ensure_demo()
-            .await
-            .map_err(|error| error.to_string())?;
-        println!("demo platform {} — secret key {}", demo.id, demo.secret_key);
-        Some(demo.secret_key)
+        let key = application.ensure_demo().await.map_err(|error| error.to_string())?;
+        println!("demo platform secret key: {key}");
+        Some(key)
     } else {
         None
     };

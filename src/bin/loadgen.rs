@@ -292,7 +292,7 @@ async fn store_only(
                                 .insert(
                                     id.as_ref(),
                                     &json!({"id": id.to_string()}),
-                                    &["topups".to_owned()],
+                                    &[],
                                 )
                                 .ok()
                         })

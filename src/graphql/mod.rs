@@ -1,6 +1,7 @@
 //! The only code that knows GraphQL: the schema, its types, roots and error mapping.
 
 pub mod context;
+pub mod demo;
 pub mod errors;
 pub mod loaders;
 pub mod roots;

@@ -82,7 +82,7 @@ impl Services {
             created: now,
         };
         let mut draft = Draft::new(&caller.platform.id, now);
-        draft.insert(id.as_ref(), &topup, &["topups".to_owned()])?;
+        draft.insert(id.as_ref(), &topup, &[])?;
         draft.entry(entry)?;
         draft.event(&self.ids, "topup.created", None, &topup)?;
         Ok(Prepared {

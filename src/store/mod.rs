@@ -108,6 +108,8 @@ impl Store {
             .cache_capacity(CACHE_CAPACITY_BYTES)
             // The writer flushes every group itself; a background flush adds nothing.
             .flush_every_ms(None)
+            // Every request is a write: favour write throughput over space.
+            .mode(sled::Mode::HighThroughput)
             .open()?;
         let tree: sled::Tree = (*db).clone();
         let (sender, receiver) = mpsc::channel(WRITER_QUEUE_CAPACITY);

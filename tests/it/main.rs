@@ -19,6 +19,8 @@ mod payouts_instant;
 mod payouts_schedules;
 mod payouts_support;
 
+mod demo;
+
 mod foundation_bad_input;
 mod foundation_concurrency;
 mod foundation_crash;
