@@ -21,7 +21,8 @@ pub const TIMER_DISPUTE_DEADLINE: &str = "dispute_deadline";
 /// A timer's payload: which balance transaction's funds to release.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ReleaseTimer {
-    pub balance_transaction: String,
+    /// The balance transactions of one entry that become available at the same time.
+    pub balance_transactions: Vec<String>,
 }
 
 /// A commit being built, with the errors to report for each condition that fails.
@@ -152,9 +153,11 @@ impl Draft {
         Ok(())
     }
 
-    /// A ledger entry, the balance transactions of its lines, and a release timer for
-    /// every line that lands pending.
+    /// A ledger entry, the balance transactions of its lines, and one release timer for
+    /// the lines that land pending until the same time.
     pub fn entry(&mut self, entry: Entry) -> Result<(), ServiceError> {
+        let mut pending: std::collections::BTreeMap<DateTime<Utc>, Vec<String>> =
+            Default::default();
         for line in &entry.lines {
             if line.holder.is_system() {
                 continue;
@@ -163,17 +166,22 @@ impl Draft {
             let id = transaction.id.to_string();
             self.insert(&id, &transaction, &[holder_index(&line.holder)])?;
             if line.bucket == Bucket::Pending {
-                let timer = ReleaseTimer {
-                    balance_transaction: id.clone(),
-                };
-                let key = Key::timer(
-                    line.available_on.timestamp_micros(),
-                    TIMER_RELEASE,
-                    &self.platform(),
-                    &id,
-                );
-                self.raw(key, to_payload(&timer)?);
+                pending.entry(line.available_on).or_default().push(id);
             }
+        }
+        for (available_on, balance_transactions) in pending {
+            let key = Key::timer(
+                available_on.timestamp_micros(),
+                TIMER_RELEASE,
+                &self.platform(),
+                &format!("{}/{}", entry.id, available_on.timestamp_micros()),
+            );
+            self.raw(
+                key,
+                to_payload(&ReleaseTimer {
+                    balance_transactions,
+                })?,
+            );
         }
         self.commit.entries.push(entry);
         Ok(())

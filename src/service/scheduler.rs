@@ -193,46 +193,48 @@ impl Services {
                     ServiceError::internal("release", "already released"),
                 );
                 draft.delete(timer.key.clone());
-                let Some(found) = self
-                    .store
-                    .get_object::<BalanceTransaction>(platform, &release.balance_transaction)?
-                else {
-                    continue;
-                };
-                let mut transaction = found.value;
-                if transaction.status == BalanceTransactionStatus::Available {
-                    continue;
-                }
-                transaction.status = BalanceTransactionStatus::Available;
-                draft.update(&release.balance_transaction, &transaction, found.revision)?;
-                if !transaction.net.is_zero() {
-                    *released
-                        .entry(transaction.holder.clone())
-                        .or_default()
-                        .entry(transaction.currency)
-                        .or_default() += transaction.net.get();
-                    let mut entry = EntryBuilder::new(
-                        &self.ids,
-                        &platform_id,
-                        EntryKind::Release,
-                        &release.balance_transaction,
-                        now,
-                    );
-                    entry.move_between_buckets(
-                        &transaction.holder,
-                        transaction.currency,
-                        transaction.net,
-                        Bucket::Pending,
-                        Bucket::Available,
-                    );
-                    draft.entry(
-                        entry
-                            .build()
-                            .map_err(|error| ServiceError::internal("release", error))?,
-                    )?;
-                }
-                if transaction.transaction_type == BalanceTransactionType::Topup {
-                    self.mark_topup_succeeded(platform, &transaction.source_id, &mut draft)?;
+                for balance_transaction in &release.balance_transactions {
+                    let Some(found) = self
+                        .store
+                        .get_object::<BalanceTransaction>(platform, balance_transaction)?
+                    else {
+                        continue;
+                    };
+                    let mut transaction = found.value;
+                    if transaction.status == BalanceTransactionStatus::Available {
+                        continue;
+                    }
+                    transaction.status = BalanceTransactionStatus::Available;
+                    draft.update(balance_transaction, &transaction, found.revision)?;
+                    if !transaction.net.is_zero() {
+                        *released
+                            .entry(transaction.holder.clone())
+                            .or_default()
+                            .entry(transaction.currency)
+                            .or_default() += transaction.net.get();
+                        let mut entry = EntryBuilder::new(
+                            &self.ids,
+                            &platform_id,
+                            EntryKind::Release,
+                            balance_transaction,
+                            now,
+                        );
+                        entry.move_between_buckets(
+                            &transaction.holder,
+                            transaction.currency,
+                            transaction.net,
+                            Bucket::Pending,
+                            Bucket::Available,
+                        );
+                        draft.entry(
+                            entry
+                                .build()
+                                .map_err(|error| ServiceError::internal("release", error))?,
+                        )?;
+                    }
+                    if transaction.transaction_type == BalanceTransactionType::Topup {
+                        self.mark_topup_succeeded(platform, &transaction.source_id, &mut draft)?;
+                    }
                 }
             }
             for (holder, amounts) in &released {
