@@ -15,12 +15,21 @@ use crate::service::AppState;
 use roots::accounts::{AccountsMutation, AccountsQuery};
 use roots::charges::{ChargesMutation, ChargesQuery};
 use roots::core::{CoreMutation, CoreQuery};
+use roots::disputes::{DisputesMutation, DisputesQuery};
 use roots::payouts::{PayoutsMutation, PayoutsQuery};
+use roots::refunds::{RefundsMutation, RefundsQuery};
 use roots::subscription::SubscriptionRoot;
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(CoreQuery, AccountsQuery, ChargesQuery, PayoutsQuery);
+pub struct QueryRoot(
+    CoreQuery,
+    AccountsQuery,
+    ChargesQuery,
+    PayoutsQuery,
+    RefundsQuery,
+    DisputesQuery,
+);
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
@@ -29,6 +38,8 @@ pub struct MutationRoot(
     AccountsMutation,
     ChargesMutation,
     PayoutsMutation,
+    RefundsMutation,
+    DisputesMutation,
 );
 
 pub type TollgateSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;

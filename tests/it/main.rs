@@ -14,6 +14,9 @@ mod charges_queries;
 mod charges_rules;
 mod charges_support;
 
+mod refunds_flows;
+mod refunds_support;
+
 mod payouts_failures;
 mod payouts_instant;
 mod payouts_schedules;

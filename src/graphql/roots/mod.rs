@@ -4,5 +4,7 @@ pub mod account_inputs;
 pub mod accounts;
 pub mod charges;
 pub mod core;
+pub mod disputes;
 pub mod payouts;
+pub mod refunds;
 pub mod subscription;

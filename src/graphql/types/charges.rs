@@ -3,6 +3,8 @@
 use async_graphql::{Context, Enum, Object, SimpleObject, ID};
 
 use super::accounts::AccountObject;
+use super::disputes::DisputeObject;
+use super::refunds::RefundObject;
 use super::balance_transactions::BalanceTransactionObject;
 use super::money::MoneyObject;
 use crate::domain::balance_transactions::BalanceTransaction;
@@ -200,6 +202,14 @@ impl ChargeObject {
 
     async fn transfer_group(&self) -> Option<&str> {
         self.0.transfer_group.as_deref()
+    }
+
+    async fn refunds(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<RefundObject>> {
+        super::charge_links::refunds(ctx, &self.0).await
+    }
+
+    async fn dispute(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<DisputeObject>> {
+        super::charge_links::dispute(ctx, &self.0).await
     }
 
     async fn balance_transaction(

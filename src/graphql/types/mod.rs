@@ -3,8 +3,11 @@
 pub mod account_enums;
 pub mod accounts;
 pub mod balance_transactions;
+pub mod charge_links;
 pub mod charges;
+pub mod disputes;
 pub mod money;
 pub mod node;
 pub mod payouts;
 pub mod platform;
+pub mod refunds;

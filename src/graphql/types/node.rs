@@ -7,6 +7,11 @@ use async_graphql::Interface;
 use super::accounts::{AccountObject, BankAccountObject, DebitCardObject};
 use super::balance_transactions::BalanceTransactionObject;
 use super::payouts::PayoutObject;
+use super::disputes::DisputeObject;
+use super::refunds::{AccountDebitObject, RefundObject};
+use crate::domain::account_debits::AccountDebit;
+use crate::domain::disputes::Dispute;
+use crate::domain::refunds::Refund;
 use super::platform::{EventObject, PlatformObject, TopupObject};
 use crate::domain::account_record::AccountRecord;
 use crate::domain::balance_transactions::BalanceTransaction;
@@ -33,6 +38,9 @@ pub enum Node {
     Transfer(TransferObject),
     ApplicationFee(ApplicationFeeObject),
     Payout(PayoutObject),
+    Refund(RefundObject),
+    Dispute(DisputeObject),
+    AccountDebit(AccountDebitObject),
 }
 
 /// Finds any of the caller's objects by id; another platform's is simply absent.
@@ -79,6 +87,17 @@ pub fn resolve(
         Some("po") => services
             .find::<crate::domain::payouts::Payout>(caller, id)?
             .map(|found| Node::Payout(PayoutObject(found.value))),
+        Some("re") => services
+            .find::<Refund>(caller, id)?
+            .map(|found| Node::Refund(RefundObject(found.value))),
+        Some("dp") => services
+            .find::<Dispute>(caller, id)?
+            .map(|found| Node::Dispute(DisputeObject(found.value))),
+        // py_ is also a destination charge's payment on an account, which is no object of
+        // its own: only account debits resolve.
+        Some("py") => services
+            .find::<AccountDebit>(caller, id)?
+            .map(|found| Node::AccountDebit(AccountDebitObject(found.value))),
         _ => None,
     };
     Ok(node)

@@ -55,6 +55,19 @@ impl PlatformObject {
             .gql()
     }
 
+    /// The connected accounts whose available balance is below zero, newest first, one
+    /// entry per currency; those the platform is liable for make up `balance.reserved`.
+    async fn negative_accounts(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<super::refunds::NegativeBalanceObject>> {
+        let negative = services(ctx).negative_accounts(&self.0.id).gql()?;
+        Ok(negative
+            .into_iter()
+            .map(super::refunds::NegativeBalanceObject)
+            .collect())
+    }
+
     async fn created(&self) -> DateTimeScalar {
         DateTimeScalar::output(self.0.created)
     }
