@@ -15,6 +15,7 @@ mod charges_rules;
 mod charges_support;
 
 mod refunds_flows;
+mod refunds_rules;
 mod refunds_support;
 
 mod payouts_failures;
