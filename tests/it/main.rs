@@ -18,6 +18,8 @@ mod refunds_flows;
 mod refunds_rules;
 mod refunds_support;
 
+mod disputes_flows;
+
 mod payouts_failures;
 mod payouts_instant;
 mod payouts_schedules;
