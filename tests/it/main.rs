@@ -20,6 +20,8 @@ mod refunds_support;
 
 mod disputes_flows;
 
+mod debits_rules;
+
 mod payouts_failures;
 mod payouts_instant;
 mod payouts_schedules;
