@@ -12,6 +12,10 @@ use tollgate::policy::{
     SplitDirectory,
 };
 
+/// The server's allocator, so the figures are the server's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct EveryAccount;
 
 impl SplitDirectory for EveryAccount {

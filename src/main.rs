@@ -178,7 +178,10 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .watch_policies()
         .map_err(|error| error.to_string())?;
     let demo_key = if settings.demo {
-        let key = application.ensure_demo().await.map_err(|error| error.to_string())?;
+        let key = application
+            .ensure_demo()
+            .await
+            .map_err(|error| error.to_string())?;
         println!("demo platform secret key: {key}");
         Some(key)
     } else {

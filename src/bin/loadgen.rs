@@ -289,11 +289,7 @@ async fn store_only(
                         .and_then(|entry| draft.entry(entry).ok())
                         .and_then(|()| {
                             draft
-                                .insert(
-                                    id.as_ref(),
-                                    &json!({"id": id.to_string()}),
-                                    &[],
-                                )
+                                .insert(id.as_ref(), &json!({"id": id.to_string()}), &[])
                                 .ok()
                         })
                         .and_then(|()| {

@@ -27,7 +27,12 @@ const TRANSFER: &str = r#"mutation($account: ID!, $charge: ID!) {
   createTransfer(input: {amount: 3000, currency: "usd", destination: $account, sourceTransaction: $charge, transferGroup: "demo-order-7"}) { id }
 }"#;
 
-async fn run(schema: &TollgateSchema, caller: &Caller, query: &str, variables: Value) -> Result<Value, String> {
+async fn run(
+    schema: &TollgateSchema,
+    caller: &Caller,
+    query: &str,
+    variables: Value,
+) -> Result<Value, String> {
     let request = Request::new(query)
         .variables(Variables::from_json(variables))
         .data(caller.clone());
@@ -46,10 +51,22 @@ pub async fn seed(schema: &TollgateSchema, caller: &Caller) -> Result<(), String
     run(schema, caller, ONBOARD_SELLER, json!({"account": account})).await?;
     run(schema, caller, BANK_ACCOUNT, json!({"account": account})).await?;
     for (amount, category) in [(2500, "books"), (12000, "electronics"), (899, "books")] {
-        run(schema, caller, DESTINATION_CHARGE, json!({"account": account, "amount": amount, "category": category})).await?;
+        run(
+            schema,
+            caller,
+            DESTINATION_CHARGE,
+            json!({"account": account, "amount": amount, "category": category}),
+        )
+        .await?;
     }
     let separate = run(schema, caller, SEPARATE_CHARGE, json!({})).await?;
     let charge = separate["createCharge"]["id"].clone();
-    run(schema, caller, TRANSFER, json!({"account": account, "charge": charge})).await?;
+    run(
+        schema,
+        caller,
+        TRANSFER,
+        json!({"account": account, "charge": charge}),
+    )
+    .await?;
     Ok(())
 }

@@ -42,7 +42,11 @@ impl<T: DeserializeOwned + Clone + Send + Sync + 'static> Loader<ObjectKey> for 
     async fn load(&self, keys: &[ObjectKey]) -> Result<HashMap<ObjectKey, T>, ServiceError> {
         let mut found = HashMap::with_capacity(keys.len());
         for key in keys {
-            if let Some(object) = self.services.store.get_object::<T>(&key.platform, &key.id)? {
+            if let Some(object) = self
+                .services
+                .store
+                .get_object::<T>(&key.platform, &key.id)?
+            {
                 found.insert(key.clone(), object.value);
             }
         }
@@ -56,13 +60,25 @@ pub type TransferLoader = DataLoader<RecordLoader<Transfer>, HashMapCache>;
 /// The loaders one request uses, put into its data by the HTTP layer.
 pub fn for_request(services: &AppState) -> (AccountLoader, TransferLoader) {
     (
-        DataLoader::with_cache(RecordLoader::new(services.clone()), tokio::spawn, HashMapCache::default()),
-        DataLoader::with_cache(RecordLoader::new(services.clone()), tokio::spawn, HashMapCache::default()),
+        DataLoader::with_cache(
+            RecordLoader::new(services.clone()),
+            tokio::spawn,
+            HashMapCache::default(),
+        ),
+        DataLoader::with_cache(
+            RecordLoader::new(services.clone()),
+            tokio::spawn,
+            HashMapCache::default(),
+        ),
     )
 }
 
 /// One of the caller's accounts through the request's loader.
-pub async fn account(ctx: &Context<'_>, platform: &str, id: &str) -> async_graphql::Result<Option<AccountRecord>> {
+pub async fn account(
+    ctx: &Context<'_>,
+    platform: &str,
+    id: &str,
+) -> async_graphql::Result<Option<AccountRecord>> {
     let key = ObjectKey {
         platform: platform.to_owned(),
         id: id.to_owned(),
@@ -70,7 +86,7 @@ pub async fn account(ctx: &Context<'_>, platform: &str, id: &str) -> async_graph
     match ctx.data_opt::<AccountLoader>() {
         Some(loader) => loader.load_one(key).await.map_err(to_graphql),
         None => RecordLoader::<AccountRecord>::new(ctx.data_unchecked::<AppState>().clone())
-            .load(&[key.clone()])
+            .load(std::slice::from_ref(&key))
             .await
             .map(|mut found| found.remove(&key))
             .map_err(to_graphql),
@@ -78,7 +94,11 @@ pub async fn account(ctx: &Context<'_>, platform: &str, id: &str) -> async_graph
 }
 
 /// Several of the caller's transfers through the request's loader, in the order asked.
-pub async fn transfers(ctx: &Context<'_>, platform: &str, ids: &[String]) -> async_graphql::Result<Vec<Transfer>> {
+pub async fn transfers(
+    ctx: &Context<'_>,
+    platform: &str,
+    ids: &[String],
+) -> async_graphql::Result<Vec<Transfer>> {
     let keys: Vec<ObjectKey> = ids
         .iter()
         .map(|id| ObjectKey {
@@ -87,7 +107,10 @@ pub async fn transfers(ctx: &Context<'_>, platform: &str, ids: &[String]) -> asy
         })
         .collect();
     let mut found = match ctx.data_opt::<TransferLoader>() {
-        Some(loader) => loader.load_many(keys.iter().cloned()).await.map_err(to_graphql)?,
+        Some(loader) => loader
+            .load_many(keys.iter().cloned())
+            .await
+            .map_err(to_graphql)?,
         None => RecordLoader::<Transfer>::new(ctx.data_unchecked::<AppState>().clone())
             .load(&keys)
             .await

@@ -1,8 +1,8 @@
 //! Charges: created directly on an account, with a destination, or on the platform
 //! (separate charges and transfers); authorized and captured; declined; expired.
 
+use super::captures::AuthorizationTimer;
 use chrono::{DateTime, Duration, Utc};
-use serde::{Deserialize, Serialize};
 
 use super::draft::TIMER_AUTHORIZATION_EXPIRY;
 use super::idempotency::{self, IdempotencyKey, Prepared};
@@ -19,20 +19,6 @@ use crate::ledger::flows::{charge_lines, ChargeFlow, ChargeMovement, FeeLeg, Tra
 use crate::ledger::{EntryBuilder, EntryKind};
 use crate::money::MinorUnits;
 use crate::store::{to_payload, Key};
-
-/// A timer's payload: the charge whose authorization lapses.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AuthorizationTimer {
-    pub charge: String,
-}
-
-/// A parsed `captureCharge` input.
-#[derive(Debug, Clone, Serialize)]
-pub struct CaptureCharge {
-    pub charge: ChargeId,
-    pub amount: Option<MinorUnits>,
-    pub application_fee: Option<MinorUnits>,
-}
 
 /// The indexes a charge is listed under.
 pub fn charge_indexes(charge: &Charge) -> Vec<String> {
@@ -196,7 +182,7 @@ impl Services {
 
     /// Moves the money of a captured amount: the ledger entry, the application fee, and the
     /// transfers of destination and routed separate charges.
-    fn capture_into(
+    pub(super) fn capture_into(
         &self,
         draft: &mut Draft,
         charge: &mut Charge,
@@ -358,165 +344,5 @@ impl Services {
             charge.transfers.push(transfer.id);
         }
         Ok(())
-    }
-
-    pub async fn capture_charge(
-        &self,
-        caller: &Caller,
-        input: CaptureCharge,
-        key: Option<IdempotencyKey>,
-    ) -> Result<Charge, ServiceError> {
-        let id = idempotency::run(self, caller, "captureCharge", key.as_ref(), &input, || {
-            self.prepare_capture(caller, &input)
-        })
-        .await?;
-        self.charge(caller, &id)
-    }
-
-    fn prepare_capture(
-        &self,
-        caller: &Caller,
-        input: &CaptureCharge,
-    ) -> Result<Prepared, ServiceError> {
-        let found = self
-            .find::<Charge>(caller, input.charge.as_ref())?
-            .ok_or_else(|| {
-                ServiceError::not_found("input.charge", "charge", input.charge.as_ref())
-            })?;
-        let mut charge = found.value;
-        let refuse = |message: String| Err(ServiceError::invalid("input.charge", message));
-        match (
-            charge.status,
-            charge.captured,
-            charge.authorization_expires_at,
-        ) {
-            (ChargeStatus::Failed, _, _) => {
-                return refuse(format!("{} failed and cannot be captured", charge.id))
-            }
-            (_, true, _) => return refuse(format!("{} has already been captured", charge.id)),
-            (_, false, None) => {
-                return refuse(format!("{} has expired and cannot be captured", charge.id))
-            }
-            _ => {}
-        }
-        let amount = input.amount.unwrap_or(charge.amount);
-        if amount > charge.amount {
-            return Err(ServiceError::invalid(
-                "input.amount",
-                format!(
-                    "The capture amount {amount} is more than the authorized amount {}",
-                    charge.amount
-                ),
-            ));
-        }
-        let caller_for_charge = Caller {
-            platform: caller.platform.clone(),
-            connect_account: charge.account.clone(),
-        };
-        let request = NewCharge {
-            amount,
-            currency: charge.currency,
-            payment_method: charge.payment_method.clone(),
-            capture: true,
-            application_fee: input.application_fee.or(
-                if charge.pricing.application_fee_from_request {
-                    charge.pricing.application_fee
-                } else {
-                    None
-                },
-            ),
-            on_behalf_of: charge.on_behalf_of.clone(),
-            destination: charge.destination.clone(),
-            transfer_amount: charge.transfer_amount.map(|transfer| transfer.min(amount)),
-            transfer_group: charge.transfer_group.clone(),
-            description: charge.description.clone(),
-            metadata: charge.metadata.clone(),
-        };
-        let parties = self.charge_parties(&caller_for_charge, &request)?;
-        charge.pricing = self.price_charge(
-            &caller_for_charge,
-            &request,
-            &parties,
-            amount,
-            request.application_fee,
-        )?;
-        let now = self.clock.now();
-        let mut draft = Draft::new(&caller.platform.id, now);
-        if let Some(expires_at) = charge.authorization_expires_at {
-            draft.delete(Key::timer(
-                expires_at.timestamp_micros(),
-                TIMER_AUTHORIZATION_EXPIRY,
-                caller.platform.id.as_ref(),
-                charge.id.as_ref(),
-            ));
-        }
-        self.capture_into(&mut draft, &mut charge, &parties, amount)?;
-        let dispute = self.dispute_if_card_disputes(
-            &mut draft,
-            &mut charge,
-            &caller_for_charge,
-            &request,
-            &parties,
-        )?;
-        // The part not captured is released back to the customer.
-        charge.amount_refunded = MinorUnits::ZERO;
-        draft.update(charge.id.as_ref(), &charge, found.revision)?;
-        let account_for_events = charge
-            .account
-            .clone()
-            .or_else(|| charge.destination.clone());
-        draft.event(
-            &self.ids,
-            "charge.captured",
-            account_for_events.as_ref(),
-            &charge,
-        )?;
-        if let Some(dispute) = &dispute {
-            self.dispute_created(&mut draft, dispute, &charge)?;
-        }
-        Ok(Prepared {
-            draft,
-            object_id: charge.id.to_string(),
-            error: None,
-        })
-    }
-
-    /// An uncaptured authorization lapsed: the hold is released and nothing moves.
-    pub async fn expire_authorization(
-        &self,
-        platform: &str,
-        timer_key: Key,
-        payload: &[u8],
-    ) -> Result<(), ServiceError> {
-        let timer: AuthorizationTimer = crate::store::from_payload(payload)?;
-        let platform_id = crate::ids::PlatformId::parse(platform)
-            .map_err(|error| ServiceError::internal("timer", error))?;
-        idempotency::apply(self, || {
-            let now = self.clock.now();
-            let mut draft = Draft::new(&platform_id, now);
-            draft.condition(
-                crate::store::Condition::Exists {
-                    key: timer_key.clone(),
-                },
-                ServiceError::internal("expiry", "already handled"),
-            );
-            draft.delete(timer_key.clone());
-            let Some(found) = self.store.get_object::<Charge>(platform, &timer.charge)? else {
-                return Ok(Some(draft));
-            };
-            let mut charge = found.value;
-            if !charge.captured && charge.status == ChargeStatus::Succeeded {
-                charge.authorization_expires_at = None;
-                charge.amount_refunded = charge.amount;
-                draft.update(&timer.charge, &charge, found.revision)?;
-                let account = charge
-                    .account
-                    .clone()
-                    .or_else(|| charge.destination.clone());
-                draft.event(&self.ids, "charge.expired", account.as_ref(), &charge)?;
-            }
-            Ok(Some(draft))
-        })
-        .await
     }
 }

@@ -9,6 +9,7 @@ pub mod account_debits;
 pub mod account_links;
 pub mod accounts;
 pub mod balances;
+pub mod captures;
 pub mod charges;
 pub mod demo;
 pub mod disputes;

@@ -28,8 +28,12 @@ async fn a_page_of_100_charges_with_accounts_and_transfers_reads_each_object_onc
     assert_no_errors(&body);
     let nodes = body["data"]["charges"]["nodes"].as_array().expect("nodes");
     assert_eq!(nodes.len(), 100);
-    assert!(nodes.iter().all(|node| node["destination"]["id"] == json!(seller)));
-    assert!(nodes.iter().all(|node| node["transfers"][0]["amount"] == node["amount"]));
+    assert!(nodes
+        .iter()
+        .all(|node| node["destination"]["id"] == json!(seller)));
+    assert!(nodes
+        .iter()
+        .all(|node| node["transfers"][0]["amount"] == node["amount"]));
     // Authentication (2), the index scan (1), the 100 charges, their 100 transfers, and the
     // one destination account once for the whole page — not once per charge and transfer.
     assert_eq!(reads, 2 + 1 + 100 + 100 + 1, "{reads} reads");
@@ -54,8 +58,16 @@ async fn charges_transfers_and_fees_resolve_by_node_and_on_the_account() {
         (charge["applicationFee"]["id"].clone(), "ApplicationFee"),
     ];
     for (id, typename) in ids {
-        let body = app.graphql("query($id: ID!) { node(id: $id) { __typename id } }", json!({"id": id})).await;
-        assert_eq!(body["data"]["node"], json!({"__typename": typename, "id": id}));
+        let body = app
+            .graphql(
+                "query($id: ID!) { node(id: $id) { __typename id } }",
+                json!({"id": id}),
+            )
+            .await;
+        assert_eq!(
+            body["data"]["node"],
+            json!({"__typename": typename, "id": id})
+        );
     }
     let body = app
         .graphql(
@@ -64,12 +76,26 @@ async fn charges_transfers_and_fees_resolve_by_node_and_on_the_account() {
         )
         .await;
     assert_no_errors(&body);
-    assert_eq!(body["data"]["account"]["charges"]["nodes"], json!([{"id": charge["id"]}]));
-    assert_eq!(body["data"]["account"]["transfers"]["nodes"], json!([{"amount": {"amount": 5000}}]));
-    assert_eq!(body["data"]["charges"]["nodes"], json!([{"id": charge["id"]}]));
+    assert_eq!(
+        body["data"]["account"]["charges"]["nodes"],
+        json!([{"id": charge["id"]}])
+    );
+    assert_eq!(
+        body["data"]["account"]["transfers"]["nodes"],
+        json!([{"amount": {"amount": 5000}}])
+    );
+    assert_eq!(
+        body["data"]["charges"]["nodes"],
+        json!([{"id": charge["id"]}])
+    );
     let (_, other_key) = app.second_platform().await;
     let body = app
-        .graphql_as(&other_key, None, "query($id: ID!) { node(id: $id) { id } }", json!({"id": charge["id"]}))
+        .graphql_as(
+            &other_key,
+            None,
+            "query($id: ID!) { node(id: $id) { id } }",
+            json!({"id": charge["id"]}),
+        )
         .await;
     assert_eq!(body["data"]["node"], json!(null));
     app.assert_ledger_balanced().await;

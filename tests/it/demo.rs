@@ -14,7 +14,14 @@ async fn the_demo_platform_is_made_once_with_data_and_its_key_prefilled() {
     let mut keys = Vec::new();
     for _start in 0..2 {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
-            .args(["serve", "--demo", "--simulated-clock", "--listen", "127.0.0.1:0", "--data"])
+            .args([
+                "serve",
+                "--demo",
+                "--simulated-clock",
+                "--listen",
+                "127.0.0.1:0",
+                "--data",
+            ])
             .arg(&data)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
@@ -25,7 +32,11 @@ async fn the_demo_platform_is_made_once_with_data_and_its_key_prefilled() {
         let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
         let mut key = None;
         let url = loop {
-            let line = lines.next_line().await.expect("read").expect("server exited");
+            let line = lines
+                .next_line()
+                .await
+                .expect("read")
+                .expect("server exited");
             if let Some(found) = line.strip_prefix("demo platform secret key: ") {
                 key = Some(found.to_owned());
             }
@@ -35,9 +46,23 @@ async fn the_demo_platform_is_made_once_with_data_and_its_key_prefilled() {
         };
         let key = key.expect("the key is printed before the server listens");
         let client = reqwest::Client::new();
-        let page = client.get(format!("{url}/")).send().await.expect("graphiql").text().await.expect("html");
-        assert!(page.contains(&format!("Bearer {key}")), "GraphiQL has the key in its headers");
-        let health = client.get(format!("{url}/healthz")).send().await.expect("healthz");
+        let page = client
+            .get(format!("{url}/"))
+            .send()
+            .await
+            .expect("graphiql")
+            .text()
+            .await
+            .expect("html");
+        assert!(
+            page.contains(&format!("Bearer {key}")),
+            "GraphiQL has the key in its headers"
+        );
+        let health = client
+            .get(format!("{url}/healthz"))
+            .send()
+            .await
+            .expect("healthz");
         assert_eq!(health.status(), 200);
         let body: Value = client
             .post(format!("{url}/graphql"))
@@ -49,16 +74,26 @@ async fn the_demo_platform_is_made_once_with_data_and_its_key_prefilled() {
             .json()
             .await
             .expect("json");
-        assert_eq!(body["data"]["platform"]["name"], "Demo Marketplace", "{body}");
+        assert_eq!(
+            body["data"]["platform"]["name"], "Demo Marketplace",
+            "{body}"
+        );
         assert_eq!(body["data"]["platform"]["policy"]["name"], "marketplace");
-        assert_eq!(body["data"]["accounts"]["nodes"], json!([{"chargesEnabled": true}]), "one seller, once");
+        assert_eq!(
+            body["data"]["accounts"]["nodes"],
+            json!([{"chargesEnabled": true}]),
+            "one seller, once"
+        );
         let flows: Vec<&str> = body["data"]["charges"]["nodes"]
             .as_array()
             .expect("charges")
             .iter()
             .map(|charge| charge["flow"].as_str().expect("flow"))
             .collect();
-        assert_eq!(flows, vec!["SEPARATE", "DESTINATION", "DESTINATION", "DESTINATION"]);
+        assert_eq!(
+            flows,
+            vec!["SEPARATE", "DESTINATION", "DESTINATION", "DESTINATION"]
+        );
         assert_eq!(body["data"]["ledgerCheck"]["balanced"], true);
         keys.push(key);
         child.start_kill().expect("kill");

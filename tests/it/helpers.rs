@@ -68,7 +68,8 @@ pub async fn start_with(
     policies: PathBuf,
     policy: Option<String>,
 ) -> TestApp {
-    let application = Application::build(settings(data_dir.clone(), policies)).expect("build application");
+    let application =
+        Application::build(settings(data_dir.clone(), policies)).expect("build application");
     let services = application.services.clone();
     let (platform_id, secret_key) = match platform {
         Some(platform) => platform,

@@ -14,7 +14,13 @@ use tollgate::service::platforms::NewPlatform;
 fn policies_with(extra: &[(&str, &str)]) -> tempfile::TempDir {
     let folder = tempfile::tempdir().expect("temp policies");
     let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
-    for name in ["gateway.rhai", "gateway.test.rhai", "default.rhai", "marketplace.rhai", "marketplace.test.rhai"] {
+    for name in [
+        "gateway.rhai",
+        "gateway.test.rhai",
+        "default.rhai",
+        "marketplace.rhai",
+        "marketplace.test.rhai",
+    ] {
         std::fs::copy(shipped.join(name), folder.path().join(name)).expect("copy policy");
     }
     for (name, source) in extra {
@@ -33,10 +39,22 @@ fn replace(path: &Path, source: &str) {
 #[tokio::test]
 async fn hostile_policies_fail_their_own_charges_and_the_server_keeps_serving() {
     let hostile = [
-        ("looping.rhai", "fn application_fee(charge) {\n    loop { }\n}\n"),
-        ("throwing.rhai", "fn application_fee(charge) {\n    throw \"no fee for you\";\n}\n"),
-        ("greedy.rhai", "fn application_fee(charge) {\n    charge.amount + 1\n}\n"),
-        ("stringy.rhai", "fn application_fee(charge) {\n    \"ten\"\n}\n"),
+        (
+            "looping.rhai",
+            "fn application_fee(charge) {\n    loop { }\n}\n",
+        ),
+        (
+            "throwing.rhai",
+            "fn application_fee(charge) {\n    throw \"no fee for you\";\n}\n",
+        ),
+        (
+            "greedy.rhai",
+            "fn application_fee(charge) {\n    charge.amount + 1\n}\n",
+        ),
+        (
+            "stringy.rhai",
+            "fn application_fee(charge) {\n    \"ten\"\n}\n",
+        ),
         ("negative.rhai", "fn application_fee(charge) {\n    -5\n}\n"),
     ];
     let folder = policies_with(&hostile);
@@ -71,7 +89,9 @@ async fn hostile_policies_fail_their_own_charges_and_the_server_keeps_serving() 
             .await;
         // The destination does not exist, so this is NOT_FOUND before any hook runs.
         assert_eq!(error_code(&body), "NOT_FOUND", "{name}: {body}");
-        let body = app.graphql_as(key, None, &query, json!({"input": input})).await;
+        let body = app
+            .graphql_as(key, None, &query, json!({"input": input}))
+            .await;
         assert_no_errors(&body);
     }
     // Every hostile policy refuses its platform's destination charges with POLICY_ERROR,
@@ -81,11 +101,35 @@ async fn hostile_policies_fail_their_own_charges_and_the_server_keeps_serving() 
         let app = &app;
         async move {
             let body = app
-                .graphql_as(&key, None, crate::charges_support::CREATE_ACCOUNT, json!({"type": "CUSTOM", "country": "US"}))
+                .graphql_as(
+                    &key,
+                    None,
+                    crate::charges_support::CREATE_ACCOUNT,
+                    json!({"type": "CUSTOM", "country": "US"}),
+                )
                 .await;
-            let account = body["data"]["createAccount"]["id"].as_str().expect("id").to_owned();
-            assert_no_errors(&app.graphql_as(&key, None, crate::charges_support::SUBMIT_DETAILS, json!({"account": account})).await);
-            assert_no_errors(&app.graphql_as(&key, None, crate::charges_support::ADD_BANK_ACCOUNT, json!({"account": account})).await);
+            let account = body["data"]["createAccount"]["id"]
+                .as_str()
+                .expect("id")
+                .to_owned();
+            assert_no_errors(
+                &app.graphql_as(
+                    &key,
+                    None,
+                    crate::charges_support::SUBMIT_DETAILS,
+                    json!({"account": account}),
+                )
+                .await,
+            );
+            assert_no_errors(
+                &app.graphql_as(
+                    &key,
+                    None,
+                    crate::charges_support::ADD_BANK_ACCOUNT,
+                    json!({"account": account}),
+                )
+                .await,
+            );
             account
         }
     };
@@ -104,8 +148,14 @@ async fn hostile_policies_fail_their_own_charges_and_the_server_keeps_serving() 
         assert_eq!(extensions["policy"], format!("{name}.rhai"), "{body}");
         assert_eq!(extensions["hook"], "application_fee", "{body}");
         assert!(extensions["line"].as_u64().is_some(), "{body}");
-        let balance = app.graphql_as(key, None, "{ balance { pending { amount } } }", json!({})).await;
-        assert_eq!(balance["data"]["balance"]["pending"][0]["amount"], 1000 - 59, "only the separate charge moved: {balance}");
+        let balance = app
+            .graphql_as(key, None, "{ balance { pending { amount } } }", json!({}))
+            .await;
+        assert_eq!(
+            balance["data"]["balance"]["pending"][0]["amount"],
+            1000 - 59,
+            "only the separate charge moved: {balance}"
+        );
         let seller = seller_for(app.secret_key.clone()).await;
         let body = create_charge(
             &app,
@@ -114,15 +164,20 @@ async fn hostile_policies_fail_their_own_charges_and_the_server_keeps_serving() 
         )
         .await;
         assert_no_errors(&body);
-        assert_eq!(body["data"]["createCharge"]["pricing"]["policy"], "marketplace");
+        assert_eq!(
+            body["data"]["createCharge"]["pricing"]["policy"],
+            "marketplace"
+        );
     }
     app.assert_ledger_balanced().await;
 }
 
 const FLAT_V1: &str = "fn application_fee(charge) {\n    100\n}\n";
 const FLAT_V2: &str = "fn application_fee(charge) {\n    200\n}\n";
-const FLAT_TESTS_V1: &str = "fn test_flat() {\n    assert_eq(application_fee(charge(#{amount: 1000})), 100);\n}\n";
-const FLAT_TESTS_V2: &str = "fn test_flat() {\n    assert_eq(application_fee(charge(#{amount: 1000})), 200);\n}\n";
+const FLAT_TESTS_V1: &str =
+    "fn test_flat() {\n    assert_eq(application_fee(charge(#{amount: 1000})), 100);\n}\n";
+const FLAT_TESTS_V2: &str =
+    "fn test_flat() {\n    assert_eq(application_fee(charge(#{amount: 1000})), 200);\n}\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_policy_replaced_while_charges_are_priced_prices_each_wholly_by_one_version() {
@@ -162,7 +217,10 @@ async fn a_policy_replaced_while_charges_are_priced_prices_each_wholly_by_one_ve
     assert_ne!(old_version, new_version);
     for (version, fee) in &decisions {
         let expected = if *version == old_version { 100 } else { 200 };
-        assert!(*version == old_version || *version == new_version, "{version}");
+        assert!(
+            *version == old_version || *version == new_version,
+            "{version}"
+        );
         assert_eq!(*fee, expected, "version {version}");
     }
     // After the swap every charge uses the new version.
@@ -171,12 +229,20 @@ async fn a_policy_replaced_while_charges_are_priced_prices_each_wholly_by_one_ve
     // A broken replacement leaves the new version in force and says why.
     replace(&path, "fn application_fee(charge) {\n    let x = ;\n}\n");
     assert!(app.services.policies.reload_file(&path).is_err());
-    let body = app.graphql("{ platform { policy { name version lastError } } }", json!({})).await;
+    let body = app
+        .graphql(
+            "{ platform { policy { name version lastError } } }",
+            json!({}),
+        )
+        .await;
     let policy = &body["data"]["platform"]["policy"];
     assert_eq!(policy["name"], "flat");
     assert_eq!(policy["version"], json!(new_version));
     let last_error = policy["lastError"].as_str().expect("lastError");
-    assert!(last_error.contains("flat.rhai") && last_error.contains("line 2"), "{last_error}");
+    assert!(
+        last_error.contains("flat.rhai") && last_error.contains("line 2"),
+        "{last_error}"
+    );
     assert_eq!(charge(1001).await, (new_version.clone(), 200));
     // The exact script that priced a charge can be read back by its version.
     let body = create_charge(

@@ -14,7 +14,7 @@ use crate::graphql::types::charges::{
     TransferReversalObject,
 };
 use crate::ids::{AccountId, ChargeId, TransferId};
-use crate::service::charges::CaptureCharge;
+use crate::service::captures::CaptureCharge;
 use crate::service::pricing::NewCharge;
 use crate::service::transfers::{NewTransfer, NewTransferReversal};
 use crate::service::{IdempotencyKey, ServiceError};

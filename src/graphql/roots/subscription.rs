@@ -10,7 +10,7 @@ use crate::graphql::types::platform::EventObject;
 #[derive(Default)]
 pub struct SubscriptionRoot;
 
-#[Subscription]
+#[Subscription(name = "Subscription")]
 impl SubscriptionRoot {
     /// The calling platform's events as they happen, optionally only these types.
     async fn events(

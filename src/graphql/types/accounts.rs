@@ -159,7 +159,12 @@ impl AccountObject {
         let request = page_request(first, after)?;
         let holder = Holder::Account(self.0.id().clone());
         let page = services(ctx)
-            .payouts(caller(ctx)?, Some(&holder), status.map(Into::into), &request)
+            .payouts(
+                caller(ctx)?,
+                Some(&holder),
+                status.map(Into::into),
+                &request,
+            )
             .gql()?;
         Ok(connection(page, super::payouts::PayoutObject))
     }

@@ -3,18 +3,18 @@
 use async_graphql::{Context, Enum, Object, SimpleObject, ID};
 
 use super::accounts::AccountObject;
-use super::disputes::DisputeObject;
-use super::refunds::RefundObject;
 use super::balance_transactions::BalanceTransactionObject;
+use super::disputes::DisputeObject;
 use super::money::MoneyObject;
+use super::refunds::RefundObject;
 use crate::domain::balance_transactions::BalanceTransaction;
 use crate::domain::charges::{
     ApplicationFee, Charge, ChargeFlowKind, ChargeStatus, FeeRefund, Pricing, Transfer,
     TransferReversal,
 };
 use crate::graphql::context::{caller, services};
-use crate::graphql::loaders;
 use crate::graphql::errors::GqlResult;
+use crate::graphql::loaders;
 use crate::graphql::scalars::{DateTimeScalar, MetadataScalar};
 use crate::ids::AccountId;
 use crate::money::{Currency, Money};

@@ -10,14 +10,14 @@ use crate::domain::platforms::Platform;
 use crate::domain::topups::Topup;
 use crate::graphql::context::{caller, services};
 use crate::graphql::errors::{to_graphql, GqlResult};
-use crate::policy::PolicyStatus;
-use crate::service::ServiceError;
 use crate::graphql::scalars::{
     CountryCodeScalar, CurrencyScalar, DateTimeScalar, JsonScalar, MinorUnitsScalar,
 };
 use crate::ledger::Holder;
 use crate::money::MinorUnits;
+use crate::policy::PolicyStatus;
 use crate::service::ledger_check::LedgerReport;
+use crate::service::ServiceError;
 
 pub struct PlatformObject(pub Platform);
 
