@@ -211,6 +211,22 @@ async fn drive(
             (latencies, errors)
         }));
     }
+    collect(
+        format!("{operation:?} over HTTP").to_lowercase(),
+        started,
+        tasks,
+    )
+    .await
+}
+
+/// Each task's latencies and error count, merged into one measurement.
+type TaskResult = (Vec<u64>, u64);
+
+async fn collect(
+    label: String,
+    started: Instant,
+    tasks: Vec<tokio::task::JoinHandle<TaskResult>>,
+) -> Measured {
     let mut latencies_micros = Vec::new();
     let mut errors = 0;
     for task in tasks {
@@ -222,7 +238,7 @@ async fn drive(
     let elapsed = started.elapsed();
     latencies_micros.sort_unstable();
     Measured {
-        label: format!("{operation:?} over HTTP").to_lowercase(),
+        label,
         requests: latencies_micros.len() as u64,
         errors,
         elapsed,
@@ -312,23 +328,7 @@ async fn store_only(
             (latencies, errors)
         }));
     }
-    let mut latencies_micros = Vec::new();
-    let mut errors = 0;
-    for task in tasks {
-        if let Ok((latencies, task_errors)) = task.await {
-            latencies_micros.extend(latencies);
-            errors += task_errors;
-        }
-    }
-    let elapsed = started.elapsed();
-    latencies_micros.sort_unstable();
-    Measured {
-        label: "store-only commits".into(),
-        requests: latencies_micros.len() as u64,
-        errors,
-        elapsed,
-        latencies_micros,
-    }
+    collect("store-only commits".into(), started, tasks).await
 }
 
 async fn run(options: Options) -> Result<(), String> {

@@ -290,7 +290,7 @@ impl Services {
                 balance_transaction: lines.application_fee.clone(),
                 created: now,
             };
-            draft.insert(fee_id.as_ref(), &fee, &["application_fees".to_owned()])?;
+            draft.insert(fee_id.as_ref(), &fee, &[])?;
             draft.event(
                 &self.ids,
                 "application_fee.created",
