@@ -148,6 +148,10 @@ impl Application {
     ) -> Result<(), AppError> {
         let schema = crate::graphql::build_schema(Some(self.services.clone()));
         let router = crate::http::router(self.services.clone(), schema, demo_secret_key.as_deref());
+        tokio::spawn(Services::deliver_webhooks(
+            Arc::downgrade(&self.services),
+            self.services.event_stream.subscribe(),
+        ));
         let (stop_scheduler, scheduler_stopped) = watch::channel(false);
         let scheduler = if self.services.clock.is_simulated() {
             None

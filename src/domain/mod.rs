@@ -38,3 +38,4 @@ pub mod requirement_fields; // requirement field names, disabled reasons
 pub mod requirements; // the onboarding state machine
 pub mod text; // free-text fields
 pub mod topups; // top-ups into the platform's balance
+pub mod webhooks; // webhook endpoints and the events they want

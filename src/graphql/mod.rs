@@ -19,6 +19,7 @@ use roots::disputes::{DisputesMutation, DisputesQuery};
 use roots::payouts::{PayoutsMutation, PayoutsQuery};
 use roots::refunds::{RefundsMutation, RefundsQuery};
 use roots::subscription::SubscriptionRoot;
+use roots::webhooks::WebhooksMutation;
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
@@ -40,6 +41,7 @@ pub struct MutationRoot(
     PayoutsMutation,
     RefundsMutation,
     DisputesMutation,
+    WebhooksMutation,
 );
 
 pub type TollgateSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;

@@ -30,6 +30,7 @@ pub mod refunds;
 pub mod scheduler;
 pub mod topups;
 pub mod transfers;
+pub mod webhooks;
 
 use std::sync::Arc;
 

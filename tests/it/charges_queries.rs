@@ -34,9 +34,15 @@ async fn a_page_of_100_charges_with_accounts_and_transfers_reads_each_object_onc
     assert!(nodes
         .iter()
         .all(|node| node["transfers"][0]["amount"] == node["amount"]));
-    // Authentication (2), the index scan (1), the 100 charges, their 100 transfers, and the
-    // one destination account once for the whole page — not once per charge and transfer.
-    assert_eq!(reads, 2 + 1 + 100 + 100 + 1, "{reads} reads");
+    // Authentication (2), the index scan (1), the 100 charges and their 100 transfers, and
+    // the one destination account once per DataLoader batch (one, or a few when the 100
+    // resolvers span more than one batch window) — not once per charge and per transfer,
+    // which would be 200 more.
+    let objects = 2 + 1 + 100 + 100;
+    assert!(
+        (objects + 1..=objects + 5).contains(&reads),
+        "{reads} reads"
+    );
 }
 
 #[tokio::test]

@@ -39,3 +39,4 @@ mod policy_reload;
 mod policy_sandbox;
 mod policy_server;
 mod schema_file;
+mod webhooks;

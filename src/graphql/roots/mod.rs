@@ -8,3 +8,4 @@ pub mod disputes;
 pub mod payouts;
 pub mod refunds;
 pub mod subscription;
+pub mod webhooks;

@@ -41,6 +41,7 @@ pub enum Node {
     Refund(RefundObject),
     Dispute(DisputeObject),
     AccountDebit(AccountDebitObject),
+    WebhookEndpoint(crate::graphql::roots::webhooks::WebhookEndpointObject),
 }
 
 /// Finds any of the caller's objects by id; another platform's is simply absent.
@@ -98,6 +99,14 @@ pub fn resolve(
         Some("py") => services
             .find::<AccountDebit>(caller, id)?
             .map(|found| Node::AccountDebit(AccountDebitObject(found.value))),
+        Some("we") => services
+            .find::<crate::domain::webhooks::WebhookEndpoint>(caller, id)?
+            .map(|found| {
+                Node::WebhookEndpoint(crate::graphql::roots::webhooks::WebhookEndpointObject {
+                    endpoint: found.value,
+                    show_secret: false,
+                })
+            }),
         _ => None,
     };
     Ok(node)
