@@ -1,6 +1,6 @@
 //! Pure business rules: no I/O, no async, no storage, no wire formats.
 //!
-//! Nothing under `domain/` imports sled, rhai, async_graphql, axum or tokio. Types whose
+//! Nothing under `domain/` imports the store, the script engine, the GraphQL or HTTP libraries, or tokio. Types whose
 //! invariants matter are made only by `parse`-style constructors returning `Result`, and keep
 //! their fields private. Enums that mirror a contract enum serialize as the contract spells
 //! the value (SCREAMING_SNAKE_CASE: `EXPRESS`, `CARD_PAYMENTS`, `WEEKLY`, `MONDAY`); internal

@@ -1,6 +1,10 @@
 //! Balance transactions, their types and fee details on the wire.
 
-use async_graphql::{Enum, Object, SimpleObject, ID};
+use async_graphql::{Context, Enum, Object, SimpleObject, ID};
+
+use crate::graphql::context::{caller, services};
+use crate::graphql::errors::GqlResult;
+use crate::ids::BalanceTransactionId;
 
 use super::money::MoneyObject;
 use crate::domain::balance_transactions::{BalanceTransaction, BalanceTransactionStatus};
@@ -176,4 +180,32 @@ impl BalanceTransactionObject {
     async fn created(&self) -> DateTimeScalar {
         DateTimeScalar::output(self.0.created)
     }
+}
+
+/// The caller's balance transactions with these ids, in order.
+pub fn balance_transactions_of(
+    ctx: &Context<'_>,
+    ids: &[BalanceTransactionId],
+) -> async_graphql::Result<Vec<BalanceTransactionObject>> {
+    let services = services(ctx);
+    let caller = caller(ctx)?;
+    let mut found = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(transaction) = services
+            .find::<BalanceTransaction>(caller, id.as_ref())
+            .gql()?
+        {
+            found.push(BalanceTransactionObject(transaction.value));
+        }
+    }
+    Ok(found)
+}
+
+/// The caller's balance transaction with this id, if any.
+pub fn balance_transaction_of(
+    ctx: &Context<'_>,
+    id: Option<&BalanceTransactionId>,
+) -> async_graphql::Result<Option<BalanceTransactionObject>> {
+    let ids: Vec<BalanceTransactionId> = id.into_iter().cloned().collect();
+    Ok(balance_transactions_of(ctx, &ids)?.into_iter().next())
 }

@@ -1,5 +1,6 @@
 //! Charges, application fees, transfers, reversals and policy decisions on the wire.
 
+use super::balance_transactions::balance_transaction_of;
 use async_graphql::{Context, Enum, Object, SimpleObject, ID};
 
 use super::accounts::AccountObject;
@@ -7,7 +8,6 @@ use super::balance_transactions::BalanceTransactionObject;
 use super::disputes::DisputeObject;
 use super::money::MoneyObject;
 use super::refunds::RefundObject;
-use crate::domain::balance_transactions::BalanceTransaction;
 use crate::domain::charges::{
     ApplicationFee, Charge, ChargeFlowKind, ChargeStatus, FeeRefund, Pricing, Transfer,
     TransferReversal,
@@ -60,19 +60,6 @@ async fn require_account(
             format!("{id} missing"),
         ))
     })
-}
-
-async fn load_balance_transaction(
-    ctx: &Context<'_>,
-    id: Option<&crate::ids::BalanceTransactionId>,
-) -> async_graphql::Result<Option<BalanceTransactionObject>> {
-    let Some(id) = id else {
-        return Ok(None);
-    };
-    let found = services(ctx)
-        .find::<BalanceTransaction>(caller(ctx)?, id.as_ref())
-        .gql()?;
-    Ok(found.map(|found| BalanceTransactionObject(found.value)))
 }
 
 pub struct ChargeObject(pub Charge);
@@ -216,7 +203,7 @@ impl ChargeObject {
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Option<BalanceTransactionObject>> {
-        load_balance_transaction(ctx, self.0.balance_transaction.as_ref()).await
+        balance_transaction_of(ctx, self.0.balance_transaction.as_ref())
     }
 
     async fn description(&self) -> Option<&str> {
@@ -350,7 +337,7 @@ impl ApplicationFeeObject {
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Option<BalanceTransactionObject>> {
-        load_balance_transaction(ctx, self.0.balance_transaction.as_ref()).await
+        balance_transaction_of(ctx, self.0.balance_transaction.as_ref())
     }
 
     async fn created(&self) -> DateTimeScalar {

@@ -2,10 +2,10 @@
 
 use async_graphql::{Context, Enum, Object, ID};
 
+use super::balance_transactions::balance_transactions_of;
 use super::balance_transactions::BalanceTransactionObject;
 use super::charges::ChargeObject;
 use super::money::MoneyObject;
-use super::refunds::balance_transactions_of;
 use crate::domain::disputes::{Dispute, DisputeOutcome, DisputeStatus};
 use crate::graphql::context::{caller, services};
 use crate::graphql::errors::GqlResult;

@@ -1,17 +1,16 @@
 //! Payouts on the wire: the payout, its method and status.
 
+use super::balance_transactions::balance_transaction_of;
 use async_graphql::{Context, Enum, Object, ID};
 
 use super::accounts::{AccountObject, ExternalAccountUnion};
 use super::balance_transactions::BalanceTransactionObject;
 use super::money::MoneyObject;
 use crate::domain::account_record::AccountRecord;
-use crate::domain::balance_transactions::BalanceTransaction;
 use crate::domain::payouts::{Payout, PayoutMethod, PayoutStatus};
 use crate::graphql::context::{caller, services};
 use crate::graphql::errors::GqlResult;
 use crate::graphql::scalars::DateTimeScalar;
-use crate::ids::BalanceTransactionId;
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
 #[graphql(name = "PayoutMethod")]
@@ -70,19 +69,6 @@ impl From<PayoutStatus> for PayoutStatusEnum {
             PayoutStatus::Canceled => PayoutStatusEnum::Canceled,
         }
     }
-}
-
-async fn balance_transaction(
-    ctx: &Context<'_>,
-    id: Option<&BalanceTransactionId>,
-) -> async_graphql::Result<Option<BalanceTransactionObject>> {
-    let Some(id) = id else {
-        return Ok(None);
-    };
-    let found = services(ctx)
-        .find::<BalanceTransaction>(caller(ctx)?, id.as_ref())
-        .gql()?;
-    Ok(found.map(|found| BalanceTransactionObject(found.value)))
 }
 
 pub struct PayoutObject(pub Payout);
@@ -166,7 +152,7 @@ impl PayoutObject {
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Option<BalanceTransactionObject>> {
-        balance_transaction(ctx, self.0.balance_transaction.as_ref()).await
+        balance_transaction_of(ctx, self.0.balance_transaction.as_ref())
     }
 
     /// The PAYOUT_FAILURE or PAYOUT_CANCEL balance transaction that brought the amount back.
@@ -174,7 +160,7 @@ impl PayoutObject {
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Option<BalanceTransactionObject>> {
-        balance_transaction(ctx, self.0.return_balance_transaction.as_ref()).await
+        balance_transaction_of(ctx, self.0.return_balance_transaction.as_ref())
     }
 
     async fn created(&self) -> DateTimeScalar {

@@ -1,5 +1,6 @@
 //! Refunds, account debits and negative balances on the wire.
 
+use super::balance_transactions::balance_transaction_of;
 use async_graphql::{Context, Enum, Object, ID};
 
 use super::accounts::AccountObject;
@@ -7,13 +8,12 @@ use super::balance_transactions::BalanceTransactionObject;
 use super::charges::{ApplicationFeeRefundObject, ChargeObject, TransferReversalObject};
 use super::money::MoneyObject;
 use crate::domain::account_debits::AccountDebit;
-use crate::domain::balance_transactions::BalanceTransaction;
 use crate::domain::refunds::{Refund, RefundReason, RefundStatus};
 use crate::graphql::context::{caller, services};
 use crate::graphql::errors::{to_graphql, GqlResult};
 use crate::graphql::loaders;
 use crate::graphql::scalars::DateTimeScalar;
-use crate::ids::{AccountId, BalanceTransactionId};
+use crate::ids::AccountId;
 use crate::money::Money;
 use crate::service::negative_balances::NegativeBalance;
 use crate::service::transfers::StoredReversal;
@@ -72,25 +72,6 @@ pub async fn account_of(ctx: &Context<'_>, id: &AccountId) -> async_graphql::Res
         .await?
         .map(AccountObject)
         .ok_or_else(|| to_graphql(ServiceError::internal("account", format!("{id} missing"))))
-}
-
-/// The caller's balance transactions with these ids, in order.
-pub fn balance_transactions_of(
-    ctx: &Context<'_>,
-    ids: &[BalanceTransactionId],
-) -> async_graphql::Result<Vec<BalanceTransactionObject>> {
-    let services = services(ctx);
-    let caller = caller(ctx)?;
-    let mut found = Vec::with_capacity(ids.len());
-    for id in ids {
-        if let Some(transaction) = services
-            .find::<BalanceTransaction>(caller, id.as_ref())
-            .gql()?
-        {
-            found.push(BalanceTransactionObject(transaction.value));
-        }
-    }
-    Ok(found)
 }
 
 pub struct RefundObject(pub Refund);
@@ -154,8 +135,7 @@ impl RefundObject {
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Option<BalanceTransactionObject>> {
-        let ids: Vec<BalanceTransactionId> = self.0.balance_transaction.iter().cloned().collect();
-        Ok(balance_transactions_of(ctx, &ids)?.into_iter().next())
+        balance_transaction_of(ctx, self.0.balance_transaction.as_ref())
     }
 
     async fn created(&self) -> DateTimeScalar {
@@ -217,8 +197,7 @@ impl AccountDebitObject {
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Option<BalanceTransactionObject>> {
-        let ids: Vec<BalanceTransactionId> = self.0.balance_transaction.iter().cloned().collect();
-        Ok(balance_transactions_of(ctx, &ids)?.into_iter().next())
+        balance_transaction_of(ctx, self.0.balance_transaction.as_ref())
     }
 
     async fn created(&self) -> DateTimeScalar {
