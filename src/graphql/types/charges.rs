@@ -50,7 +50,8 @@ async fn load_account(
         .map(AccountObject))
 }
 
-async fn require_account(
+/// One of the caller's accounts, which must exist (an object points at it).
+pub(crate) async fn require_account(
     ctx: &Context<'_>,
     id: &AccountId,
 ) -> async_graphql::Result<AccountObject> {

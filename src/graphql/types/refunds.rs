@@ -1,6 +1,7 @@
 //! Refunds, account debits and negative balances on the wire.
 
 use super::balance_transactions::balance_transaction_of;
+use super::charges::require_account;
 use async_graphql::{Context, Enum, Object, ID};
 
 use super::accounts::AccountObject;
@@ -10,14 +11,11 @@ use super::money::MoneyObject;
 use crate::domain::account_debits::AccountDebit;
 use crate::domain::refunds::{Refund, RefundReason, RefundStatus};
 use crate::graphql::context::{caller, services};
-use crate::graphql::errors::{to_graphql, GqlResult};
-use crate::graphql::loaders;
+use crate::graphql::errors::GqlResult;
 use crate::graphql::scalars::DateTimeScalar;
-use crate::ids::AccountId;
 use crate::money::Money;
 use crate::service::negative_balances::NegativeBalance;
 use crate::service::transfers::StoredReversal;
-use crate::service::ServiceError;
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
 #[graphql(name = "RefundReason")]
@@ -63,15 +61,6 @@ impl From<RefundStatus> for RefundStatusEnum {
             RefundStatus::Failed => RefundStatusEnum::Failed,
         }
     }
-}
-
-/// One of the caller's accounts, which must exist.
-pub async fn account_of(ctx: &Context<'_>, id: &AccountId) -> async_graphql::Result<AccountObject> {
-    let platform = caller(ctx)?.platform_key();
-    loaders::account(ctx, &platform, id.as_ref())
-        .await?
-        .map(AccountObject)
-        .ok_or_else(|| to_graphql(ServiceError::internal("account", format!("{id} missing"))))
 }
 
 pub struct RefundObject(pub Refund);
@@ -181,7 +170,7 @@ impl AccountDebitObject {
     }
 
     async fn account(&self, ctx: &Context<'_>) -> async_graphql::Result<AccountObject> {
-        account_of(ctx, &self.0.account).await
+        require_account(ctx, &self.0.account).await
     }
 
     async fn amount(&self) -> MoneyObject {
@@ -211,7 +200,7 @@ pub struct NegativeBalanceObject(pub NegativeBalance);
 #[Object(name = "NegativeBalance")]
 impl NegativeBalanceObject {
     async fn account(&self, ctx: &Context<'_>) -> async_graphql::Result<AccountObject> {
-        account_of(ctx, &self.0.account).await
+        require_account(ctx, &self.0.account).await
     }
 
     /// The available balance, below zero.
