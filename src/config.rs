@@ -33,3 +33,18 @@ pub struct Settings {
     pub simulated_clock: bool,
     pub demo: bool,
 }
+
+impl Settings {
+    /// Settings for a store in `data_dir` priced by `policies_dir`, with every other value
+    /// at its default: loopback on port 8080, the system clock, no demo data. Callers
+    /// override fields with struct update syntax, so a new setting is added in one place.
+    pub fn new(data_dir: PathBuf, policies_dir: PathBuf) -> Settings {
+        Settings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir,
+            policies_dir,
+            simulated_clock: false,
+            demo: false,
+        }
+    }
+}

@@ -120,10 +120,7 @@ fn policy_command(command: PolicyCommand) -> Result<bool, String> {
 fn offline_settings(data: PathBuf, policies: PathBuf) -> Settings {
     Settings {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        data_dir: data,
-        policies_dir: policies,
-        simulated_clock: false,
-        demo: false,
+        ..Settings::new(data, policies)
     }
 }
 
@@ -167,10 +164,9 @@ async fn shutdown_signal() {
 async fn serve(args: ServeArgs) -> Result<(), String> {
     let settings = Settings {
         listen: args.listen,
-        data_dir: args.data,
-        policies_dir: args.policies,
         simulated_clock: args.simulated_clock,
         demo: args.demo,
+        ..Settings::new(args.data, args.policies)
     };
     let mut application =
         Application::build(settings.clone()).map_err(|error| error.to_string())?;

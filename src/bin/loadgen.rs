@@ -335,10 +335,8 @@ async fn run(options: Options) -> Result<(), String> {
     let temp = tempfile_dir(options.data.clone())?;
     let settings = Settings {
         listen: "127.0.0.1:0".parse().map_err(|_| "address")?,
-        data_dir: temp.join("data"),
-        policies_dir: options.policies.clone(),
         simulated_clock: true,
-        demo: false,
+        ..Settings::new(temp.join("data"), options.policies.clone())
     };
     let application = Application::build(settings).map_err(|error| error.to_string())?;
     let services = application.services.clone();

@@ -31,10 +31,8 @@ pub fn policies_dir() -> PathBuf {
 fn settings(data_dir: PathBuf, policies: PathBuf) -> Settings {
     Settings {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        data_dir,
-        policies_dir: policies,
         simulated_clock: true,
-        demo: false,
+        ..Settings::new(data_dir, policies)
     }
 }
 
