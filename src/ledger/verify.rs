@@ -1,9 +1,71 @@
-//! The trial balance: recomputes balances from postings and compares them with the stored ones.
+//! The trial balance: recomputes balances from postings and compares them with the stored
+//! ones; and the running totals the writer keeps as it applies postings.
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
+
 use super::{Entry, LedgerAccount};
 use crate::money::Currency;
+
+/// One currency's running totals: what left balances, what arrived, and the net that landed
+/// on platforms and connected accounts (the rest is on the system holders).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CurrencyTotals {
+    pub debits_minor: i128,
+    pub credits_minor: i128,
+    pub holders_minor: i128,
+}
+
+/// Totals kept by the writer as it applies entries, for one platform or the whole ledger.
+/// They are updated in the same atomic batch as the balances, so one read of them is a
+/// consistent snapshot.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunningTotals {
+    /// Moves with every commit that adds entries, so a reader can tell whether other reads
+    /// it made straddled a commit.
+    pub revision: u64,
+    pub entries: u64,
+    pub currencies: BTreeMap<Currency, CurrencyTotals>,
+}
+
+impl RunningTotals {
+    pub fn add_entry(&mut self, entry: &Entry) {
+        self.entries += 1;
+        for posting in entry.postings() {
+            let amount = i128::from(posting.amount.get());
+            let totals = self.currencies.entry(posting.account.currency).or_default();
+            if amount < 0 {
+                totals.debits_minor -= amount;
+            } else {
+                totals.credits_minor += amount;
+            }
+            if !posting.account.holder.is_system() {
+                totals.holders_minor += amount;
+            }
+        }
+    }
+
+    /// What is wrong with these totals on their own: a currency whose debits and credits
+    /// differ.
+    pub fn violations(&self) -> Vec<String> {
+        self.currencies
+            .iter()
+            .filter(|(_, totals)| totals.debits_minor != totals.credits_minor)
+            .map(|(currency, totals)| {
+                format!(
+                    "{currency}: debits {} differ from credits {}",
+                    totals.debits_minor, totals.credits_minor
+                )
+            })
+            .collect()
+    }
+
+    /// Equal in everything but the revision, which only says when they last moved.
+    pub fn same_sums(&self, other: &RunningTotals) -> bool {
+        self.entries == other.entries && self.currencies == other.currencies
+    }
+}
 
 /// Debits (money leaving balances) and credits (money arriving) per currency.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

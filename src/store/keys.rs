@@ -22,6 +22,11 @@ pub enum Keyspace {
     SecretKey,
     /// `p<version hash>` → a policy's source.
     PolicySource,
+    /// `c<sequence, 16 hex digits>` → the key (after its tag) of the chain's entry number
+    /// `sequence`, so the chain can be walked in order.
+    Chain,
+    /// `x` → the whole ledger's running totals; `x<platform>` → one platform's.
+    Totals,
     /// `m<name>` → settings the server keeps for itself (the simulated time, the demo platform).
     Meta,
 }
@@ -38,6 +43,8 @@ impl Keyspace {
             Keyspace::SecretKey => b's',
             Keyspace::PolicySource => b'p',
             Keyspace::Meta => b'm',
+            Keyspace::Chain => b'c',
+            Keyspace::Totals => b'x',
         }
     }
 }

@@ -3,13 +3,17 @@
 //!
 //! Reads go straight to sled (lock-free, concurrent). Writes go only through
 //! [`Store::commit`], which hands the commit to the writer thread and waits for the flush
-//! that makes it durable.
+//! that makes it durable. Opening a store proves its ledger chain and compares it with the
+//! high-water record first: a damaged, shortened or altered store is refused.
 
+mod chain;
 mod codec;
 mod commit;
+mod high_water;
 mod keys;
 mod writer;
 
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -22,10 +26,13 @@ use tokio::sync::{mpsc, oneshot};
 pub use codec::{from_payload, to_payload};
 pub use commit::{Applied, Commit, Condition, Expect, IdempotencyClaim, Write};
 pub use keys::{timer_stamp, Key, Keyspace};
-pub use writer::MAX_COMMITS_PER_GROUP;
+pub use high_water::HIGH_WATER_FILE;
+pub use writer::{abort_process, FailStop, MAX_COMMITS_PER_GROUP};
 
-use crate::ledger::{Entry, Holder, LedgerAccount, LedgerError};
+use crate::ledger::{Entry, Holder, LedgerAccount, LedgerError, RunningTotals};
+use chain::{ChainTip, ProvenChain};
 use commit::Submission;
+use high_water::HighWater;
 
 /// How many commits may wait for the writer before callers queue behind them.
 pub const WRITER_QUEUE_CAPACITY: usize = 4096;
@@ -56,6 +63,9 @@ pub enum StoreError {
     TooLarge(usize),
     #[error("the writer has stopped")]
     WriterStopped,
+    /// The store is damaged, shorter than what was acknowledged, or altered.
+    #[error("{0}")]
+    Integrity(String),
 }
 
 impl From<sled::Error> for StoreError {
@@ -100,23 +110,50 @@ impl WriterThread {
     }
 }
 
+/// How a store behaves beyond its location.
+#[derive(Clone)]
+pub struct StoreOptions {
+    /// Called when a flush fails; servers end the process.
+    pub fail_stop: FailStop,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            fail_stop: abort_process(),
+        }
+    }
+}
+
 impl Store {
-    /// Opens (or creates) the store in `path` and starts its writer.
+    /// Opens (or creates) the store in `path`, proves its ledger, and starts its writer.
     pub fn open(path: &Path) -> Result<(Store, WriterThread), StoreError> {
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(CACHE_CAPACITY_BYTES)
-            // The writer flushes every group itself; a background flush adds nothing.
-            .flush_every_ms(None)
-            // Every request is a write: favour write throughput over space.
-            .mode(sled::Mode::HighThroughput)
-            .open()?;
+        Store::open_with(path, StoreOptions::default())
+    }
+
+    pub fn open_with(
+        path: &Path,
+        options: StoreOptions,
+    ) -> Result<(Store, WriterThread), StoreError> {
+        let db = guarded(path, || open_engine(path))?;
         let tree: sled::Tree = (*db).clone();
+        let acknowledged = HighWater::read(path)?;
+        let check_sequence = acknowledged.map_or(0, |tip| tip.sequence);
+        let proven = guarded(path, || chain::prove(&tree, check_sequence))?;
+        check_high_water(path, &proven, acknowledged)?;
+        let high_water = HighWater::open(path, proven.tip)?;
         let (sender, receiver) = mpsc::channel(WRITER_QUEUE_CAPACITY);
         let writer_tree = tree.clone();
+        let flush_tree = tree.clone();
+        let durability = writer::Durability {
+            flush: Box::new(move || flush_tree.flush().map(|_| ()).map_err(StoreError::from)),
+            high_water,
+            fail_stop: options.fail_stop,
+        };
+        let tip = proven.tip;
         let handle = std::thread::Builder::new()
             .name("tollgate-writer".into())
-            .spawn(move || writer::run(writer_tree, receiver))
+            .spawn(move || writer::run(writer_tree, receiver, tip, durability))
             .map_err(|error| StoreError::Io(error.to_string()))?;
         Ok((
             Store {
@@ -257,9 +294,35 @@ impl Store {
         };
         for item in self.tree.scan_prefix(prefix.as_bytes()) {
             let (_, value) = item?;
-            visit(codec::from_payload(&value)?);
+            visit(codec::from_payload(chain::entry_json(&value)?)?);
         }
         Ok(())
+    }
+
+    /// The running totals of one platform, or of the whole ledger when `None`: one read,
+    /// so one consistent snapshot.
+    pub fn running_totals(&self, platform: Option<&str>) -> Result<RunningTotals, StoreError> {
+        self.get_raw(&Key::new(Keyspace::Totals, platform.unwrap_or_default()))?
+            .map_or_else(|| Ok(RunningTotals::default()), |bytes| codec::from_payload(&bytes))
+    }
+
+    /// Every platform's running totals, by platform id.
+    pub fn all_platform_totals(&self) -> Result<Vec<(String, RunningTotals)>, StoreError> {
+        let mut all = Vec::new();
+        for item in self.tree.scan_prefix([Keyspace::Totals.tag()]) {
+            let (key, value) = item?;
+            let key = Key::from_bytes(&key);
+            if !key.rest().is_empty() {
+                all.push((key.rest().to_owned(), codec::from_payload(&value)?));
+            }
+        }
+        Ok(all)
+    }
+
+    /// Waits until everything applied so far is durable: an empty commit goes through the
+    /// writer, and its answer comes after the flush that covers every earlier group.
+    pub async fn wait_durable(&self) -> Result<(), StoreError> {
+        self.commit(Commit::new(None)).await.map(|_| ())
     }
 
     pub fn idempotency(
@@ -296,6 +359,88 @@ impl Store {
     pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
         codec::from_payload(bytes)
     }
+}
+
+/// Opens sled, without its background flush: the writer flushes every group itself.
+fn open_engine(path: &Path) -> Result<sled::Db, StoreError> {
+    sled::Config::new()
+        .path(path)
+        .cache_capacity(CACHE_CAPACITY_BYTES)
+        .flush_every_ms(None)
+        // Every request is a write: favour write throughput over space.
+        .mode(sled::Mode::HighThroughput)
+        .open()
+        .map_err(|error| match error {
+            sled::Error::Corruption { .. } => StoreError::Integrity(format!(
+                "the store in {} is damaged: {error}",
+                path.display()
+            )),
+            other => StoreError::from(other),
+        })
+}
+
+/// Runs `work` on the store's files, turning a panic inside the storage engine (it panics
+/// on some truncated or garbled files) into a refusal that says what is wrong.
+fn guarded<T>(path: &Path, work: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+    std::panic::catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|payload| {
+        let reason = payload
+            .downcast_ref::<&str>()
+            .map(|text| (*text).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no reason given".to_owned());
+        Err(StoreError::Integrity(format!(
+            "the store in {} is damaged: the storage engine failed while reading it ({reason})",
+            path.display()
+        )))
+    })
+}
+
+/// Compares the proven chain with the high-water record of the last acknowledged flush.
+fn check_high_water(
+    path: &Path,
+    proven: &ProvenChain,
+    acknowledged: Option<ChainTip>,
+) -> Result<(), StoreError> {
+    let tip = proven.tip;
+    let Some(acknowledged) = acknowledged else {
+        if tip.groups == 0 {
+            return Ok(());
+        }
+        return Err(StoreError::Integrity(format!(
+            "the high-water record {} is missing, so the store in {} cannot show that it \
+             still holds every acknowledged commit",
+            HighWater::path(path).display(),
+            path.display()
+        )));
+    };
+    if tip.sequence < acknowledged.sequence {
+        return Err(StoreError::Integrity(format!(
+            "the store in {} has lost acknowledged commits: its ledger ends at entry #{} but \
+             entries up to #{} were acknowledged; entry #{} is the first missing",
+            path.display(),
+            tip.sequence,
+            acknowledged.sequence,
+            tip.sequence + 1
+        )));
+    }
+    if acknowledged.sequence > 0 && proven.hash_at_check != Some(acknowledged.hash) {
+        return Err(StoreError::Integrity(format!(
+            "ledger entry #{} in {} is not the one acknowledged: the ledger was rewritten from \
+             there on",
+            acknowledged.sequence,
+            path.display()
+        )));
+    }
+    if tip.groups < acknowledged.groups {
+        return Err(StoreError::Integrity(format!(
+            "the store in {} has lost acknowledged commits: it holds {} write groups but {} \
+             were acknowledged",
+            path.display(),
+            tip.groups,
+            acknowledged.groups
+        )));
+    }
+    Ok(())
 }
 
 /// The smallest key greater than every key starting with `prefix`.
