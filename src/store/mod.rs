@@ -11,6 +11,8 @@ mod codec;
 mod commit;
 mod high_water;
 mod keys;
+#[cfg(test)]
+mod tests;
 mod writer;
 
 use std::panic::AssertUnwindSafe;
@@ -70,7 +72,13 @@ pub enum StoreError {
 
 impl From<sled::Error> for StoreError {
     fn from(error: sled::Error) -> Self {
-        StoreError::Io(error.to_string())
+        match error {
+            // sled checks every record it reads against its checksum.
+            sled::Error::Corruption { .. } => {
+                StoreError::Integrity(format!("the store's files are damaged: {error}"))
+            }
+            other => StoreError::Io(other.to_string()),
+        }
     }
 }
 
@@ -370,13 +378,7 @@ fn open_engine(path: &Path) -> Result<sled::Db, StoreError> {
         // Every request is a write: favour write throughput over space.
         .mode(sled::Mode::HighThroughput)
         .open()
-        .map_err(|error| match error {
-            sled::Error::Corruption { .. } => StoreError::Integrity(format!(
-                "the store in {} is damaged: {error}",
-                path.display()
-            )),
-            other => StoreError::from(other),
-        })
+        .map_err(StoreError::from)
 }
 
 /// Runs `work` on the store's files, turning a panic inside the storage engine (it panics
