@@ -8,7 +8,9 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, watch, Mutex};
 
 use crate::clock::{from_micros, Clock};
-use crate::config::Settings;
+use crate::config::{
+    Settings, MAX_IDEMPOTENCY_RETENTION_HOURS, MIN_IDEMPOTENCY_RETENTION_HOURS,
+};
 use crate::ids::IdGenerator;
 use crate::policy::{PolicyEngine, PolicyRegistry, PolicyWatcher, RegistryError};
 use crate::service::scheduler::CLOCK_META;
@@ -34,6 +36,8 @@ pub enum AppError {
     Serve(std::io::Error),
     #[error("could not load the policies: {0}")]
     Policies(#[from] RegistryError),
+    #[error("{0}")]
+    Settings(String),
 }
 
 /// The state and the writer thread behind it.
@@ -47,6 +51,14 @@ pub struct Application {
 impl Application {
     /// Opens the store and builds the services; the clock resumes where it was left.
     pub fn build(settings: Settings) -> Result<Application, AppError> {
+        let retention = settings.idempotency_retention_hours;
+        if !(MIN_IDEMPOTENCY_RETENTION_HOURS..=MAX_IDEMPOTENCY_RETENTION_HOURS).contains(&retention)
+        {
+            return Err(AppError::Settings(format!(
+                "idempotency keys must be kept {MIN_IDEMPOTENCY_RETENTION_HOURS} to \
+                 {MAX_IDEMPOTENCY_RETENTION_HOURS} hours, not {retention}"
+            )));
+        }
         std::fs::create_dir_all(&settings.data_dir)
             .map_err(|error| StoreError::Io(error.to_string()))?;
         let (store, writer) = Store::open(&settings.data_dir)?;

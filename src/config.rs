@@ -24,6 +24,13 @@ pub const MAX_TIMERS_PER_COMMIT: usize = 256;
 /// The furthest one `advanceClock` call may move time.
 pub const MAX_CLOCK_ADVANCE_DAYS: i64 = 3660;
 
+/// How long an idempotency key is kept, by default (Stripe keeps them 24 hours at least).
+pub const DEFAULT_IDEMPOTENCY_RETENTION_HOURS: i64 = 7 * 24;
+/// The shortest retention accepted: a client retrying within a day must get its first result.
+pub const MIN_IDEMPOTENCY_RETENTION_HOURS: i64 = 24;
+/// The longest retention accepted (ten years), so expiry times stay representable.
+pub const MAX_IDEMPOTENCY_RETENTION_HOURS: i64 = 10 * 366 * 24;
+
 /// How the server runs.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -32,6 +39,8 @@ pub struct Settings {
     pub policies_dir: PathBuf,
     pub simulated_clock: bool,
     pub demo: bool,
+    /// How long idempotency keys are kept before a timer deletes them.
+    pub idempotency_retention_hours: i64,
 }
 
 impl Settings {
@@ -45,6 +54,7 @@ impl Settings {
             policies_dir,
             simulated_clock: false,
             demo: false,
+            idempotency_retention_hours: DEFAULT_IDEMPOTENCY_RETENTION_HOURS,
         }
     }
 }

@@ -9,7 +9,7 @@ use super::accounts::TIMER_REQUIREMENTS_DEADLINE;
 use super::draft::{
     ReleaseTimer, TIMER_AUTHORIZATION_EXPIRY, TIMER_DISPUTE_DEADLINE, TIMER_RELEASE,
 };
-use super::idempotency;
+use super::idempotency::{self, TIMER_IDEMPOTENCY_EXPIRY};
 use super::payout_lifecycle::{TIMER_PAYOUT_ARRIVAL, TIMER_PAYOUT_SUBMISSION};
 use super::payout_runs::TIMER_PAYOUT_RUN;
 use super::{Draft, ServiceError, Services};
@@ -159,6 +159,10 @@ impl Services {
                     }
                     TIMER_DISPUTE_DEADLINE => {
                         self.dispute_deadline(&timer.platform, timer.key, &timer.payload)
+                            .await?
+                    }
+                    TIMER_IDEMPOTENCY_EXPIRY => {
+                        self.expire_idempotency_key(&timer.platform, timer.key, &timer.payload)
                             .await?
                     }
                     other => {

@@ -327,6 +327,16 @@ impl Store {
         Ok(all)
     }
 
+    /// The chain's last sequence and hash (hex), as the writer last applied them.
+    pub fn chain_head(&self) -> Result<(u64, String), StoreError> {
+        let tip = match self.get_raw(&Key::new(Keyspace::Meta, chain::TIP_META))? {
+            Some(bytes) => ChainTip::decode(&bytes)
+                .ok_or_else(|| StoreError::Integrity("the ledger's tip record is garbled".into()))?,
+            None => ChainTip::default(),
+        };
+        Ok((tip.sequence, hex::encode(tip.hash)))
+    }
+
     /// Waits until everything applied so far is durable: an empty commit goes through the
     /// writer, and its answer comes after the flush that covers every earlier group.
     pub async fn wait_durable(&self) -> Result<(), StoreError> {
