@@ -8,9 +8,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, watch, Mutex};
 
 use crate::clock::{from_micros, Clock};
-use crate::config::{
-    Settings, MAX_IDEMPOTENCY_RETENTION_HOURS, MIN_IDEMPOTENCY_RETENTION_HOURS,
-};
+use crate::config::{Settings, MAX_IDEMPOTENCY_RETENTION_HOURS, MIN_IDEMPOTENCY_RETENTION_HOURS};
 use crate::ids::IdGenerator;
 use crate::policy::{PolicyEngine, PolicyRegistry, PolicyWatcher, RegistryError};
 use crate::service::scheduler::CLOCK_META;

@@ -219,7 +219,13 @@ pub async fn run(
         };
         if let Some(claim) = &claim {
             let now = draft.now();
-            claim.attach(services, &mut draft.commit, &caller.platform.id, &outcome, now)?;
+            claim.attach(
+                services,
+                &mut draft.commit,
+                &caller.platform.id,
+                &outcome,
+                now,
+            )?;
         }
         let Draft {
             commit,

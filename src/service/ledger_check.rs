@@ -111,9 +111,12 @@ impl Services {
         add(&Holder::Platform(caller.platform.id.clone()))?;
         let mut after: Option<String> = None;
         loop {
-            let page =
-                self.store
-                    .scan_index(&platform, ACCOUNTS_INDEX, after.as_deref(), MAX_SCAN_ITEMS)?;
+            let page = self.store.scan_index(
+                &platform,
+                ACCOUNTS_INDEX,
+                after.as_deref(),
+                MAX_SCAN_ITEMS,
+            )?;
             for id in &page {
                 let account = AccountId::parse(id)
                     .map_err(|error| ServiceError::internal("account index", error))?;
@@ -165,9 +168,11 @@ pub fn verify_store(store: &Store) -> Result<LedgerReport, ServiceError> {
         store.all_platform_totals()?.into_iter().collect();
     for (platform, computed) in platform_totals {
         let stored = stored_platforms.remove(&platform).unwrap_or_default();
-        result
-            .violations
-            .extend(totals_mismatch(&format!("platform {platform}"), &stored, &computed));
+        result.violations.extend(totals_mismatch(
+            &format!("platform {platform}"),
+            &stored,
+            &computed,
+        ));
     }
     for (platform, stored) in stored_platforms {
         result.violations.extend(totals_mismatch(
@@ -185,7 +190,11 @@ pub fn verify_store(store: &Store) -> Result<LedgerReport, ServiceError> {
     Ok(result)
 }
 
-fn totals_mismatch(whose: &str, stored: &RunningTotals, computed: &RunningTotals) -> Option<String> {
+fn totals_mismatch(
+    whose: &str,
+    stored: &RunningTotals,
+    computed: &RunningTotals,
+) -> Option<String> {
     (!stored.same_sums(computed)).then(|| {
         format!(
             "the running totals of {whose} do not match its entries: kept {} entries {:?}, \

@@ -200,10 +200,7 @@ pub fn prove(tree: &sled::Tree, check_sequence: u64) -> Result<ProvenChain, Stor
             tip.sequence
         )));
     }
-    Ok(ProvenChain {
-        tip,
-        hash_at_check,
-    })
+    Ok(ProvenChain { tip, hash_at_check })
 }
 
 /// The first stored entry that no chain link points at, described.
@@ -234,9 +231,13 @@ mod tests {
     #[test]
     fn tips_round_trip_and_appends_link_hashes() {
         let mut tip = ChainTip::default();
-        let first = tip.append(&Key::entry("plat_a", "ent_1"), b"{}").expect("append");
+        let first = tip
+            .append(&Key::entry("plat_a", "ent_1"), b"{}")
+            .expect("append");
         let after_first = tip;
-        let second = tip.append(&Key::entry("plat_a", "ent_2"), b"{}").expect("append");
+        let second = tip
+            .append(&Key::entry("plat_a", "ent_2"), b"{}")
+            .expect("append");
         assert_eq!(tip.sequence, 2);
         let parsed_first = ChainedEntry::parse(&first).expect("first");
         let parsed_second = ChainedEntry::parse(&second).expect("second");

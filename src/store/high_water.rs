@@ -47,7 +47,9 @@ fn encode_slot(tip: &ChainTip) -> Vec<u8> {
 }
 
 fn decode_slot(bytes: &[u8]) -> Option<ChainTip> {
-    let (body, sum) = bytes.get(..SLOT_BYTES)?.split_at(SLOT_BYTES - CHECKSUM_BYTES);
+    let (body, sum) = bytes
+        .get(..SLOT_BYTES)?
+        .split_at(SLOT_BYTES - CHECKSUM_BYTES);
     if body.get(..MAGIC.len())? != MAGIC || checksum(body) != sum {
         return None;
     }

@@ -27,8 +27,8 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use codec::{from_payload, to_payload};
 pub use commit::{Applied, Commit, Condition, Expect, IdempotencyClaim, Write};
-pub use keys::{timer_stamp, Key, Keyspace};
 pub use high_water::HIGH_WATER_FILE;
+pub use keys::{timer_stamp, Key, Keyspace};
 pub use writer::{abort_process, FailStop, MAX_COMMITS_PER_GROUP};
 
 use crate::ledger::{Entry, Holder, LedgerAccount, LedgerError, RunningTotals};
@@ -68,15 +68,16 @@ pub enum StoreError {
     /// The store is damaged, shorter than what was acknowledged, or altered.
     #[error("{0}")]
     Integrity(String),
+    /// sled found a record whose checksum does not match.
+    #[error("the store's files are damaged: {0}")]
+    Damaged(String),
 }
 
 impl From<sled::Error> for StoreError {
     fn from(error: sled::Error) -> Self {
         match error {
             // sled checks every record it reads against its checksum.
-            sled::Error::Corruption { .. } => {
-                StoreError::Integrity(format!("the store's files are damaged: {error}"))
-            }
+            sled::Error::Corruption { .. } => StoreError::Damaged(error.to_string()),
             other => StoreError::Io(other.to_string()),
         }
     }
@@ -311,7 +312,10 @@ impl Store {
     /// so one consistent snapshot.
     pub fn running_totals(&self, platform: Option<&str>) -> Result<RunningTotals, StoreError> {
         self.get_raw(&Key::new(Keyspace::Totals, platform.unwrap_or_default()))?
-            .map_or_else(|| Ok(RunningTotals::default()), |bytes| codec::from_payload(&bytes))
+            .map_or_else(
+                || Ok(RunningTotals::default()),
+                |bytes| codec::from_payload(&bytes),
+            )
     }
 
     /// Every platform's running totals, by platform id.
@@ -330,8 +334,9 @@ impl Store {
     /// The chain's last sequence and hash (hex), as the writer last applied them.
     pub fn chain_head(&self) -> Result<(u64, String), StoreError> {
         let tip = match self.get_raw(&Key::new(Keyspace::Meta, chain::TIP_META))? {
-            Some(bytes) => ChainTip::decode(&bytes)
-                .ok_or_else(|| StoreError::Integrity("the ledger's tip record is garbled".into()))?,
+            Some(bytes) => ChainTip::decode(&bytes).ok_or_else(|| {
+                StoreError::Integrity("the ledger's tip record is garbled".into())
+            })?,
             None => ChainTip::default(),
         };
         Ok((tip.sequence, hex::encode(tip.hash)))
@@ -394,7 +399,7 @@ fn open_engine(path: &Path) -> Result<sled::Db, StoreError> {
 /// Runs `work` on the store's files, turning a panic inside the storage engine (it panics
 /// on some truncated or garbled files) into a refusal that says what is wrong.
 fn guarded<T>(path: &Path, work: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
-    std::panic::catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|payload| {
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|payload| {
         let reason = payload
             .downcast_ref::<&str>()
             .map(|text| (*text).to_owned())
@@ -404,6 +409,14 @@ fn guarded<T>(path: &Path, work: impl FnOnce() -> Result<T, StoreError>) -> Resu
             "the store in {} is damaged: the storage engine failed while reading it ({reason})",
             path.display()
         )))
+    });
+    outcome.map_err(|error| match error {
+        StoreError::Damaged(detail) => StoreError::Integrity(format!(
+            "the store in {} is damaged: the storage engine found records that fail their \
+             checksums ({detail})",
+            path.display()
+        )),
+        other => other,
     })
 }
 

@@ -117,9 +117,13 @@ async fn a_changed_object_is_refused_with_a_revision_conflict_and_nothing_is_wri
         })
     );
     assert_eq!(store.get_raw(&marker), Ok(None));
-    let platform_usd = LedgerAccount::new(Holder::Platform(platform.clone()), usd(), Bucket::Available);
+    let platform_usd =
+        LedgerAccount::new(Holder::Platform(platform.clone()), usd(), Bucket::Available);
     assert_eq!(store.balance(&platform_usd), Ok(0));
-    assert_eq!(store.running_totals(None).map(|totals| totals.entries), Ok(0));
+    assert_eq!(
+        store.running_totals(None).map(|totals| totals.entries),
+        Ok(0)
+    );
     let current = store
         .get_sealed::<serde_json::Value>(&object)
         .expect("read")
@@ -308,7 +312,9 @@ async fn a_reopened_store_continues_its_chain_and_running_totals() {
     store_with_topups(dir.path(), &platform, &[100, 250]).await;
     store_with_topups(dir.path(), &other, &[40]).await;
     let (store, writer) = Store::open(dir.path()).expect("reopen");
-    let totals = store.running_totals(Some(platform.as_ref())).expect("totals");
+    let totals = store
+        .running_totals(Some(platform.as_ref()))
+        .expect("totals");
     assert_eq!(totals.entries, 2);
     assert_eq!(totals.revision, 2);
     let usd_totals = totals.currencies.get(&usd()).expect("usd");
@@ -323,7 +329,10 @@ async fn a_reopened_store_continues_its_chain_and_running_totals() {
     let ledger = store.running_totals(None).expect("totals");
     assert_eq!(ledger.entries, 3);
     assert_eq!(
-        ledger.currencies.get(&usd()).map(|totals| totals.holders_minor),
+        ledger
+            .currencies
+            .get(&usd())
+            .map(|totals| totals.holders_minor),
         Some(390)
     );
     assert_eq!(
@@ -339,4 +348,78 @@ async fn a_reopened_store_continues_its_chain_and_running_totals() {
     writer.join();
     let high_water = HighWater::read(dir.path()).expect("read").expect("record");
     assert_eq!(high_water.sequence, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_durable_returns_only_after_the_flush_covering_what_was_visible() {
+    let dir = tempfile::tempdir().expect("temp");
+    let db = sled::Config::new().temporary(true).open().expect("sled");
+    let tree: sled::Tree = (*db).clone();
+    let (open_gate, gate) = std::sync::mpsc::channel::<()>();
+    let gate = Mutex::new(gate);
+    let flush_tree = tree.clone();
+    let durability = Durability {
+        // The disk is slow: each flush waits for the test to let it through.
+        flush: Box::new(move || {
+            gate.lock()
+                .expect("lock")
+                .recv()
+                .map_err(|_| StoreError::Io("gate closed".into()))?;
+            flush_tree.flush().map(|_| ()).map_err(StoreError::from)
+        }),
+        high_water: HighWater::open(dir.path(), ChainTip::default()).expect("high water"),
+        fail_stop: Arc::new(|reason: &str| panic!("fail-stop: {reason}")),
+    };
+    let (sender, receiver) = mpsc::channel(8);
+    let writer_tree = tree.clone();
+    let writer = std::thread::spawn(move || {
+        writer::run(writer_tree, receiver, ChainTip::default(), durability)
+    });
+    let store = Store {
+        db,
+        tree,
+        sender,
+        reads: Arc::default(),
+    };
+    let platform: PlatformId = IdGenerator::new().next();
+    let mut commit = Commit::new(Some(platform.clone()));
+    commit.idempotency = Some(IdempotencyClaim {
+        key: "order-1".into(),
+        fingerprint: "f".into(),
+        outcome: b"{}".to_vec(),
+        created_micros: 0,
+    });
+    let first = tokio::spawn({
+        let store = store.clone();
+        async move { store.commit(commit).await }
+    });
+    // The record is visible to readers before its flush…
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while store
+        .idempotency(platform.as_ref(), "order-1")
+        .expect("read")
+        .is_none()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the commit was never applied"
+        );
+        tokio::task::yield_now().await;
+    }
+    // …but a reader that waits for durability is held until the flush completes.
+    let mut durable = tokio::spawn({
+        let store = store.clone();
+        async move { store.wait_durable().await }
+    });
+    let early = tokio::time::timeout(std::time::Duration::from_millis(200), &mut durable).await;
+    assert!(early.is_err(), "answered before the flush: {early:?}");
+    assert!(!first.is_finished());
+    open_gate.send(()).expect("first flush");
+    assert_eq!(first.await.expect("task"), Ok(Applied::Committed));
+    open_gate.send(()).expect("second flush");
+    assert_eq!(durable.await.expect("task"), Ok(()));
+    // One more for the writer's last flush when it stops.
+    open_gate.send(()).expect("final flush");
+    store.close();
+    writer.join().expect("writer");
 }

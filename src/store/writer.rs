@@ -164,7 +164,10 @@ fn apply_group(
     }
     if !overlay.is_empty() {
         tip.groups += 1;
-        overlay.insert(Key::new(Keyspace::Meta, chain::TIP_META), Some(tip.encode()));
+        overlay.insert(
+            Key::new(Keyspace::Meta, chain::TIP_META),
+            Some(tip.encode()),
+        );
     }
     apply_batch(tree, overlay)?;
     Ok((group.drain(..).zip(results).collect(), tip))
