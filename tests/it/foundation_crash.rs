@@ -192,6 +192,9 @@ async fn seller(client: &reqwest::Client, url: &str, key: &str) -> String {
     id
 }
 
+/// The second request of a step, made from the id the first one returned.
+type FollowUp = Box<dyn Fn(&str) -> Operation + Send>;
+
 fn operation(query: &'static str, field: &'static str, input: Value) -> Operation {
     Operation {
         query,
@@ -230,7 +233,7 @@ async fn step(
             "destination": seller, "idempotencyKey": key}),
         )
     };
-    let (head, follow): (Operation, Option<Box<dyn Fn(&str) -> Operation + Send>>) = match n % 8 {
+    let (head, follow): (Operation, Option<FollowUp>) = match n % 8 {
         0 => (
             Operation {
                 query: TOPUP,
