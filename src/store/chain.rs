@@ -11,8 +11,10 @@
 
 use sha2::{Digest, Sha256};
 
+use super::codec;
 use super::keys::{Key, Keyspace};
 use super::StoreError;
+use crate::ledger::{Entry, RunningTotals};
 
 /// The first byte of a chained entry's stored value.
 const ENTRY_FORMAT: u8 = 0xE1;
@@ -201,6 +203,60 @@ pub fn prove(tree: &sled::Tree, check_sequence: u64) -> Result<ProvenChain, Stor
         )));
     }
     Ok(ProvenChain { tip, hash_at_check })
+}
+
+/// Chains the journal entries of a store written before the chain existed: no tip, no
+/// links, and not one entry with a chain header. Entries are chained in key order (by
+/// platform, then by id, which is creation order), and the running totals are computed from
+/// them, in one batch. Returns how many entries were chained, or `None` when the store is
+/// not such a store (a store with any trace of the chain is proven, never re-chained).
+pub fn chain_unchained_store(tree: &sled::Tree) -> Result<Option<u64>, StoreError> {
+    let has_tip = tree.contains_key(Key::new(Keyspace::Meta, TIP_META).as_bytes())?;
+    let has_links = tree.scan_prefix([Keyspace::Chain.tag()]).next().is_some();
+    if has_tip || has_links {
+        return Ok(None);
+    }
+    let mut tip = ChainTip::default();
+    let mut batch = sled::Batch::default();
+    let mut ledger_totals = RunningTotals::default();
+    let mut platform_totals: std::collections::BTreeMap<String, RunningTotals> =
+        std::collections::BTreeMap::new();
+    for item in tree.scan_prefix([Keyspace::Entry.tag()]) {
+        let (key, json) = item?;
+        if ChainedEntry::parse(&json).is_some() {
+            return Ok(None);
+        }
+        let key = Key::from_bytes(&key);
+        let entry: Entry = codec::from_payload(&json)?;
+        ledger_totals.add_entry(&entry);
+        let totals = platform_totals
+            .entry(entry.platform.to_string())
+            .or_default();
+        totals.add_entry(&entry);
+        totals.revision = 1;
+        let chained = tip.append(&key, &json)?;
+        batch.insert(link_key(tip.sequence).as_bytes(), key.rest().as_bytes());
+        batch.insert(key.as_bytes(), chained);
+    }
+    if tip.sequence == 0 {
+        return Ok(None);
+    }
+    ledger_totals.revision = 1;
+    batch.insert(
+        Key::new(Keyspace::Totals, "").as_bytes(),
+        codec::to_payload(&ledger_totals)?,
+    );
+    for (platform, totals) in &platform_totals {
+        batch.insert(
+            Key::new(Keyspace::Totals, platform).as_bytes(),
+            codec::to_payload(totals)?,
+        );
+    }
+    tip.groups = 1;
+    batch.insert(Key::new(Keyspace::Meta, TIP_META).as_bytes(), tip.encode());
+    tree.apply_batch(batch)?;
+    tree.flush()?;
+    Ok(Some(tip.sequence))
 }
 
 /// The first stored entry that no chain link points at, described.

@@ -147,9 +147,19 @@ impl Store {
         let db = guarded(path, || open_engine(path))?;
         let tree: sled::Tree = (*db).clone();
         let acknowledged = HighWater::read(path)?;
+        let mut just_chained = false;
+        if acknowledged.is_none() {
+            if let Some(entries) = guarded(path, || chain::chain_unchained_store(&tree))? {
+                tracing::info!(
+                    entries,
+                    "chained the journal entries of a store written before the ledger chain"
+                );
+                just_chained = true;
+            }
+        }
         let check_sequence = acknowledged.map_or(0, |tip| tip.sequence);
         let proven = guarded(path, || chain::prove(&tree, check_sequence))?;
-        check_high_water(path, &proven, acknowledged)?;
+        check_high_water(path, &proven, acknowledged, just_chained)?;
         let high_water = HighWater::open(path, proven.tip)?;
         let (sender, receiver) = mpsc::channel(WRITER_QUEUE_CAPACITY);
         let writer_tree = tree.clone();
@@ -425,10 +435,11 @@ fn check_high_water(
     path: &Path,
     proven: &ProvenChain,
     acknowledged: Option<ChainTip>,
+    just_chained: bool,
 ) -> Result<(), StoreError> {
     let tip = proven.tip;
     let Some(acknowledged) = acknowledged else {
-        if tip.groups == 0 {
+        if tip.groups == 0 || just_chained {
             return Ok(());
         }
         return Err(StoreError::Integrity(format!(

@@ -423,3 +423,66 @@ async fn wait_durable_returns_only_after_the_flush_covering_what_was_visible() {
     store.close();
     writer.join().expect("writer");
 }
+
+#[tokio::test]
+async fn a_store_written_before_the_chain_is_chained_once_then_proven() {
+    let dir = tempfile::tempdir().expect("temp");
+    let ids = IdGenerator::new();
+    let platform: PlatformId = ids.next();
+    let entries = [
+        topup_entry(&ids, &platform, 100),
+        topup_entry(&ids, &platform, 250),
+    ];
+    {
+        // Entries stored as plain JSON, as before the chain, with their balances.
+        let db = sled::open(dir.path()).expect("sled");
+        for entry in &entries {
+            db.insert(
+                Key::entry(platform.as_ref(), entry.id.as_ref()).as_bytes(),
+                to_payload(entry).expect("json"),
+            )
+            .expect("insert");
+        }
+        let platform_usd =
+            LedgerAccount::new(Holder::Platform(platform.clone()), usd(), Bucket::Available);
+        let bank_usd = LedgerAccount::new(Holder::Bank, usd(), Bucket::Available);
+        for (account, balance) in [(platform_usd, 350i64), (bank_usd, -350)] {
+            db.insert(
+                Key::new(Keyspace::Balance, &account.key()).as_bytes(),
+                balance.to_be_bytes().to_vec(),
+            )
+            .expect("insert");
+        }
+        db.flush().expect("flush");
+    }
+    let (store, writer) = Store::open(dir.path()).expect("upgrade");
+    assert_eq!(store.chain_head().map(|(sequence, _)| sequence), Ok(2));
+    let totals = store
+        .running_totals(Some(platform.as_ref()))
+        .expect("totals");
+    assert_eq!(totals.entries, 2);
+    assert_eq!(
+        totals
+            .currencies
+            .get(&usd())
+            .map(|totals| totals.holders_minor),
+        Some(350)
+    );
+    let mut seen = Vec::new();
+    store
+        .for_each_entry(Some(platform.as_ref()), |entry| seen.push(entry.id))
+        .expect("entries");
+    assert_eq!(seen.len(), 2);
+    store.close();
+    writer.join();
+    // From now on it is an ordinary chained store with its high-water record.
+    assert_eq!(
+        HighWater::read(dir.path())
+            .expect("read")
+            .map(|tip| tip.sequence),
+        Some(2)
+    );
+    let (store, writer) = Store::open(dir.path()).expect("reopen");
+    store.close();
+    writer.join();
+}
