@@ -140,6 +140,9 @@ impl Store {
         Store::open_with(path, StoreOptions::default())
     }
 
+    /// [`Store::open`] with a fail-stop of the caller's choosing. It must end the process
+    /// (or everything that reads the store): the group whose flush failed is visible in
+    /// memory, and its callers are never answered.
     pub fn open_with(
         path: &Path,
         options: StoreOptions,
