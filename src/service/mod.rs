@@ -36,7 +36,7 @@ use std::sync::Arc;
 
 use tokio::sync::{broadcast, Mutex};
 
-pub use draft::{holder_index, Draft};
+pub use draft::{holder_index, holder_type_index, Draft};
 pub use error::ServiceError;
 pub use idempotency::{IdempotencyKey, Prepared};
 pub use pagination::{Page, PageRequest};
