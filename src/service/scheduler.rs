@@ -516,3 +516,53 @@ pub fn saved_platform_clocks(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(rest: &str) -> Option<(String, String, String, u32)> {
+        let key = Key::new(Keyspace::Timer, rest);
+        parse_timer(&key, b"{}").map(|timer| {
+            (
+                timer.platform,
+                timer.kind,
+                timer.subject,
+                timer.failed_attempts,
+            )
+        })
+    }
+
+    #[test]
+    fn timer_keys_parse_with_their_attempts_and_unreadable_ones_do_not() {
+        let owned = |platform: &str, kind: &str, subject: &str, attempts| {
+            Some((platform.into(), kind.into(), subject.into(), attempts))
+        };
+        let cases = [
+            (
+                "plat_a/0000000000000005/release/ent_1/5",
+                owned("plat_a", "release", "ent_1/5", 0),
+            ),
+            (
+                "plat_a/0000000000000005/payout_run/run~acct_1#3",
+                owned("plat_a", "payout_run", "run~acct_1", 3),
+            ),
+            ("plat_a/0000000000000005", None),
+            ("plat_a/0000000000000005//x", None),
+            ("plat_a/00000005/release/x", None),
+            ("plat_a/zzzzzzzzzzzzzzzz/release/x", None),
+            ("plat_a/0000000000000005/release/x#many", None),
+        ];
+        for (rest, expected) in cases {
+            assert_eq!(parsed(rest), expected, "{rest}");
+        }
+    }
+
+    #[test]
+    fn retries_wait_twice_as_long_each_time() {
+        let waits: Vec<i64> = (1..=MAX_TIMER_ATTEMPTS)
+            .map(|attempts| retry_delay(attempts).num_seconds())
+            .collect();
+        assert_eq!(waits, vec![60, 120, 240, 480, 960]);
+    }
+}
