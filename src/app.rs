@@ -151,6 +151,8 @@ impl Application {
         demo_secret_key: Option<String>,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), AppError> {
+        // A store from an earlier version is brought up to date before any request.
+        self.services.migrate().await?;
         let schema = crate::graphql::build_schema(Some(self.services.clone()));
         let router = crate::http::router(self.services.clone(), schema, demo_secret_key.as_deref());
         tokio::spawn(Services::deliver_webhooks(

@@ -17,6 +17,7 @@ pub mod events;
 pub mod external_accounts;
 pub mod fee_refunds;
 pub mod ledger_check;
+pub mod migrations;
 pub mod negative_balances;
 pub mod onboarding;
 pub mod pagination;

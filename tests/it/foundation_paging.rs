@@ -226,3 +226,57 @@ async fn a_scan_asked_for_more_than_a_page_fails_instead_of_returning_less() {
         Ok(Vec::new())
     );
 }
+
+#[tokio::test]
+async fn a_store_written_before_the_type_index_lists_every_type_after_a_restart() {
+    let app = spawn_app().await;
+    let body = app
+        .graphql(
+            crate::helpers::TOPUP,
+            json!({"amount": 700, "currency": "usd"}),
+        )
+        .await;
+    assert_no_errors(&body);
+    let body = app
+        .graphql(
+            "{ balanceTransactions(first: 5) { nodes { id } } }",
+            json!({}),
+        )
+        .await;
+    let transaction = body["data"]["balanceTransactions"]["nodes"][0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    // As an earlier version left it: no by-type index, no record of the upgrade.
+    let platform = PlatformId::parse(&app.platform_id).expect("platform");
+    let index = tollgate::service::holder_type_index(
+        &Holder::Platform(platform.clone()),
+        BalanceTransactionType::Topup,
+    );
+    let mut draft = Draft::system(app.now());
+    draft.delete(tollgate::store::Key::index(
+        &app.platform_id,
+        &index,
+        &transaction,
+    ));
+    draft.delete(tollgate::store::Key::new(
+        tollgate::store::Keyspace::Meta,
+        "migrated:balance_transaction_type_index",
+    ));
+    app.services
+        .store
+        .commit(draft.commit)
+        .await
+        .expect("commit");
+    assert_eq!(all_of_type(&app, "TOPUP").await, (vec![], 1));
+
+    let (platform_id, secret_key) = (app.platform_id.clone(), app.secret_key.clone());
+    let (data_dir, temp) = app.stop().await;
+    let app = crate::helpers::start(data_dir, Some((platform_id, secret_key))).await;
+    assert_eq!(
+        all_of_type(&app, "TOPUP").await,
+        (vec!["TOPUP".to_owned()], 1)
+    );
+    app.stop().await;
+    drop(temp);
+}
