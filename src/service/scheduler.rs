@@ -37,6 +37,8 @@ pub const CLOCK_META: &str = "simulated_clock_micros";
 pub const PLATFORM_CLOCK_META_PREFIX: &str = "clock:";
 /// What separates a retried timer's subject from its attempt count.
 const ATTEMPT_MARK: char = '#';
+/// Past this many doublings the backoff stops growing (and the shift cannot overflow).
+const MAX_RETRY_DOUBLINGS: u32 = 16;
 /// The event written when a timer is set aside.
 pub const TIMER_FAILED_EVENT: &str = "timer.failed";
 
@@ -85,7 +87,7 @@ fn parse_timer(key: &Key, payload: &[u8]) -> Option<DueTimer> {
 
 /// How long after its `failed_attempts`-th failure a timer is tried again.
 fn retry_delay(failed_attempts: u32) -> chrono::Duration {
-    let doublings = failed_attempts.saturating_sub(1).min(16);
+    let doublings = failed_attempts.saturating_sub(1).min(MAX_RETRY_DOUBLINGS);
     chrono::Duration::seconds(TIMER_RETRY_BASE_SECONDS.saturating_mul(1i64 << doublings))
 }
 
