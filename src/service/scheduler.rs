@@ -183,6 +183,10 @@ impl Services {
     /// Runs one platform's timers due at `now`, oldest first, until none is left. A timer
     /// that fails is retried later or set aside, so it never holds up the others; the
     /// only error returned is the store failing to record that.
+    ///
+    /// Work may arm timers due before the rest of the batch read (a payout run arms the next
+    /// day's run): after each piece of work other than a release the due timers are read
+    /// again, so the next day's run comes before funds released after it.
     pub async fn run_due_work_of(
         &self,
         platform: &str,
@@ -192,7 +196,7 @@ impl Services {
         // A timer whose work succeeded but left its key behind would come due again at
         // once; seen twice in one run, it counts as failed, so the loop always ends.
         let mut seen: HashSet<Key> = HashSet::new();
-        loop {
+        'batches: loop {
             let due =
                 self.store
                     .due_timers(platform, now.timestamp_micros(), MAX_TIMERS_PER_COMMIT)?;
@@ -221,6 +225,7 @@ impl Services {
                 if let Err(error) = self.run_timer(&timer).await {
                     self.timer_failed(&timer, now, &error).await?;
                 }
+                continue 'batches;
             }
             self.run_releases(releases, now).await?;
         }

@@ -20,7 +20,7 @@ pub enum Keyspace {
     /// platform's timers sort together by due time, so one platform's simulated clock runs
     /// exactly its own due work.
     Timer,
-    /// `x<the timer key without its tag>` → a timer set aside after failing every attempt,
+    /// `a<the timer key without its tag>` → a timer set aside after failing every attempt,
     /// or one whose key cannot be read; the scheduler never runs it again.
     ParkedTimer,
     /// `s<secret key id>` → the platform and the hash of its secret key.
@@ -40,7 +40,7 @@ impl Keyspace {
             Keyspace::Entry => b'e',
             Keyspace::Idempotency => b'k',
             Keyspace::Timer => b't',
-            Keyspace::ParkedTimer => b'x',
+            Keyspace::ParkedTimer => b'a',
             Keyspace::SecretKey => b's',
             Keyspace::PolicySource => b'p',
             Keyspace::Meta => b'm',
@@ -157,7 +157,7 @@ mod tests {
             .as_bytes()
             .starts_with(Key::timer_prefix("plat_b").as_bytes()));
         assert_eq!(early.parked().rest(), early.rest());
-        assert_eq!(early.parked().as_bytes()[0], b'x');
+        assert_eq!(early.parked().as_bytes()[0], b'a');
     }
 
     #[test]
