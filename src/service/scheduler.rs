@@ -3,7 +3,8 @@
 //! runs and payouts on their way.
 //!
 //! Timers never block each other. A timer whose work fails is retried later with exponential
-//! backoff (`TIMER_RETRY_BASE_SECONDS`, doubling), counting its attempts in its key; after
+//! backoff (`TIMER_RETRY_BASE_SECONDS`, doubling), counting its attempts in its key's kind
+//! (`release#2`: kinds are the code's own words, while subjects may be any text); after
 //! `MAX_TIMER_ATTEMPTS` it is set aside (the parked-timer keyspace) with a `timer.failed`
 //! event, and every other timer goes on. A key that cannot be read is set aside at once.
 
@@ -35,7 +36,7 @@ pub const CLOCK_META: &str = "simulated_clock_micros";
 /// The meta keys of each platform's simulated time: `clock:<platform id>` → 8 big-endian
 /// bytes of microseconds, so every platform's clock survives a restart.
 pub const PLATFORM_CLOCK_META_PREFIX: &str = "clock:";
-/// What separates a retried timer's subject from its attempt count.
+/// What separates a retried timer's kind from its attempt count.
 const ATTEMPT_MARK: char = '#';
 /// Past this many doublings the backoff stops growing (and the shift cannot overflow).
 const MAX_RETRY_DOUBLINGS: u32 = 16;
@@ -50,7 +51,7 @@ pub fn platform_clock_key(platform: &PlatformId) -> Key {
     )
 }
 
-/// A due timer, parsed from its key: `<platform>/<due>/<kind>/<subject>[#<attempts>]`.
+/// A due timer, parsed from its key: `<platform>/<due>/<kind>[#<attempts>]/<subject>`.
 struct DueTimer {
     key: Key,
     platform: String,
@@ -68,13 +69,16 @@ fn parse_timer(key: &Key, payload: &[u8]) -> Option<DueTimer> {
     let stamp = parts.next()?;
     let kind = parts.next()?;
     let subject = parts.next()?;
-    if stamp.len() != 16 || i64::from_str_radix(stamp, 16).is_err() || kind.is_empty() {
+    if stamp.len() != 16 || i64::from_str_radix(stamp, 16).is_err() {
         return None;
     }
-    let (subject, failed_attempts) = match subject.rsplit_once(ATTEMPT_MARK) {
-        Some((subject, attempts)) => (subject, attempts.parse().ok()?),
-        None => (subject, 0),
+    let (kind, failed_attempts) = match kind.split_once(ATTEMPT_MARK) {
+        Some((kind, attempts)) => (kind, attempts.parse().ok()?),
+        None => (kind, 0),
     };
+    if kind.is_empty() {
+        return None;
+    }
     Some(DueTimer {
         key: key.clone(),
         platform: platform.to_owned(),
@@ -337,9 +341,9 @@ impl Services {
             draft.raw(
                 Key::timer(
                     retry_at.timestamp_micros(),
-                    &timer.kind,
+                    &format!("{}{ATTEMPT_MARK}{failed_attempts}", timer.kind),
                     &timer.platform,
-                    &format!("{}{ATTEMPT_MARK}{failed_attempts}", timer.subject),
+                    &timer.subject,
                 ),
                 timer.payload.clone(),
             );
@@ -551,14 +555,20 @@ mod tests {
                 owned("plat_a", "release", "ent_1/5", 0),
             ),
             (
-                "plat_a/0000000000000005/payout_run/run~acct_1#3",
+                "plat_a/0000000000000005/payout_run#3/run~acct_1",
                 owned("plat_a", "payout_run", "run~acct_1", 3),
+            ),
+            // A subject is any text (an idempotency key, say), '#' and '/' included.
+            (
+                "plat_a/0000000000000005/idempotency_expiry/a/b#c",
+                owned("plat_a", "idempotency_expiry", "a/b#c", 0),
             ),
             ("plat_a/0000000000000005", None),
             ("plat_a/0000000000000005//x", None),
+            ("plat_a/0000000000000005/#2/x", None),
             ("plat_a/00000005/release/x", None),
             ("plat_a/zzzzzzzzzzzzzzzz/release/x", None),
-            ("plat_a/0000000000000005/release/x#many", None),
+            ("plat_a/0000000000000005/release#many/x", None),
         ];
         for (rest, expected) in cases {
             assert_eq!(parsed(rest), expected, "{rest}");

@@ -85,9 +85,9 @@ async fn a_failing_timer_is_retried_with_backoff_then_set_aside_and_never_blocks
     let retry_due = first_failure + chrono::Duration::seconds(TIMER_RETRY_BASE_SECONDS);
     let retry = Key::timer(
         retry_due.timestamp_micros(),
-        "release",
+        "release#1",
         &app.platform_id,
-        "broken#1",
+        "broken",
     );
     assert!(
         pending_timers(&app).contains(&retry.rest().to_owned()),
@@ -104,7 +104,7 @@ async fn a_failing_timer_is_retried_with_backoff_then_set_aside_and_never_blocks
         advance_seconds(&app, wait - 1).await;
         assert!(pending_timers(&app)
             .iter()
-            .any(|key| key.ends_with(&format!("/release/broken#{}", attempt - 1))));
+            .any(|key| key.ends_with(&format!("/release#{}/broken", attempt - 1))));
         // …and tried again when due.
         advance_seconds(&app, 1).await;
     }
@@ -141,7 +141,7 @@ async fn an_unreadable_timer_key_is_set_aside_and_the_run_ends() {
         Key::new(Keyspace::Timer, &format!("{}/{due}", app.platform_id)),
         Key::new(
             Keyspace::Timer,
-            &format!("{}/{due}/release/x#many", app.platform_id),
+            &format!("{}/{due}/release#many/x", app.platform_id),
         ),
     ];
     for key in &unreadable {
