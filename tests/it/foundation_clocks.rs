@@ -151,3 +151,86 @@ async fn every_platform_clock_survives_a_restart() {
     app.stop().await;
     drop(temp);
 }
+
+#[tokio::test]
+async fn on_the_system_clock_every_platforms_due_timers_run_and_advance_clock_is_refused() {
+    use tollgate::app::Application;
+    use tollgate::config::Settings;
+    use tollgate::service::platforms::NewPlatform;
+    use tollgate::service::{Caller, Draft};
+    use tollgate::store::Key;
+
+    let temp = tempfile::tempdir().expect("temp dir");
+    let settings = Settings::new(temp.path().join("data"), crate::helpers::policies_dir());
+    let application = Application::build(settings).expect("build");
+    let services = application.services.clone();
+    let mut platforms = Vec::new();
+    for name in ["First", "Second", "Third"] {
+        let created = services
+            .create_platform(NewPlatform {
+                name: name.into(),
+                country: "US".into(),
+                default_currency: None,
+                policy: None,
+            })
+            .await
+            .expect("platform");
+        platforms.push(PlatformId::parse(&created.id).expect("id"));
+    }
+    // A release of nothing, due a second ago, for each platform; and one due tomorrow.
+    let now = Utc::now();
+    let mut draft = Draft::system(now);
+    let nothing = br#"{"balance_transactions":[]}"#.to_vec();
+    for platform in &platforms {
+        let due = (now - chrono::Duration::seconds(1)).timestamp_micros();
+        draft.raw(
+            Key::timer(due, "release", platform.as_ref(), "x"),
+            nothing.clone(),
+        );
+    }
+    let tomorrow = (now + chrono::Duration::days(1)).timestamp_micros();
+    let later = Key::timer(tomorrow, "release", platforms[0].as_ref(), "y");
+    draft.raw(later.clone(), nothing.clone());
+    services.store.commit(draft.commit).await.expect("commit");
+
+    assert_eq!(services.run_due_work().await.expect("run"), 3);
+    for platform in &platforms {
+        assert_eq!(
+            services
+                .store
+                .due_timers(platform.as_ref(), i64::MAX, 10)
+                .expect("timers")
+                .len(),
+            usize::from(platform == &platforms[0])
+        );
+        // Every platform reads the same wall time.
+        assert!(
+            (services.clock.now(platform) - Utc::now())
+                .num_seconds()
+                .abs()
+                < 60
+        );
+    }
+    assert_eq!(services.store.get_raw(&later).expect("read"), Some(nothing));
+
+    let platform = services
+        .store
+        .get_object(platforms[1].as_ref(), platforms[1].as_ref())
+        .expect("read")
+        .expect("platform")
+        .value;
+    let caller = Caller {
+        platform,
+        connect_account: None,
+    };
+    let refused = services.advance_clock(&caller, None, Some(60)).await;
+    assert!(
+        matches!(
+            refused,
+            Err(tollgate::service::ServiceError::Forbidden { .. })
+        ),
+        "{refused:?}"
+    );
+    drop(services);
+    application.close().await;
+}
