@@ -169,3 +169,34 @@ async fn an_unreadable_timer_key_is_set_aside_and_the_run_ends() {
     );
     app.assert_ledger_balanced().await;
 }
+
+#[tokio::test]
+async fn timers_of_the_earlier_due_first_layout_are_rewritten_when_the_store_opens() {
+    let app = spawn_app().await;
+    let due = app.now().timestamp_micros();
+    let earlier = Key::new(
+        Keyspace::Timer,
+        &format!(
+            "{}/release/{}/ent_1/{due}",
+            tollgate::store::timer_stamp(due),
+            app.platform_id
+        ),
+    );
+    write_raw(&app, &earlier, br#"{"balance_transactions":[]}"#).await;
+    let (platform, secret_key) = (app.platform_id.clone(), app.secret_key.clone());
+    let (data_dir, temp) = app.stop().await;
+
+    let app = crate::helpers::start(data_dir, Some((platform.clone(), secret_key))).await;
+    let rewritten = Key::timer(due, "release", &platform, &format!("ent_1/{due}"));
+    assert_eq!(app.services.store.get_raw(&earlier).expect("read"), None);
+    assert_eq!(
+        app.services.store.get_raw(&rewritten).expect("read"),
+        Some(br#"{"balance_transactions":[]}"#.to_vec())
+    );
+    // And it runs on the platform's clock like any other.
+    advance_seconds(&app, 1).await;
+    assert_eq!(app.services.store.get_raw(&rewritten).expect("read"), None);
+    assert!(failed_timer_events(&app).await.is_empty());
+    app.stop().await;
+    drop(temp);
+}
