@@ -21,6 +21,10 @@ pub const REQUEST_TIMEOUT_SECONDS: u64 = 30;
 pub const SCHEDULER_INTERVAL_MILLISECONDS: u64 = 1000;
 /// The most timers the scheduler handles in one commit.
 pub const MAX_TIMERS_PER_COMMIT: usize = 256;
+/// How many times a timer's work is tried before the timer is set aside with an event.
+pub const MAX_TIMER_ATTEMPTS: u32 = 5;
+/// The wait before a failed timer is tried again; it doubles with every further failure.
+pub const TIMER_RETRY_BASE_SECONDS: i64 = 60;
 /// The furthest one `advanceClock` call may move time.
 pub const MAX_CLOCK_ADVANCE_DAYS: i64 = 3660;
 

@@ -57,7 +57,7 @@ struct ServeArgs {
     data: PathBuf,
     #[arg(long, env = "TOLLGATE_POLICIES", default_value = "./policies")]
     policies: PathBuf,
-    /// Business time moves only with the advanceClock mutation.
+    /// Each platform has its own business clock, moved only by its advanceClock mutation.
     #[arg(long, env = "TOLLGATE_SIMULATED_CLOCK")]
     simulated_clock: bool,
     /// Create (once) a demo platform with a little data, and pre-fill its key in GraphiQL.

@@ -157,7 +157,7 @@ async fn store_refusal(
         &mut commit,
         &caller.platform.id,
         &outcome,
-        services.clock.now(),
+        services.clock.now(&caller.platform.id),
     )?;
     match services.store.commit(commit).await? {
         Applied::Committed => outcome.into_result(),
@@ -272,7 +272,7 @@ impl Services {
             PlatformId::parse(platform).map_err(|error| ServiceError::internal("timer", error))?;
         let idempotency_key = String::from_utf8_lossy(payload).into_owned();
         apply(self, || {
-            let mut draft = Draft::new(&platform, self.clock.now());
+            let mut draft = Draft::new(&platform, self.clock.now(&platform));
             draft.condition(
                 Condition::Exists { key: timer.clone() },
                 ServiceError::internal("idempotency expiry", "already expired"),

@@ -124,7 +124,7 @@ impl Services {
             .map_err(money_error("refund"))?;
         let amount = refund_amount(input.amount, left).map_err(|error| refusal(&charge, error))?;
         let after = left.checked_sub(amount).map_err(money_error("refund"))?;
-        let now = self.clock.now();
+        let now = self.clock.now(&caller.platform.id);
         let mut draft = Draft::new(&caller.platform.id, now);
         let id: RefundId = self.ids.next();
         let mut entry = EntryBuilder::new(
@@ -241,7 +241,7 @@ impl Services {
                 },
             ));
         }
-        let now = self.clock.now();
+        let now = self.clock.now(&caller.platform.id);
         let mut draft = Draft::new(&caller.platform.id, now);
         draft.delete(Key::timer(
             expires_at.timestamp_micros(),

@@ -71,6 +71,8 @@ pub enum StoreError {
     /// sled found a record whose checksum does not match.
     #[error("the store's files are damaged: {0}")]
     Damaged(String),
+    #[error("a scan of {limit} items is over the limit of {MAX_SCAN_ITEMS}; page through instead")]
+    ScanTooLarge { limit: usize },
 }
 
 impl From<sled::Error> for StoreError {
@@ -164,6 +166,7 @@ impl Store {
         let proven = guarded(path, || chain::prove(&tree, check_sequence))?;
         check_high_water(path, &proven, acknowledged, just_chained)?;
         let high_water = HighWater::open(path, proven.tip)?;
+        migrate_timer_layout(&tree)?;
         let (sender, receiver) = mpsc::channel(WRITER_QUEUE_CAPACITY);
         let writer_tree = tree.clone();
         let flush_tree = tree.clone();
@@ -253,6 +256,7 @@ impl Store {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<String>, StoreError> {
+        check_scan_limit(limit)?;
         self.count_read();
         let prefix = Key::index_prefix(platform, index);
         let upper = match after {
@@ -260,12 +264,12 @@ impl Store {
             None => prefix_end(prefix.as_bytes()),
         };
         let prefix_length = prefix.as_bytes().len();
-        let mut ids = Vec::with_capacity(limit.min(MAX_SCAN_ITEMS));
+        let mut ids = Vec::with_capacity(limit);
         for item in self
             .tree
             .range(prefix.as_bytes().to_vec()..upper)
             .rev()
-            .take(limit.min(MAX_SCAN_ITEMS))
+            .take(limit)
         {
             let (key, _) = item?;
             let id = key
@@ -371,25 +375,97 @@ impl Store {
             .transpose()
     }
 
-    /// Timers due at or before `now_micros`, oldest first: (key, payload).
+    /// One platform's timers due at or before `now_micros`, oldest first: (key, payload).
     pub fn due_timers(
         &self,
+        platform: &str,
         now_micros: i64,
         limit: usize,
     ) -> Result<Vec<(Key, Vec<u8>)>, StoreError> {
-        let start = Key::new(Keyspace::Timer, "");
+        check_scan_limit(limit)?;
+        self.count_read();
+        let start = Key::timer_prefix(platform);
         // The stamp of `now + 1µs` sorts after every key due at `now`.
-        let end = Key::new(Keyspace::Timer, &timer_stamp(now_micros.saturating_add(1)));
+        let end = Key::new(
+            Keyspace::Timer,
+            &format!("{platform}/{}", timer_stamp(now_micros.saturating_add(1))),
+        );
         let mut timers = Vec::new();
         for item in self
             .tree
             .range(start.as_bytes().to_vec()..end.as_bytes().to_vec())
-            .take(limit.min(MAX_SCAN_ITEMS))
+            .take(limit)
         {
             let (key, value) = item?;
             timers.push((Key::from_bytes(&key), value.to_vec()));
         }
         Ok(timers)
+    }
+
+    /// The platform part of every timer key, in order, after `after` (exclusive): one seek
+    /// per platform that has timers, however many timers each has. Keys whose platform part
+    /// is not text (never written by this code) are skipped with a warning; they are never
+    /// due, so they hold nothing up.
+    pub fn timer_platforms(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        check_scan_limit(limit)?;
+        let keyspace_end = prefix_end(&[Keyspace::Timer.tag()]);
+        let mut start = match after {
+            Some(after) => prefix_end(Key::timer_prefix(after).as_bytes()),
+            None => vec![Keyspace::Timer.tag()],
+        };
+        let mut owners = Vec::new();
+        while owners.len() < limit {
+            self.count_read();
+            let Some(item) = self.tree.range(start.clone()..keyspace_end.clone()).next() else {
+                break;
+            };
+            let (key, _) = item?;
+            let rest = key.get(1..).unwrap_or_default();
+            let segment = rest.split(|byte| *byte == b'/').next().unwrap_or_default();
+            let mut segment_prefix = vec![Keyspace::Timer.tag()];
+            segment_prefix.extend_from_slice(segment);
+            segment_prefix.push(b'/');
+            start = prefix_end(&segment_prefix);
+            match std::str::from_utf8(segment) {
+                Ok(platform) => owners.push(platform.to_owned()),
+                Err(_) => tracing::warn!(
+                    key = %String::from_utf8_lossy(&key),
+                    "timer keys whose platform is not text are skipped"
+                ),
+            }
+        }
+        Ok(owners)
+    }
+
+    /// Every meta key starting with `prefix` after `after` (exclusive), with its value.
+    pub fn meta_with_prefix(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        check_scan_limit(limit)?;
+        self.count_read();
+        let start = match after {
+            Some(after) => {
+                let mut start = Key::new(Keyspace::Meta, after).as_bytes().to_vec();
+                start.push(0);
+                start
+            }
+            None => Key::new(Keyspace::Meta, prefix).as_bytes().to_vec(),
+        };
+        let end = prefix_end(Key::new(Keyspace::Meta, prefix).as_bytes());
+        let mut found = Vec::new();
+        for item in self.tree.range(start..end).take(limit) {
+            let (key, value) = item?;
+            let name = Key::from_bytes(&key).rest().to_owned();
+            found.push((name, value.to_vec()));
+        }
+        Ok(found)
     }
 
     pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
@@ -478,6 +554,38 @@ fn check_high_water(
             tip.groups,
             acknowledged.groups
         )));
+    }
+    Ok(())
+}
+
+/// Rewrites timer keys of the earlier due-first layout into the per-platform layout, once,
+/// before the writer starts: a store written by an earlier version keeps every timer.
+fn migrate_timer_layout(tree: &sled::Tree) -> Result<(), StoreError> {
+    // Earlier keys start with a lowercase hex digit; today's with a platform id ("plat_…").
+    let mut batch = sled::Batch::default();
+    let mut moved = 0usize;
+    let tag = Keyspace::Timer.tag();
+    for item in tree.range([tag, b'0'].to_vec()..[tag, b'g'].to_vec()) {
+        let (key, value) = item?;
+        if let Some(rewritten) = keys::timer_key_from_due_first_layout(&key) {
+            batch.remove(key);
+            batch.insert(rewritten.as_bytes(), value);
+            moved += 1;
+        }
+    }
+    if moved > 0 {
+        tree.apply_batch(batch)?;
+        tree.flush()?;
+        tracing::info!(moved, "timer keys rewritten in the per-platform layout");
+    }
+    Ok(())
+}
+
+/// A scan asks for at most `MAX_SCAN_ITEMS`: a caller that wants more pages through, so no
+/// list is ever cut short without a word.
+fn check_scan_limit(limit: usize) -> Result<(), StoreError> {
+    if limit > MAX_SCAN_ITEMS {
+        return Err(StoreError::ScanTooLarge { limit });
     }
     Ok(())
 }

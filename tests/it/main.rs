@@ -24,17 +24,21 @@ mod debits_rules;
 
 mod payouts_failures;
 mod payouts_instant;
+mod payouts_reserve;
 mod payouts_schedules;
 mod payouts_support;
 
 mod demo;
 
 mod foundation_bad_input;
+mod foundation_clocks;
 mod foundation_concurrency;
 mod foundation_crash;
 mod foundation_idempotency;
 mod foundation_ledger;
 mod ledger_integrity;
+mod foundation_paging;
+mod foundation_timers;
 mod policy_files;
 mod policy_reload;
 mod policy_sandbox;
