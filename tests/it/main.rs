@@ -40,3 +40,7 @@ mod policy_sandbox;
 mod policy_server;
 mod schema_file;
 mod webhooks;
+
+mod model_app;
+mod model_property;
+mod model_reference;
