@@ -41,6 +41,8 @@ mod policy_server;
 mod schema_file;
 mod webhooks;
 
+mod bank_workload;
 mod model_app;
 mod model_property;
 mod model_reference;
+mod money_regressions;

@@ -383,31 +383,48 @@ impl Case {
                 card = Some(self.new_id(&body["data"]["addDebitCard"]["id"])?);
             }
         }
-        let body = self
-            .app
-            .graphql(
-                "query($id: ID!) { account(id: $id) { chargesEnabled payoutsEnabled capabilities { name status } } }",
-                json!({"id": id}),
-            )
-            .await;
-        let account = &body["data"]["account"];
-        let active = |name: &str| {
-            account["capabilities"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|capability| capability["name"] == name && capability["status"] == "ACTIVE")
-        };
         self.model.add_account(Account {
             id,
             custom: matches!(kind, AccountKind::Custom { .. }),
-            card_payments: active("CARD_PAYMENTS"),
-            transfers: active("TRANSFERS"),
-            payouts_enabled: account["payoutsEnabled"] == true,
+            card_payments: false,
+            transfers: false,
+            payouts_enabled: false,
             bank_fails,
             bank_errored: false,
             card,
         });
+        self.read_capabilities().await
+    }
+
+    /// What each account may do, as the gateway says: onboarding requirements and their
+    /// deadlines decide it, not the money, so the model reads it rather than predicting it.
+    async fn read_capabilities(&mut self) -> Step {
+        for index in 0..self.model.accounts.len() {
+            let body = self
+                .app
+                .graphql(
+                    "query($id: ID!) { account(id: $id) { payoutsEnabled capabilities { name status } } }",
+                    json!({"id": self.model.accounts[index].id}),
+                )
+                .await;
+            let account = &body["data"]["account"];
+            if account.is_null() {
+                return fail(format!("reading an account: {body}"));
+            }
+            let active = |name: &str| {
+                account["capabilities"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|capability| {
+                        capability["name"] == name && capability["status"] == "ACTIVE"
+                    })
+            };
+            let model = &mut self.model.accounts[index];
+            model.card_payments = active("CARD_PAYMENTS");
+            model.transfers = active("TRANSFERS");
+            model.payouts_enabled = account["payoutsEnabled"] == true;
+        }
         Ok(())
     }
 
@@ -633,7 +650,7 @@ impl Case {
                     .await;
                 self.compare("advanceClock", &Ok(()), &body)?;
                 self.model.advance_to(to);
-                Ok(())
+                self.read_capabilities().await
             }
             Op::Restart => {
                 self.app.restart().await;

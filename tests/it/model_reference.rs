@@ -655,8 +655,18 @@ impl Model {
         } else {
             None
         };
+        // A commit that reverses several transfers to one account needs them all covered.
+        let mut taken: BTreeMap<usize, i64> = BTreeMap::new();
         for (transfer, share) in &reversals {
-            self.check_reversal_funds(*transfer, *share)?;
+            let t = &self.transfers[*transfer];
+            if !t.for_destination_charge {
+                *taken.entry(t.destination).or_default() += share;
+            }
+        }
+        for (account, amount) in taken {
+            if self.available(HolderRef::Account(account)) < amount {
+                return Err(INSUFFICIENT);
+            }
         }
         self.add(bearer_of(&charge), Slot::Available, -amount);
         self.add(HolderRef::CardNetwork, Slot::Available, amount);
