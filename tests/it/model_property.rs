@@ -25,7 +25,7 @@ use crate::model_reference::{
 /// Sequences run by default; `PROPTEST_CASES` overrides it.
 const DEFAULT_CASES: u32 = 2000;
 /// Steps per sequence: short, so thousands of sequences fit in a couple of minutes.
-const MAX_STEPS: usize = 12;
+const MAX_STEPS: usize = 14;
 const HOUR_MICROS: i64 = 3_600_000_000;
 
 #[derive(Clone, Copy, Debug)]
@@ -60,6 +60,12 @@ enum Op {
         percent: Option<u8>,
         refund_fee: bool,
         reverse: bool,
+        /// As the connected account of a direct charge (Connect-Account).
+        as_account: bool,
+    },
+    RefundFee {
+        fee: Index,
+        percent: Option<u8>,
     },
     Transfer {
         account: Index,
@@ -148,8 +154,8 @@ fn charge_op() -> impl Strategy<Value = Op> {
         prop::option::weighted(0.4, any::<Index>()),
         prop::bool::weighted(0.8),
         prop_oneof![
-            4 => Just(Card::Visa),
-            4 => Just(Card::AvailableAtOnce),
+            3 => Just(Card::Visa),
+            5 => Just(Card::AvailableAtOnce),
             2 => Just(Card::Disputes),
             1 => Just(Card::Declined),
         ],
@@ -177,8 +183,10 @@ fn op() -> impl Strategy<Value = Op> {
         8 => charge_op(),
         2 => (any::<Index>(), prop::option::weighted(0.5, percent()), prop::option::weighted(0.3, 0u8..=100))
             .prop_map(|(charge, percent, fee_percent)| Op::Capture { charge, percent, fee_percent }),
-        4 => (any::<Index>(), prop::option::weighted(0.6, percent()), any::<bool>(), any::<bool>())
-            .prop_map(|(charge, percent, refund_fee, reverse)| Op::Refund { charge, percent, refund_fee, reverse }),
+        4 => (any::<Index>(), prop::option::weighted(0.6, percent()), any::<bool>(), any::<bool>(), prop::bool::weighted(0.3))
+            .prop_map(|(charge, percent, refund_fee, reverse, as_account)| Op::Refund { charge, percent, refund_fee, reverse, as_account }),
+        1 => (any::<Index>(), prop::option::weighted(0.6, percent()))
+            .prop_map(|(fee, percent)| Op::RefundFee { fee, percent }),
         3 => (any::<Index>(), percent(), prop::option::weighted(0.6, any::<Index>()))
             .prop_map(|(account, percent, source)| Op::Transfer { account, percent, source }),
         2 => (any::<Index>(), prop::option::weighted(0.6, percent()), any::<bool>())
@@ -189,7 +197,7 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(account, percent, instant)| Op::Payout { account, percent, instant }),
         1 => any::<Index>().prop_map(|payout| Op::CancelPayout { payout }),
         2 => (any::<Index>(), percent()).prop_map(|(account, percent)| Op::Debit { account, percent }),
-        5 => prop_oneof![Just(1i64), Just(12), Just(24), Just(48), Just(72), Just(24 * 8)]
+        6 => prop_oneof![Just(1i64), Just(12), Just(24), Just(48), Just(72), Just(24 * 8)]
             .prop_map(|hours| Op::Advance { hours }),
         1 => Just(Op::Restart),
     ]
@@ -480,6 +488,7 @@ impl Case {
                 percent,
                 refund_fee,
                 reverse,
+                as_account,
             } => {
                 let Some(index) = self.pick_charge(charge, |charge| {
                     charge.captured
@@ -491,10 +500,21 @@ impl Case {
                 let found = self.model.charges[index].clone();
                 let left = found.amount_captured - found.amount_refunded;
                 let amount = percent.map(|percent| share(left, percent));
-                let expected = self.model.refund(index, amount, *refund_fee, *reverse);
+                let connect_account = found
+                    .account
+                    .filter(|_| *as_account && found.flow == Flow::Direct)
+                    .map(|account| self.model.accounts[account].id.clone());
+                let expected = self.model.refund(
+                    index,
+                    amount,
+                    *refund_fee,
+                    *reverse,
+                    connect_account.is_some(),
+                );
                 let body = self
                     .app
-                    .graphql(
+                    .graphql_as(
+                        connect_account.as_deref(),
                         "mutation($c: ID!, $a: MinorUnits, $f: Boolean, $r: Boolean) { createRefund(input: {charge: $c, amount: $a, refundApplicationFee: $f, reverseTransfer: $r}) { id } }",
                         json!({"c": found.id, "a": amount, "f": refund_fee, "r": reverse}),
                     )
@@ -502,6 +522,26 @@ impl Case {
                 let data = self.compare("createRefund", &expected, &body)?;
                 if expected.is_ok() {
                     self.new_id(&data["createRefund"]["id"])?;
+                }
+                Ok(())
+            }
+            Op::RefundFee { fee, percent } => {
+                let Some(index) = pick(&self.model.fees, fee) else {
+                    return Ok(());
+                };
+                let found = self.model.fees[index].clone();
+                let amount = percent.map(|percent| share(found.amount - found.refunded, percent));
+                let expected = self.model.refund_fee(index, amount);
+                let body = self
+                    .app
+                    .graphql(
+                        "mutation($f: ID!, $a: MinorUnits) { refundApplicationFee(input: {fee: $f, amount: $a}) { id } }",
+                        json!({"f": found.id, "a": amount}),
+                    )
+                    .await;
+                let data = self.compare("refundApplicationFee", &expected, &body)?;
+                if expected.is_ok() {
+                    self.new_id(&data["refundApplicationFee"]["id"])?;
                 }
                 Ok(())
             }

@@ -591,14 +591,20 @@ impl Model {
 
     /// A refund takes from where the charge's money went, with its transfers and fee in
     /// proportion when asked.
+    /// A refund as the platform, or as the connected account of a direct charge, which may
+    /// not move the platform's money (its fee, its transfers).
     pub fn refund(
         &mut self,
         index: usize,
         amount: Option<i64>,
         refund_fee: bool,
         reverse: bool,
+        as_account: bool,
     ) -> Outcome<()> {
         let charge = self.charges[index].clone();
+        if as_account && (refund_fee || reverse) {
+            return Err(FORBIDDEN);
+        }
         if charge.failed || charge.disputed {
             return Err(INVALID);
         }
@@ -695,6 +701,20 @@ impl Model {
         self.add(HolderRef::Platform, Slot::Available, amount);
         self.add(HolderRef::Account(destination), Slot::Available, -amount);
         self.transfers[transfer].reversed += amount;
+    }
+
+    /// An application fee refunded on its own, in whole or in part.
+    pub fn refund_fee(&mut self, fee: usize, amount: Option<i64>) -> Outcome<()> {
+        let left = self.fees[fee].amount - self.fees[fee].refunded;
+        if left <= 0 {
+            return Err(INVALID);
+        }
+        let amount = amount.unwrap_or(left);
+        if amount <= 0 || amount > left {
+            return Err(INVALID);
+        }
+        self.return_fee(fee, amount);
+        Ok(())
     }
 
     fn return_fee(&mut self, fee: usize, amount: i64) {
