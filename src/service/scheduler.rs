@@ -107,9 +107,13 @@ impl Services {
     }
 
     /// Runs every timer due at the current time, oldest first, until none is left.
+    ///
+    /// Work may arm timers due before the rest of the batch read (a payout run arms the next
+    /// day's run): after each piece of work other than a release the due timers are read
+    /// again, so the next day's run comes before funds released after it.
     pub async fn run_due_work(&self) -> Result<usize, ServiceError> {
         let mut handled = 0usize;
-        loop {
+        'batches: loop {
             let now = self.clock.now();
             let due = self
                 .store
@@ -122,8 +126,9 @@ impl Services {
                 let Some(timer) = parse_timer(key, payload) else {
                     continue;
                 };
+                let is_release = timer.kind == TIMER_RELEASE;
                 // Releases due earlier land before any later work reads the balances.
-                if timer.kind != TIMER_RELEASE {
+                if !is_release {
                     for (platform, timers) in std::mem::take(&mut releases) {
                         self.release_funds(&platform, &timers).await?;
                     }
@@ -169,6 +174,9 @@ impl Services {
                     }
                 }
                 handled += 1;
+                if !is_release {
+                    continue 'batches;
+                }
             }
             for (platform, timers) in releases {
                 self.release_funds(&platform, &timers).await?;

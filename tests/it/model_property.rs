@@ -121,9 +121,18 @@ fn policy_params() -> impl Strategy<Value = PolicyParams> {
         prop_oneof![Just(None), Just(Some(true)), Just(Some(false))],
         1i64..=100,
         0i64..=200,
+        prop::option::weighted(0.5, 0i64..=3),
     )
         .prop_map(
-            |(fee_percent, fee_fixed, hold_days, platform_pays, route_percent, instant_fee)| {
+            |(
+                fee_percent,
+                fee_fixed,
+                hold_days,
+                platform_pays,
+                route_percent,
+                instant_fee,
+                daily_payout_delay_days,
+            )| {
                 PolicyParams {
                     fee_percent,
                     fee_fixed,
@@ -131,6 +140,7 @@ fn policy_params() -> impl Strategy<Value = PolicyParams> {
                     platform_pays,
                     route_percent,
                     instant_fee,
+                    daily_payout_delay_days,
                 }
             },
         )
@@ -689,6 +699,7 @@ impl Case {
                     )
                     .await;
                 self.compare("advanceClock", &Ok(()), &body)?;
+                self.automatic_payouts().await?;
                 self.model.advance_to(to);
                 self.read_capabilities().await
             }
@@ -877,6 +888,61 @@ impl Case {
                     "a payout of {debit} left a balance of {available_before} available"
                 ));
             }
+        }
+        Ok(())
+    }
+
+    /// The payouts the daily payout run made during an advance, played into the model in
+    /// the order they were made.
+    async fn automatic_payouts(&mut self) -> Step {
+        let body = self
+            .app
+            .graphql(
+                "{ payouts(first: 100) { nodes { id automatic created amount { amount } account { id } } } }",
+                json!({}),
+            )
+            .await;
+        let nodes = body["data"]["payouts"]["nodes"]
+            .as_array()
+            .ok_or_else(|| format!("listing payouts: {body}"))?;
+        let known: HashSet<&str> = self
+            .model
+            .payouts
+            .iter()
+            .map(|payout| payout.id.as_str())
+            .collect();
+        let mut made = Vec::new();
+        for node in nodes {
+            let id = node["id"].as_str().unwrap_or_default();
+            if known.contains(id) {
+                continue;
+            }
+            if node["automatic"] != true {
+                return fail(format!("a payout nobody asked for: {node}"));
+            }
+            let created = node["created"]
+                .as_str()
+                .and_then(|created| chrono::DateTime::parse_from_rfc3339(created).ok())
+                .ok_or_else(|| format!("payout time: {node}"))?
+                .timestamp_micros();
+            let account = node["account"]["id"].as_str().unwrap_or_default();
+            let account = self
+                .model
+                .accounts
+                .iter()
+                .position(|known| known.id == account)
+                .ok_or_else(|| format!("an automatic payout of an unknown account: {node}"))?;
+            let amount = node["amount"]["amount"].as_i64().unwrap_or(0);
+            made.push((created, id.to_owned(), account, amount));
+        }
+        made.sort();
+        for (created, id, account, amount) in made {
+            let payout = self.model.automatic_payout(created, account, amount)?;
+            self.model.payouts[payout].id = self.new_id(&json!(id))?;
+            *self
+                .outcomes
+                .entry("automatic payout".to_owned())
+                .or_default() += 1;
         }
         Ok(())
     }

@@ -64,6 +64,8 @@ pub struct PolicyParams {
     pub route_percent: i64,
     /// instant_payout_fee: this fixed amount, never more than the payout.
     pub instant_fee: i64,
+    /// payout_schedule: daily automatic payouts after this many days, or manual (None).
+    pub daily_payout_delay_days: Option<i64>,
 }
 
 impl PolicyParams {
@@ -77,13 +79,17 @@ impl PolicyParams {
             "fn application_fee(charge) {{ min(percent(charge.amount, {p}) + {f}, charge.amount) }}\n\
              fn hold_days(charge) {{ {h} }}\n\
              fn route(charge) {{ if \"dest\" in charge.metadata {{ [#{{destination: charge.metadata.dest, amount: charge.amount * {r} / 100}}] }} else {{ [] }} }}\n\
-             fn payout_schedule(account) {{ #{{interval: \"manual\"}} }}\n\
+             fn payout_schedule(account) {{ {schedule} }}\n\
              fn instant_payout_fee(payout) {{ min({i}, payout.amount) }}\n{payer}",
             p = self.fee_percent,
             f = self.fee_fixed,
             h = self.hold_days,
             r = self.route_percent,
             i = self.instant_fee,
+            schedule = match self.daily_payout_delay_days {
+                None => "#{interval: \"manual\"}".to_owned(),
+                Some(days) => format!("#{{interval: \"daily\", delay_days: {days}}}"),
+            },
         )
     }
 
@@ -890,6 +896,50 @@ impl Model {
         self.add(holder, Slot::Available, -amount);
         self.add(HolderRef::Platform, Slot::Available, amount);
         Ok(())
+    }
+
+    /// An automatic payout the gateway's payout run made at `at`: it may take no more than
+    /// the account's available balance then, and only from an account whose schedule pays
+    /// out automatically. The amount it holds back for the delay is the gateway's business.
+    pub fn automatic_payout(
+        &mut self,
+        at: i64,
+        account: usize,
+        amount: i64,
+    ) -> Result<usize, String> {
+        self.advance_to(at);
+        let holder = HolderRef::Account(account);
+        let available = self.available(holder);
+        let a = &self.accounts[account];
+        if self.policy.daily_payout_delay_days.is_none() || !a.custom || !a.payouts_enabled {
+            return Err(format!(
+                "an automatic payout of {amount} from an account that is paid out by hand"
+            ));
+        }
+        if amount <= 0 || amount > available {
+            return Err(format!(
+                "an automatic payout of {amount} at {} when {available} was available",
+                chrono::DateTime::from_timestamp_micros(at)
+                    .map(|time| time.to_rfc3339())
+                    .unwrap_or_default()
+            ));
+        }
+        if a.bank_errored {
+            return Err("an automatic payout to a bank account that failed".to_owned());
+        }
+        let fails = a.bank_fails;
+        self.add(holder, Slot::Available, -amount);
+        self.add(HolderRef::Bank, Slot::Available, amount);
+        let next_day = (at.div_euclid(DAY_MICROS) + 1) * DAY_MICROS;
+        self.payouts.push(Payout {
+            id: String::new(),
+            holder,
+            amount,
+            status: PayoutStatus::Pending,
+            submission: next_day,
+            fails,
+        });
+        Ok(self.payouts.len() - 1)
     }
 
     /// Moves time to `to` and does everything due by then: releases, payouts reaching the

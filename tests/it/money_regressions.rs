@@ -67,3 +67,51 @@ async fn a_refund_reversing_two_transfers_to_one_account_needs_both_covered() {
     assert_eq!(balances(&app, Some(&seller)).await, (1000, 0));
     app.assert_ledger_balanced().await;
 }
+
+/// A payout run re-arms the next day's run while the clock moves; that run is due before
+/// funds released later in the same advance, so it must run first. One advance of ten days
+/// pays the held funds out on the day they become available, never earlier.
+#[tokio::test]
+async fn a_long_advance_pays_out_funds_no_earlier_than_they_become_available() {
+    let folder = tempfile::tempdir().expect("temp dir");
+    for name in ["gateway.rhai", "default.rhai"] {
+        std::fs::copy(
+            crate::helpers::policies_dir().join(name),
+            folder.path().join(name),
+        )
+        .expect("copy policy");
+    }
+    std::fs::write(
+        folder.path().join("held.rhai"),
+        "fn hold_days(charge) { 5 }\nfn payout_schedule(account) { #{interval: \"daily\", delay_days: 2} }\n",
+    )
+    .expect("write policy");
+    let app = crate::helpers::spawn_app_with_policies(folder.path().to_path_buf(), "held").await;
+    crate::payouts_support::advance_to(&app, "2030-01-07T12:00:00Z").await;
+    let seller =
+        crate::payouts_support::custom_account(&app, &app.secret_key, "US", "usd", "000123456789")
+            .await;
+    let body = create_charge(
+        &app,
+        Some(&seller),
+        json!({"amount": 10000, "currency": "usd", "paymentMethod": "pm_card_visa"}),
+    )
+    .await;
+    assert_no_errors(&body);
+    // Monday noon + 2 + 5 days: available on Monday 14 January at noon, net of nothing
+    // (the platform pays a Custom account's processing fee).
+    let body = app
+        .graphql(
+            "mutation { advanceClock(input: {seconds: 864000}) }",
+            json!({}),
+        )
+        .await;
+    assert_no_errors(&body);
+    let payouts = crate::payouts_support::payouts_of(&app, &seller).await;
+    let made: Vec<(&str, i64)> = payouts
+        .iter()
+        .map(|(created, amount, _, _)| (created.as_str(), *amount))
+        .collect();
+    assert_eq!(made, vec![("2030-01-14T23:59:59Z", 10000)], "{payouts:?}");
+    app.assert_ledger_balanced().await;
+}
