@@ -28,6 +28,10 @@ pub fn scratch_dir() -> tempfile::TempDir {
     tempfile::tempdir().expect("temp dir")
 }
 
+/// How long a restart waits for the closed store's lock to be released.
+const REOPEN_ATTEMPTS: u32 = 500;
+const REOPEN_RETRY_MILLISECONDS: u64 = 10;
+
 /// A running application with one platform, driven through its schema.
 pub struct ModelApp {
     application: Option<Application>,
@@ -83,12 +87,23 @@ impl ModelApp {
         }
     }
 
-    /// Stops, then opens the same store again, as a server restart does.
+    /// Stops, then opens the same store again, as a server restart does. The storage
+    /// engine's background threads let go of the directory's lock a little after it is
+    /// closed, so opening is retried for a bounded time while the lock is still held.
     pub async fn restart(&mut self) {
         self.stop().await;
-        let application =
-            Application::build(settings(self.data_dir.clone(), self.policies_dir.clone()))
-                .expect("reopen application");
+        let mut attempts = 0;
+        let application = loop {
+            match Application::build(settings(self.data_dir.clone(), self.policies_dir.clone())) {
+                Ok(application) => break application,
+                Err(error) if attempts < REOPEN_ATTEMPTS && error.to_string().contains("lock") => {
+                    attempts += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(REOPEN_RETRY_MILLISECONDS))
+                        .await;
+                }
+                Err(error) => panic!("reopen application: {error}"),
+            }
+        };
         self.schema = Some(build_schema(Some(application.services.clone())));
         self.application = Some(application);
     }
