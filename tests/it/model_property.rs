@@ -30,7 +30,14 @@ const HOUR_MICROS: i64 = 3_600_000_000;
 
 #[derive(Clone, Copy, Debug)]
 enum AccountKind {
-    Custom { bank_fails: bool, debit_card: bool },
+    Custom {
+        bank_fails: bool,
+        debit_card: bool,
+    },
+    /// The holder adds the bank account on the hosted onboarding page.
+    Express {
+        bank_fails: bool,
+    },
     Standard,
 }
 
@@ -109,6 +116,7 @@ fn account_kind() -> impl Strategy<Value = AccountKind> {
             bank_fails: fails && debit_card,
             debit_card,
         }),
+        1 => any::<bool>().prop_map(|fails| AccountKind::Express { bank_fails: fails }),
         1 => Just(AccountKind::Standard),
     ]
 }
@@ -349,6 +357,7 @@ impl Case {
     async fn onboard(&mut self, kind: AccountKind) -> Step {
         let account_type = match kind {
             AccountKind::Custom { .. } => "CUSTOM",
+            AccountKind::Express { .. } => "EXPRESS",
             AccountKind::Standard => "STANDARD",
         };
         let body = self
@@ -401,9 +410,13 @@ impl Case {
                 card = Some(self.new_id(&body["data"]["addDebitCard"]["id"])?);
             }
         }
+        if let AccountKind::Express { bank_fails: fails } = kind {
+            bank_fails = fails;
+            self.add_bank_as_holder(&id, fails).await?;
+        }
         self.model.add_account(Account {
             id,
-            custom: matches!(kind, AccountKind::Custom { .. }),
+            platform_managed: !matches!(kind, AccountKind::Standard),
             card_payments: false,
             transfers: false,
             payouts_enabled: false,
@@ -412,6 +425,48 @@ impl Case {
             card,
         });
         self.read_capabilities().await
+    }
+
+    /// The holder of an Express account adds its bank account through an onboarding link.
+    async fn add_bank_as_holder(&mut self, account: &str, fails: bool) -> Step {
+        let body = self
+            .app
+            .graphql(
+                "mutation($a: ID!) { createAccountLink(input: {account: $a, refreshUrl: \"https://example.com/r\", returnUrl: \"https://example.com/d\"}) { url } }",
+                json!({"a": account}),
+            )
+            .await;
+        let url = body["data"]["createAccountLink"]["url"]
+            .as_str()
+            .ok_or_else(|| format!("account link: {body}"))?;
+        let mut parts = url.rsplit('/');
+        let (Some(link), Some(platform)) = (parts.next(), parts.next()) else {
+            return fail(format!(
+                "an account link without its platform and id: {url}"
+            ));
+        };
+        let submission = tollgate::service::account_links::HostedSubmission {
+            details: Default::default(),
+            account_number: Some(
+                if fails {
+                    "000111111116"
+                } else {
+                    "000123456789"
+                }
+                .to_owned(),
+            ),
+            routing_number: Some("110000000".to_owned()),
+        };
+        let page = self
+            .app
+            .services()
+            .submit_hosted_onboarding(platform, link, submission)
+            .await
+            .map_err(|error| format!("hosted onboarding: {error}"))?;
+        match page {
+            tollgate::service::account_links::HostedPage::Redirect(_) => Ok(()),
+            _ => fail(format!("hosted onboarding of {account} did not complete")),
+        }
     }
 
     /// What each account may do, as the gateway says: onboarding requirements and their

@@ -116,7 +116,9 @@ pub enum Slot {
 #[derive(Clone, Debug)]
 pub struct Account {
     pub id: String,
-    pub custom: bool,
+    /// Express or Custom: the platform sets its payout schedule, may debit it, pays its
+    /// processing fees by default and covers its negative balance. Standard otherwise.
+    pub platform_managed: bool,
     pub card_payments: bool,
     pub transfers: bool,
     pub payouts_enabled: bool,
@@ -303,12 +305,12 @@ impl Model {
         }
     }
 
-    /// What the platform covers of its Custom accounts' negative balances.
+    /// What the platform covers of its Express and Custom accounts' negative balances.
     pub fn reserved(&self) -> i64 {
         self.accounts
             .iter()
             .enumerate()
-            .filter(|(_, account)| account.custom)
+            .filter(|(_, account)| account.platform_managed)
             .map(|(index, _)| (-self.available(HolderRef::Account(index))).max(0))
             .sum()
     }
@@ -468,7 +470,7 @@ impl Model {
                 let platform_pays = self
                     .policy
                     .platform_pays
-                    .unwrap_or(self.accounts[account].custom);
+                    .unwrap_or(self.accounts[account].platform_managed);
                 let account_processing = if platform_pays { 0 } else { processing };
                 let platform_processing = processing - account_processing;
                 self.line(
@@ -886,7 +888,7 @@ impl Model {
     }
 
     pub fn debit(&mut self, account: usize, amount: i64) -> Outcome<()> {
-        if !self.accounts[account].custom {
+        if !self.accounts[account].platform_managed {
             return Err(FORBIDDEN);
         }
         let holder = HolderRef::Account(account);
@@ -911,7 +913,10 @@ impl Model {
         let holder = HolderRef::Account(account);
         let available = self.available(holder);
         let a = &self.accounts[account];
-        if self.policy.daily_payout_delay_days.is_none() || !a.custom || !a.payouts_enabled {
+        if self.policy.daily_payout_delay_days.is_none()
+            || !a.platform_managed
+            || !a.payouts_enabled
+        {
             return Err(format!(
                 "an automatic payout of {amount} from an account that is paid out by hand"
             ));
@@ -1012,10 +1017,10 @@ mod design_numbers {
             daily_payout_delay_days: None,
         };
         let mut model = Model::new(policy, 0);
-        for custom in [true, false] {
+        for platform_managed in [true, false] {
             model.add_account(Account {
                 id: String::new(),
-                custom,
+                platform_managed,
                 card_payments: true,
                 transfers: true,
                 payouts_enabled: true,
