@@ -43,6 +43,10 @@ mod webhooks;
 
 mod bank_workload;
 mod model_app;
+mod model_case;
+mod model_design;
+mod model_moves;
+mod model_ops;
 mod model_property;
 mod model_reference;
 mod money_regressions;
