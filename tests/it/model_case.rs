@@ -324,11 +324,23 @@ impl Case {
 
     /// The invariants, after every step.
     pub(crate) async fn check(&self) -> Step {
+        let mut problems = Vec::new();
+        let stored = self.check_ledger(&mut problems)?;
+        self.check_model(stored, &mut problems).await;
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("\n"))
+        }
+    }
+
+    /// Every entry sums to zero with ids used once, every stored balance equals its
+    /// postings, and each currency sums to zero. Returns the stored balances.
+    fn check_ledger(&self, problems: &mut Vec<String>) -> Result<BTreeMap<String, i64>, String> {
         let services = self.app.services();
         let mut computed: BTreeMap<String, i64> = BTreeMap::new();
         let mut entry_ids = HashSet::new();
         let mut transaction_ids = HashSet::new();
-        let mut problems = Vec::new();
         services
             .store
             .for_each_entry(None, |entry| {
@@ -393,6 +405,11 @@ impl Case {
                 problems.push(format!("{currency} balances sum to {sum}, not zero"));
             }
         }
+        Ok(stored_by_key)
+    }
+
+    /// Every balance, and the platform's balance as the API shows it, equals the model's.
+    async fn check_model(&self, stored_by_key: BTreeMap<String, i64>, problems: &mut Vec<String>) {
         let mut expected: BTreeMap<String, i64> = BTreeMap::new();
         for ((holder, slot), amount) in &self.model.balances {
             if *amount != 0 {
@@ -425,11 +442,6 @@ impl Case {
             problems.push(format!(
                 "the platform's balance (available, pending, reserved) is {platform:?}, the model's {model_platform:?}"
             ));
-        }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(problems.join("\n"))
         }
     }
 }

@@ -26,49 +26,13 @@ impl Case {
         self.steps += 1;
         match op {
             Op::CreateAccount(kind) => self.onboard(*kind).await,
-            Op::Topup { amount } => {
-                let body = self
-                    .app
-                    .graphql(
-                        "mutation($a: MinorUnits!) { createTopup(input: {amount: $a, currency: \"usd\"}) { id } }",
-                        json!({"a": amount}),
-                    )
-                    .await;
-                self.compare("createTopup", &Ok(()), &body)?;
-                self.new_id(&body["data"]["createTopup"]["id"])?;
-                self.model.topup(*amount);
-                Ok(())
-            }
+            Op::Topup { amount } => self.topup(*amount).await,
             Op::Charge { .. } => self.charge(op).await,
             Op::Capture {
                 charge,
                 percent,
                 fee_percent,
-            } => {
-                let Some(index) = self.pick_charge(charge, |charge| {
-                    !charge.captured && charge.authorized_until.is_some()
-                }) else {
-                    return Ok(());
-                };
-                let found = self.model.charges[index].clone();
-                let amount = percent.map(|percent| share(found.amount, percent));
-                let fee = fee_percent
-                    .filter(|_| found.flow != Flow::Separate)
-                    .map(|percent| share(amount.unwrap_or(found.amount), percent) - 1);
-                let expected = self.model.capture(index, amount, fee);
-                let body = self
-                    .app
-                    .graphql(
-                        &format!("mutation($c: ID!, $a: MinorUnits, $f: MinorUnits) {{ captureCharge(input: {{charge: $c, amount: $a, applicationFeeAmount: $f}}) {{ {CHARGE_FIELDS} }} }}"),
-                        json!({"c": found.id, "a": amount, "f": fee}),
-                    )
-                    .await;
-                let data = self.compare("captureCharge", &expected, &body)?;
-                if let Ok(made) = &expected {
-                    self.name_charge_parts(made, &data["captureCharge"])?;
-                }
-                Ok(())
-            }
+            } => self.capture(charge, *percent, *fee_percent).await,
             Op::Refund {
                 charge,
                 percent,
@@ -76,214 +40,282 @@ impl Case {
                 reverse,
                 as_account,
             } => {
-                let Some(index) = self.pick_charge(charge, |charge| {
-                    charge.captured
-                        && !charge.disputed
-                        && charge.amount_refunded < charge.amount_captured
-                }) else {
-                    return Ok(());
-                };
-                let found = self.model.charges[index].clone();
-                let left = found.amount_captured - found.amount_refunded;
-                let amount = percent.map(|percent| share(left, percent));
-                let connect_account = found
-                    .account
-                    .filter(|_| *as_account && found.flow == Flow::Direct)
-                    .map(|account| self.model.accounts[account].id.clone());
-                let expected = self.model.refund(
-                    index,
-                    amount,
-                    *refund_fee,
-                    *reverse,
-                    connect_account.is_some(),
-                );
-                let body = self
-                    .app
-                    .graphql_as(
-                        connect_account.as_deref(),
-                        "mutation($c: ID!, $a: MinorUnits, $f: Boolean, $r: Boolean) { createRefund(input: {charge: $c, amount: $a, refundApplicationFee: $f, reverseTransfer: $r}) { id } }",
-                        json!({"c": found.id, "a": amount, "f": refund_fee, "r": reverse}),
-                    )
-                    .await;
-                let data = self.compare("createRefund", &expected, &body)?;
-                if expected.is_ok() {
-                    self.new_id(&data["createRefund"]["id"])?;
-                }
-                Ok(())
+                self.refund(charge, *percent, *refund_fee, *reverse, *as_account)
+                    .await
             }
-            Op::RefundFee { fee, percent } => {
-                let Some(index) = pick(&self.model.fees, fee) else {
-                    return Ok(());
-                };
-                let found = self.model.fees[index].clone();
-                let amount = percent.map(|percent| share(found.amount - found.refunded, percent));
-                let expected = self.model.refund_fee(index, amount);
-                let body = self
-                    .app
-                    .graphql(
-                        "mutation($f: ID!, $a: MinorUnits) { refundApplicationFee(input: {fee: $f, amount: $a}) { id } }",
-                        json!({"f": found.id, "a": amount}),
-                    )
-                    .await;
-                let data = self.compare("refundApplicationFee", &expected, &body)?;
-                if expected.is_ok() {
-                    self.new_id(&data["refundApplicationFee"]["id"])?;
-                }
-                Ok(())
-            }
+            Op::RefundFee { fee, percent } => self.refund_fee(fee, *percent).await,
             Op::Transfer {
                 account,
                 percent,
                 source,
-            } => {
-                let Some(destination) = pick(&self.model.accounts, account) else {
-                    return Ok(());
-                };
-                let source = source
-                    .as_ref()
-                    .and_then(|source| pick(&self.model.charges, source));
-                let base = match source {
-                    Some(charge) => {
-                        let charge = &self.model.charges[charge];
-                        charge.amount_captured - charge.amount_transferred
-                    }
-                    None => self.model.available(HolderRef::Platform).max(100),
-                };
-                let amount = share(base, *percent);
-                let expected = self.model.transfer(destination, amount, source);
-                let body = self
-                    .app
-                    .graphql(
-                        "mutation($d: ID!, $a: MinorUnits!, $s: ID) { createTransfer(input: {destination: $d, amount: $a, currency: \"usd\", sourceTransaction: $s}) { id } }",
-                        json!({
-                            "d": self.model.accounts[destination].id,
-                            "a": amount,
-                            "s": source.map(|charge| self.model.charges[charge].id.clone()),
-                        }),
-                    )
-                    .await;
-                let data = self.compare("createTransfer", &expected, &body)?;
-                if let Ok(transfer) = expected {
-                    self.model.transfers[transfer].id =
-                        self.new_id(&data["createTransfer"]["id"])?;
-                }
-                Ok(())
-            }
+            } => self.transfer(account, *percent, source.as_ref()).await,
             Op::Reverse {
                 transfer,
                 percent,
                 refund_fee,
-            } => {
-                let Some(index) = pick(&self.model.transfers, transfer) else {
-                    return Ok(());
-                };
-                let found = self.model.transfers[index].clone();
-                let amount = percent.map(|percent| share(found.amount - found.reversed, percent));
-                let expected = self.model.reverse(index, amount, *refund_fee);
-                let body = self
-                    .app
-                    .graphql(
-                        "mutation($t: ID!, $a: MinorUnits, $f: Boolean) { createTransferReversal(input: {transfer: $t, amount: $a, refundApplicationFee: $f}) { id } }",
-                        json!({"t": found.id, "a": amount, "f": refund_fee}),
-                    )
-                    .await;
-                let data = self.compare("createTransferReversal", &expected, &body)?;
-                if expected.is_ok() {
-                    self.new_id(&data["createTransferReversal"]["id"])?;
-                }
-                Ok(())
-            }
-            Op::Evidence { dispute } => {
-                let Some(index) = pick(&self.model.disputes, dispute) else {
-                    return Ok(());
-                };
-                let expected = self.model.submit_evidence(index);
-                let body = self
-                    .app
-                    .graphql(
-                        "mutation($d: ID!) { submitDisputeEvidence(input: {dispute: $d, evidence: \"receipt and tracking number\"}) { id status } }",
-                        json!({"d": self.model.disputes[index].id}),
-                    )
-                    .await;
-                self.compare("submitDisputeEvidence", &expected, &body)?;
-                Ok(())
-            }
-            Op::CloseDispute { dispute, won } => {
-                let Some(index) = pick(&self.model.disputes, dispute) else {
-                    return Ok(());
-                };
-                let expected = self.model.close_dispute(index, *won);
-                let body = self
-                    .app
-                    .graphql(
-                        "mutation($d: ID!, $o: DisputeOutcome!) { closeDispute(input: {dispute: $d, outcome: $o}) { id status } }",
-                        json!({"d": self.model.disputes[index].id, "o": if *won { "WON" } else { "LOST" }}),
-                    )
-                    .await;
-                self.compare("closeDispute", &expected, &body)?;
-                Ok(())
-            }
+            } => self.reverse(transfer, *percent, *refund_fee).await,
+            Op::Evidence { dispute } => self.evidence(dispute).await,
+            Op::CloseDispute { dispute, won } => self.close_dispute(dispute, *won).await,
             Op::Payout {
                 account,
                 percent,
                 instant,
             } => self.payout(account.as_ref(), *percent, *instant).await,
-            Op::CancelPayout { payout } => {
-                let Some(index) = pick(&self.model.payouts, payout) else {
-                    return Ok(());
-                };
-                let expected = self.model.cancel_payout(index);
-                let body = self
-                    .app
-                    .graphql(
-                        "mutation($p: ID!) { cancelPayout(input: {payout: $p}) { id status } }",
-                        json!({"p": self.model.payouts[index].id}),
-                    )
-                    .await;
-                self.compare("cancelPayout", &expected, &body)?;
-                Ok(())
-            }
-            Op::Debit { account, percent } => {
-                let Some(index) = self.pick_funded_account(account) else {
-                    return Ok(());
-                };
-                let amount = share(
-                    self.model.available(HolderRef::Account(index)).max(100),
-                    *percent,
-                );
-                let expected = self.model.debit(index, amount);
-                let body = self
-                    .app
-                    .graphql(
-                        "mutation($a: ID!, $m: MinorUnits!) { createAccountDebit(input: {account: $a, amount: $m, currency: \"usd\"}) { id } }",
-                        json!({"a": self.model.accounts[index].id, "m": amount}),
-                    )
-                    .await;
-                let data = self.compare("createAccountDebit", &expected, &body)?;
-                if expected.is_ok() {
-                    self.new_id(&data["createAccountDebit"]["id"])?;
-                }
-                Ok(())
-            }
-            Op::Advance { hours } => {
-                let to = self.model.now + hours * HOUR_MICROS;
-                let body = self
-                    .app
-                    .graphql(
-                        "mutation($t: DateTime!) { advanceClock(input: {to: $t}) }",
-                        json!({"t": micros_to_rfc3339(to)}),
-                    )
-                    .await;
-                self.compare("advanceClock", &Ok(()), &body)?;
-                self.automatic_payouts().await?;
-                self.model.advance_to(to);
-                self.read_capabilities().await
-            }
+            Op::CancelPayout { payout } => self.cancel_payout(payout).await,
+            Op::Debit { account, percent } => self.debit(account, *percent).await,
+            Op::Advance { hours } => self.advance(*hours).await,
             Op::Restart => {
                 self.app.restart().await;
                 Ok(())
             }
         }
+    }
+
+    async fn topup(&mut self, amount: i64) -> Step {
+        let body = self
+            .app
+            .graphql(
+                "mutation($a: MinorUnits!) { createTopup(input: {amount: $a, currency: \"usd\"}) { id } }",
+                json!({"a": amount}),
+            )
+            .await;
+        self.compare("createTopup", &Ok(()), &body)?;
+        self.new_id(&body["data"]["createTopup"]["id"])?;
+        self.model.topup(amount);
+        Ok(())
+    }
+
+    async fn capture(
+        &mut self,
+        charge: &Index,
+        percent: Option<u8>,
+        fee_percent: Option<u8>,
+    ) -> Step {
+        let Some(index) = self.pick_charge(charge, |charge| {
+            !charge.captured && charge.authorized_until.is_some()
+        }) else {
+            return Ok(());
+        };
+        let found = self.model.charges[index].clone();
+        let amount = percent.map(|percent| share(found.amount, percent));
+        let fee = fee_percent
+            .filter(|_| found.flow != Flow::Separate)
+            .map(|percent| share(amount.unwrap_or(found.amount), percent) - 1);
+        let expected = self.model.capture(index, amount, fee);
+        let body = self
+            .app
+            .graphql(
+                &format!("mutation($c: ID!, $a: MinorUnits, $f: MinorUnits) {{ captureCharge(input: {{charge: $c, amount: $a, applicationFeeAmount: $f}}) {{ {CHARGE_FIELDS} }} }}"),
+                json!({"c": found.id, "a": amount, "f": fee}),
+            )
+            .await;
+        let data = self.compare("captureCharge", &expected, &body)?;
+        if let Ok(made) = &expected {
+            self.name_charge_parts(made, &data["captureCharge"])?;
+        }
+        Ok(())
+    }
+
+    async fn refund(
+        &mut self,
+        charge: &Index,
+        percent: Option<u8>,
+        refund_fee: bool,
+        reverse: bool,
+        as_account: bool,
+    ) -> Step {
+        let Some(index) = self.pick_charge(charge, |charge| {
+            charge.captured && !charge.disputed && charge.amount_refunded < charge.amount_captured
+        }) else {
+            return Ok(());
+        };
+        let found = self.model.charges[index].clone();
+        let left = found.amount_captured - found.amount_refunded;
+        let amount = percent.map(|percent| share(left, percent));
+        let connect_account = found
+            .account
+            .filter(|_| as_account && found.flow == Flow::Direct)
+            .map(|account| self.model.accounts[account].id.clone());
+        let expected = self.model.refund(
+            index,
+            amount,
+            refund_fee,
+            reverse,
+            connect_account.is_some(),
+        );
+        let body = self
+            .app
+            .graphql_as(
+                connect_account.as_deref(),
+                "mutation($c: ID!, $a: MinorUnits, $f: Boolean, $r: Boolean) { createRefund(input: {charge: $c, amount: $a, refundApplicationFee: $f, reverseTransfer: $r}) { id } }",
+                json!({"c": found.id, "a": amount, "f": refund_fee, "r": reverse}),
+            )
+            .await;
+        let data = self.compare("createRefund", &expected, &body)?;
+        if expected.is_ok() {
+            self.new_id(&data["createRefund"]["id"])?;
+        }
+        Ok(())
+    }
+
+    async fn refund_fee(&mut self, fee: &Index, percent: Option<u8>) -> Step {
+        let Some(index) = pick(&self.model.fees, fee) else {
+            return Ok(());
+        };
+        let found = self.model.fees[index].clone();
+        let amount = percent.map(|percent| share(found.amount - found.refunded, percent));
+        let expected = self.model.refund_fee(index, amount);
+        let body = self
+            .app
+            .graphql(
+                "mutation($f: ID!, $a: MinorUnits) { refundApplicationFee(input: {fee: $f, amount: $a}) { id } }",
+                json!({"f": found.id, "a": amount}),
+            )
+            .await;
+        let data = self.compare("refundApplicationFee", &expected, &body)?;
+        if expected.is_ok() {
+            self.new_id(&data["refundApplicationFee"]["id"])?;
+        }
+        Ok(())
+    }
+
+    async fn transfer(&mut self, account: &Index, percent: u8, source: Option<&Index>) -> Step {
+        let Some(destination) = pick(&self.model.accounts, account) else {
+            return Ok(());
+        };
+        let source = source.and_then(|source| pick(&self.model.charges, source));
+        let base = match source {
+            Some(charge) => {
+                let charge = &self.model.charges[charge];
+                charge.amount_captured - charge.amount_transferred
+            }
+            None => self.model.available(HolderRef::Platform).max(100),
+        };
+        let amount = share(base, percent);
+        let expected = self.model.transfer(destination, amount, source);
+        let body = self
+            .app
+            .graphql(
+                "mutation($d: ID!, $a: MinorUnits!, $s: ID) { createTransfer(input: {destination: $d, amount: $a, currency: \"usd\", sourceTransaction: $s}) { id } }",
+                json!({
+                    "d": self.model.accounts[destination].id,
+                    "a": amount,
+                    "s": source.map(|charge| self.model.charges[charge].id.clone()),
+                }),
+            )
+            .await;
+        let data = self.compare("createTransfer", &expected, &body)?;
+        if let Ok(transfer) = expected {
+            self.model.transfers[transfer].id = self.new_id(&data["createTransfer"]["id"])?;
+        }
+        Ok(())
+    }
+
+    async fn reverse(&mut self, transfer: &Index, percent: Option<u8>, refund_fee: bool) -> Step {
+        let Some(index) = pick(&self.model.transfers, transfer) else {
+            return Ok(());
+        };
+        let found = self.model.transfers[index].clone();
+        let amount = percent.map(|percent| share(found.amount - found.reversed, percent));
+        let expected = self.model.reverse(index, amount, refund_fee);
+        let body = self
+            .app
+            .graphql(
+                "mutation($t: ID!, $a: MinorUnits, $f: Boolean) { createTransferReversal(input: {transfer: $t, amount: $a, refundApplicationFee: $f}) { id } }",
+                json!({"t": found.id, "a": amount, "f": refund_fee}),
+            )
+            .await;
+        let data = self.compare("createTransferReversal", &expected, &body)?;
+        if expected.is_ok() {
+            self.new_id(&data["createTransferReversal"]["id"])?;
+        }
+        Ok(())
+    }
+
+    async fn evidence(&mut self, dispute: &Index) -> Step {
+        let Some(index) = pick(&self.model.disputes, dispute) else {
+            return Ok(());
+        };
+        let expected = self.model.submit_evidence(index);
+        let body = self
+            .app
+            .graphql(
+                "mutation($d: ID!) { submitDisputeEvidence(input: {dispute: $d, evidence: \"receipt and tracking number\"}) { id status } }",
+                json!({"d": self.model.disputes[index].id}),
+            )
+            .await;
+        self.compare("submitDisputeEvidence", &expected, &body)?;
+        Ok(())
+    }
+
+    async fn close_dispute(&mut self, dispute: &Index, won: bool) -> Step {
+        let Some(index) = pick(&self.model.disputes, dispute) else {
+            return Ok(());
+        };
+        let expected = self.model.close_dispute(index, won);
+        let body = self
+            .app
+            .graphql(
+                "mutation($d: ID!, $o: DisputeOutcome!) { closeDispute(input: {dispute: $d, outcome: $o}) { id status } }",
+                json!({"d": self.model.disputes[index].id, "o": if won { "WON" } else { "LOST" }}),
+            )
+            .await;
+        self.compare("closeDispute", &expected, &body)?;
+        Ok(())
+    }
+
+    async fn cancel_payout(&mut self, payout: &Index) -> Step {
+        let Some(index) = pick(&self.model.payouts, payout) else {
+            return Ok(());
+        };
+        let expected = self.model.cancel_payout(index);
+        let body = self
+            .app
+            .graphql(
+                "mutation($p: ID!) { cancelPayout(input: {payout: $p}) { id status } }",
+                json!({"p": self.model.payouts[index].id}),
+            )
+            .await;
+        self.compare("cancelPayout", &expected, &body)?;
+        Ok(())
+    }
+
+    async fn debit(&mut self, account: &Index, percent: u8) -> Step {
+        let Some(index) = self.pick_funded_account(account) else {
+            return Ok(());
+        };
+        let amount = share(
+            self.model.available(HolderRef::Account(index)).max(100),
+            percent,
+        );
+        let expected = self.model.debit(index, amount);
+        let body = self
+            .app
+            .graphql(
+                "mutation($a: ID!, $m: MinorUnits!) { createAccountDebit(input: {account: $a, amount: $m, currency: \"usd\"}) { id } }",
+                json!({"a": self.model.accounts[index].id, "m": amount}),
+            )
+            .await;
+        let data = self.compare("createAccountDebit", &expected, &body)?;
+        if expected.is_ok() {
+            self.new_id(&data["createAccountDebit"]["id"])?;
+        }
+        Ok(())
+    }
+
+    async fn advance(&mut self, hours: i64) -> Step {
+        let to = self.model.now + hours * HOUR_MICROS;
+        let body = self
+            .app
+            .graphql(
+                "mutation($t: DateTime!) { advanceClock(input: {to: $t}) }",
+                json!({"t": micros_to_rfc3339(to)}),
+            )
+            .await;
+        self.compare("advanceClock", &Ok(()), &body)?;
+        self.automatic_payouts().await?;
+        self.model.advance_to(to);
+        self.read_capabilities().await
     }
 
     async fn charge(&mut self, op: &Op) -> Step {
