@@ -45,3 +45,13 @@ mod policy_sandbox;
 mod policy_server;
 mod schema_file;
 mod webhooks;
+
+mod bank_workload;
+mod model_app;
+mod model_case;
+mod model_design;
+mod model_moves;
+mod model_ops;
+mod model_property;
+mod model_reference;
+mod money_regressions;
