@@ -12,7 +12,7 @@ use crate::config::Settings;
 use crate::ids::IdGenerator;
 use crate::policy::{PolicyEngine, PolicyRegistry, PolicyWatcher, RegistryError};
 use crate::service::scheduler::CLOCK_META;
-use crate::service::{AppState, ServiceError, Services, EVENT_STREAM_CAPACITY};
+use crate::service::{AppState, ServiceError, Services};
 use crate::store::{Key, Keyspace, Store, StoreError, WriterThread};
 
 /// How many times, and how far apart, closing waits for the state to be released.
@@ -59,7 +59,7 @@ impl Application {
         } else {
             Clock::System
         };
-        let (event_stream, _) = broadcast::channel(EVENT_STREAM_CAPACITY);
+        let (event_stream, _) = broadcast::channel(settings.limits.event_stream_capacity.max(1));
         let (policy_changes, changes) = mpsc::unbounded_channel();
         let policies = PolicyRegistry::load(
             &settings.policies_dir,

@@ -16,6 +16,8 @@ pub mod code {
     pub const IDEMPOTENCY_CONFLICT: &str = "IDEMPOTENCY_CONFLICT";
     pub const POLICY_ERROR: &str = "POLICY_ERROR";
     pub const RATE_LIMITED: &str = "RATE_LIMITED";
+    pub const QUERY_TOO_COSTLY: &str = crate::graphql::guard::QUERY_TOO_COSTLY;
+    pub const TIMEOUT: &str = crate::graphql::guard::TIMEOUT;
     pub const INTERNAL: &str = "INTERNAL";
 }
 

@@ -40,3 +40,5 @@ mod policy_sandbox;
 mod policy_server;
 mod schema_file;
 mod webhooks;
+
+mod hardening_hostile;
