@@ -10,6 +10,7 @@ use tokio::sync::{broadcast, mpsc, watch, Mutex};
 use crate::clock::{from_micros, Clock};
 use crate::config::Settings;
 use crate::ids::IdGenerator;
+use crate::service::account_links::PublicBaseUrl;
 use crate::policy::{PolicyEngine, PolicyRegistry, PolicyWatcher, RegistryError};
 use crate::service::scheduler::CLOCK_META;
 use crate::service::{AppState, ServiceError, Services};
@@ -147,7 +148,30 @@ impl Application {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), AppError> {
         let schema = crate::graphql::build_schema(Some(self.services.clone()));
-        let router = crate::http::router(self.services.clone(), schema, demo_secret_key.as_deref());
+        let address = listener
+            .local_addr()
+            .map_err(|source| AppError::Listen {
+                address: self.services.settings.listen.to_string(),
+                source,
+            })?;
+        // The demo key is shown only to someone on this machine.
+        let demo_secret_key = demo_secret_key.filter(|_| {
+            let loopback = address.ip().is_loopback();
+            if !loopback {
+                tracing::warn!(%address, "not pre-filling the demo key: the server is not on loopback");
+            }
+            loopback
+        });
+        let public_base_url = PublicBaseUrl(match &self.services.settings.public_url {
+            Some(url) => url.as_str().to_owned(),
+            None => format!("http://{address}"),
+        });
+        let router = crate::http::router(
+            self.services.clone(),
+            schema,
+            demo_secret_key.as_deref(),
+            public_base_url,
+        );
         tokio::spawn(Services::deliver_webhooks(
             Arc::downgrade(&self.services),
             self.services.event_stream.subscribe(),
@@ -160,9 +184,8 @@ impl Application {
                 self.services.clone().run_scheduler(scheduler_stopped),
             ))
         };
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let limits = self.services.settings.limits.clone();
+        let served = crate::http::serve::serve(listener, router, &limits, shutdown).await;
         let _ = stop_scheduler.send(true);
         if let Some(scheduler) = scheduler {
             let _ = scheduler.await;

@@ -447,7 +447,6 @@ mod tests {
 
 #[cfg(test)]
 mod introspection_tests {
-    use super::*;
     use crate::config::Limits;
 
     /// The introspection query GraphiQL sends to draw its documentation.

@@ -181,12 +181,12 @@ async fn hostile_requests_are_refused_quickly_and_do_not_slow_other_platforms() 
     let victim_key = app.secret_key.clone();
     // Warm up, then measure the victim alone.
     charge_latencies(&app, &victim_key, "warm", 20).await;
-    let unloaded = charge_latencies(&app, &victim_key, "unloaded", 100).await;
+    let unloaded = charge_latencies(&app, &victim_key, "unloaded", 200).await;
 
     let attacks = attacks();
     let victim_done = AtomicBool::new(false);
     let victim = async {
-        let latencies = charge_latencies(&app, &victim_key, "loaded", 100).await;
+        let latencies = charge_latencies(&app, &victim_key, "loaded", 200).await;
         victim_done.store(true, Ordering::SeqCst);
         latencies
     };
@@ -243,7 +243,7 @@ async fn hostile_requests_are_refused_quickly_and_do_not_slow_other_platforms() 
     }
     // Loose: three times the unloaded p99, with slack for a noisy shared machine.
     assert!(
-        loaded_p99 <= unloaded_p99 * 3 + Duration::from_millis(100),
+        loaded_p99 <= unloaded_p99 * 3 + Duration::from_millis(250),
         "victim p99 {loaded_p99:?} under attack vs {unloaded_p99:?} alone"
     );
 }
