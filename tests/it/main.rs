@@ -42,3 +42,5 @@ mod schema_file;
 mod webhooks;
 
 mod hardening_hostile;
+mod hardening_limits;
+mod hardening_websocket;
