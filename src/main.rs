@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 
 use tollgate::app::Application;
-use tollgate::config::Settings;
+use tollgate::config::{Limits, PublicUrl, Settings};
 use tollgate::service::platforms::NewPlatform;
 
 #[derive(Parser)]
@@ -63,6 +63,12 @@ struct ServeArgs {
     /// Create (once) a demo platform with a little data, and pre-fill its key in GraphiQL.
     #[arg(long, env = "TOLLGATE_DEMO")]
     demo: bool,
+    /// The URL clients reach this server at, for the links it hands out (account links);
+    /// defaults to http:// and the address it listens on.
+    #[arg(long, env = "TOLLGATE_PUBLIC_URL")]
+    public_url: Option<PublicUrl>,
+    #[command(flatten)]
+    limits: Limits,
 }
 
 #[derive(Subcommand)]
@@ -166,6 +172,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         listen: args.listen,
         simulated_clock: args.simulated_clock,
         demo: args.demo,
+        public_url: args.public_url,
+        limits: args.limits,
         ..Settings::new(args.data, args.policies)
     };
     let mut application =
