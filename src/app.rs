@@ -10,8 +10,8 @@ use tokio::sync::{broadcast, mpsc, watch, Mutex};
 use crate::clock::{from_micros, Clock};
 use crate::config::Settings;
 use crate::ids::IdGenerator;
-use crate::service::account_links::PublicBaseUrl;
 use crate::policy::{PolicyEngine, PolicyRegistry, PolicyWatcher, RegistryError};
+use crate::service::account_links::PublicBaseUrl;
 use crate::service::scheduler::CLOCK_META;
 use crate::service::{AppState, ServiceError, Services};
 use crate::store::{Key, Keyspace, Store, StoreError, WriterThread};
@@ -148,12 +148,10 @@ impl Application {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), AppError> {
         let schema = crate::graphql::build_schema(Some(self.services.clone()));
-        let address = listener
-            .local_addr()
-            .map_err(|source| AppError::Listen {
-                address: self.services.settings.listen.to_string(),
-                source,
-            })?;
+        let address = listener.local_addr().map_err(|source| AppError::Listen {
+            address: self.services.settings.listen.to_string(),
+            source,
+        })?;
         // The demo key is shown only to someone on this machine.
         let demo_secret_key = demo_secret_key.filter(|_| {
             let loopback = address.ip().is_loopback();

@@ -47,6 +47,8 @@ pub const INTROSPECTION_COST: u64 = 1_000;
 /// (it reads a few thousand values); `types { fields { type { fields { type { fields } } } } }`
 /// at 2.4 million, and every further level at twenty times more.
 pub const MAX_INTROSPECTION_COST: u64 = 1_500_000;
+/// The size assumed for a list of what hangs off one charge (transfers, refunds, reversals).
+pub const CHARGE_CHILDREN_BOUND: u64 = 10;
 /// The bound assumed for a list field without paging whose bound is not known better.
 pub const DEFAULT_LIST_BOUND: u64 = 100;
 /// The largest response body; a larger one is replaced by an error.

@@ -305,9 +305,7 @@ async fn run_graphql(
         Ok(caller) => caller,
         Err((status, error)) => return refuse(status, error, request_id),
     };
-    let mut request = request
-        .into_inner()
-        .data(state.public_base_url.clone());
+    let mut request = request.into_inner().data(state.public_base_url.clone());
     use_parsed_query(&state.parsed, &mut request);
     let (accounts, transfers) = crate::graphql::loaders::for_request(&state.services);
     let request = request.data(caller).data(accounts).data(transfers);

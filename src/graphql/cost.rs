@@ -12,9 +12,12 @@ use async_graphql::registry::{MetaField, MetaType, MetaTypeName, Registry};
 use async_graphql::{Name, Value, Variables};
 
 use crate::config::{
-    DEFAULT_LIST_BOUND, DEFAULT_PAGE_SIZE, INTROSPECTION_COST, LEDGER_CHECK_COST, MAX_SELECTION_NESTING,
-    MUTATION_COST, PLATFORM_BALANCE_COST, PREVIEW_CHARGE_COST,
+    CHARGE_CHILDREN_BOUND, DEFAULT_LIST_BOUND, DEFAULT_PAGE_SIZE, INTROSPECTION_COST,
+    LEDGER_CHECK_COST, MAX_SELECTION_NESTING, MUTATION_COST, PLATFORM_BALANCE_COST,
+    PREVIEW_CHARGE_COST,
 };
+use crate::domain::external_accounts::MAX_EXTERNAL_ACCOUNTS_PER_ACCOUNT;
+use crate::domain::webhooks::MAX_ENABLED_EVENTS;
 
 /// Why a document could not be measured.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -126,6 +129,17 @@ fn list_bound(type_name: &str, field: &str) -> u64 {
         ("BalanceTransaction", "feeDetails") => 4,
         ("Requirements", _) => 32,
         ("Policy", "hooks") => 16,
+        ("Account", "externalAccounts") => MAX_EXTERNAL_ACCOUNTS_PER_ACCOUNT as u64,
+        ("WebhookEndpoint", "enabledEvents") => MAX_ENABLED_EVENTS as u64,
+        // What hangs off one charge (its transfers, refunds, reversals, fee refunds, dispute
+        // transactions, policy splits) has no hard bound, but is a handful in practice;
+        // counting each as a full page would refuse an ordinary page of charges.
+        ("Charge", "transfers" | "refunds")
+        | ("Transfer", "reversals")
+        | ("Refund", "transferReversals")
+        | ("ApplicationFee", "refunds")
+        | ("Dispute", "balanceTransactions")
+        | ("PolicyDecision", "splits") => CHARGE_CHILDREN_BOUND,
         _ => DEFAULT_LIST_BOUND,
     }
 }
@@ -152,7 +166,8 @@ pub fn measure(
     };
     let mut costs = Vec::new();
     for (name, operation) in document.operations.iter() {
-        let selected = operation_name.is_none_or(|wanted| name.is_some_and(|name| name.as_str() == wanted));
+        let selected =
+            operation_name.is_none_or(|wanted| name.is_some_and(|name| name.as_str() == wanted));
         let operation = &operation.node;
         let root = match operation.ty {
             OperationType::Query => registry.query_type.as_str(),
@@ -236,9 +251,8 @@ impl<'a> Walker<'a> {
                         .unwrap_or_default();
                     let children =
                         self.selection_set(&field.selection_set.node, &child_type, nesting + 1)?;
-                    let multiplier = meta.map_or(1, |meta| {
-                        self.multiplier(type_name, name, meta, field)
-                    });
+                    let multiplier =
+                        meta.map_or(1, |meta| self.multiplier(type_name, name, meta, field));
                     total.fields = total.fields.saturating_add(children.fields);
                     if matches!(name, "__schema" | "__type") {
                         let inside = children.cost.saturating_add(children.introspection);
@@ -257,8 +271,7 @@ impl<'a> Walker<'a> {
                         .saturating_add(multiplier.saturating_mul(children.introspection));
                 }
                 Selection::FragmentSpread(spread) => {
-                    let measured =
-                        self.fragment(&spread.node.fragment_name.node, nesting + 1)?;
+                    let measured = self.fragment(&spread.node.fragment_name.node, nesting + 1)?;
                     total.add(measured);
                 }
                 Selection::InlineFragment(inline) => {
@@ -289,7 +302,8 @@ impl<'a> Walker<'a> {
         let Some(fragment) = self.document.fragments.get(name) else {
             return Ok(Measured::default());
         };
-        self.fragments.insert(name.clone(), FragmentState::Measuring);
+        self.fragments
+            .insert(name.clone(), FragmentState::Measuring);
         let condition = fragment.node.type_condition.node.on.node.to_string();
         let measured =
             self.selection_set(&fragment.node.selection_set.node, &condition, nesting)?;
@@ -306,17 +320,9 @@ impl<'a> Walker<'a> {
 
     /// How many times a field's selection is resolved: its page size for a connection, its
     /// bound for another list, once otherwise.
-    fn multiplier(
-        &self,
-        type_name: &str,
-        name: &str,
-        meta: &MetaField,
-        field: &Field,
-    ) -> u64 {
+    fn multiplier(&self, type_name: &str, name: &str, meta: &MetaField, field: &Field) -> u64 {
         if meta.args.contains_key("first") {
-            return self
-                .first(field)
-                .unwrap_or(DEFAULT_PAGE_SIZE as u64);
+            return self.first(field).unwrap_or(DEFAULT_PAGE_SIZE as u64);
         }
         if !is_list(&meta.ty) {
             return 1;
@@ -356,8 +362,7 @@ mod tests {
             ..Limits::default()
         };
         let schema = crate::graphql::build_schema_with(None, limits);
-        let request =
-            async_graphql::Request::new(query).variables(Variables::from_json(variables));
+        let request = async_graphql::Request::new(query).variables(Variables::from_json(variables));
         let response = futures::executor::block_on(schema.execute(request));
         let error = response.errors.first().expect("refused").clone();
         serde_json::to_value(&error).expect("json")
@@ -374,10 +379,16 @@ mod tests {
     fn pages_multiply_what_they_select() {
         // charges 1 + 20 x (nodes 1 + id 1 + amount 1 + amount.amount 1)
         assert_eq!(
-            cost_of("{ charges(first: 20) { nodes { id amount { amount } } } }", serde_json::json!({})),
+            cost_of(
+                "{ charges(first: 20) { nodes { id amount { amount } } } }",
+                serde_json::json!({})
+            ),
             1 + 20 * 4
         );
-        assert_eq!(cost_of("{ charges { nodes { id } } }", serde_json::json!({})), 1 + 10 * 2);
+        assert_eq!(
+            cost_of("{ charges { nodes { id } } }", serde_json::json!({})),
+            1 + 10 * 2
+        );
         assert_eq!(
             cost_of(
                 "query($n: Int) { charges(first: $n) { nodes { id } } }",
@@ -385,17 +396,30 @@ mod tests {
             ),
             1 + 100_000 * 2
         );
-        // A list without paging costs its bound: transfers (100) under each of 10 charges.
+        // A list without paging costs its bound: transfers under each of 10 charges.
         assert_eq!(
-            cost_of("{ charges { nodes { transfers { id } } } }", serde_json::json!({})),
-            1 + 10 * (1 + 1 + DEFAULT_LIST_BOUND)
+            cost_of(
+                "{ charges { nodes { transfers { id } } } }",
+                serde_json::json!({})
+            ),
+            1 + 10 * (1 + 1 + CHARGE_CHILDREN_BOUND)
+        );
+        assert_eq!(
+            cost_of(
+                "{ platform { negativeAccounts { amount { amount } } } }",
+                serde_json::json!({})
+            ),
+            1 + PLATFORM_BALANCE_COST + DEFAULT_LIST_BOUND * 2
         );
     }
 
     #[test]
     fn expensive_fields_and_mutations_carry_their_cost() {
         assert_eq!(
-            cost_of("{ a: ledgerCheck { balanced } b: ledgerCheck { balanced } }", serde_json::json!({})),
+            cost_of(
+                "{ a: ledgerCheck { balanced } b: ledgerCheck { balanced } }",
+                serde_json::json!({})
+            ),
             2 * (LEDGER_CHECK_COST + 1)
         );
         assert_eq!(
@@ -406,7 +430,10 @@ mod tests {
             MUTATION_COST + 1
         );
         assert_eq!(
-            cost_of("{ platform { balance { available { amount } } } }", serde_json::json!({})),
+            cost_of(
+                "{ platform { balance { available { amount } } } }",
+                serde_json::json!({})
+            ),
             1 + PLATFORM_BALANCE_COST + 1 + 8
         );
     }
@@ -433,10 +460,18 @@ mod tests {
         let cycle = "fragment A on Query { ...B } fragment B on Query { ...A } { ...A }";
         // The cycle measures as nothing; the parser's recursion limit then refuses it.
         let error = refusal(cycle, serde_json::json!({}));
-        assert!(error["message"].as_str().is_some_and(|message| message.contains("recursion")), "{error}");
+        assert!(
+            error["message"]
+                .as_str()
+                .is_some_and(|message| message.contains("recursion")),
+            "{error}"
+        );
         let mut deep = String::from("{ ...D0 }\n");
         for level in 0..200 {
-            deep.push_str(&format!("fragment D{level} on Query {{ ...D{} }}\n", level + 1));
+            deep.push_str(&format!(
+                "fragment D{level} on Query {{ ...D{} }}\n",
+                level + 1
+            ));
         }
         deep.push_str("fragment D200 on Query { __typename }");
         let error = refusal(&deep, serde_json::json!({}));
@@ -463,7 +498,8 @@ fragment TypeRef on __Type { kind name ofType { kind name ofType { kind name ofT
             .execute(async_graphql::Request::new(GRAPHIQL_INTROSPECTION))
             .await;
         assert!(response.errors.is_empty(), "{:?}", response.errors);
-        let nested = "{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }";
+        let nested =
+            "{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }";
         let response = schema.execute(async_graphql::Request::new(nested)).await;
         let error = serde_json::to_value(&response.errors[0]).expect("json");
         assert_eq!(error["extensions"]["code"], "QUERY_TOO_COSTLY", "{error}");

@@ -216,8 +216,8 @@ impl RequestGuard {
         let Some(limiter) = limiter else {
             return Ok(());
         };
-        let tokens = NonZeroU32::new(u32::try_from(tokens).unwrap_or(u32::MAX))
-            .unwrap_or(NonZeroU32::MIN);
+        let tokens =
+            NonZeroU32::new(u32::try_from(tokens).unwrap_or(u32::MAX)).unwrap_or(NonZeroU32::MIN);
         let wait = match limiter.check_key_n(platform, tokens) {
             Ok(Ok(())) => return Ok(()),
             Ok(Err(not_until)) => not_until.wait_time_from(self.shared.clock.now()),
@@ -250,10 +250,18 @@ impl Extension for RequestGuard {
         let operation_name = request.operation_name.clone();
         let variables = request.variables.clone();
         if let Ok(document) = request.parsed_query() {
-            let costs = cost::measure(registry, bounds, document, &variables, operation_name.as_deref())
-                .map_err(|error| GuardError::TooDeep(error).to_server_error())?;
-            let costs: Vec<OperationCost> = costs.into_iter().filter(|cost| cost.selected).collect();
-            self.check(&costs).map_err(|error| error.to_server_error())?;
+            let costs = cost::measure(
+                registry,
+                bounds,
+                document,
+                &variables,
+                operation_name.as_deref(),
+            )
+            .map_err(|error| GuardError::TooDeep(error).to_server_error())?;
+            let costs: Vec<OperationCost> =
+                costs.into_iter().filter(|cost| cost.selected).collect();
+            self.check(&costs)
+                .map_err(|error| error.to_server_error())?;
             if let Ok(mut mutation) = self.mutation.lock() {
                 *mutation = costs
                     .iter()
@@ -286,7 +294,9 @@ impl Extension for RequestGuard {
         } else {
             match tokio::time::timeout(remaining, next.run(ctx, operation_name)).await {
                 Ok(response) => response,
-                Err(_) => return Response::from_errors(vec![self.deadline_error().to_server_error()]),
+                Err(_) => {
+                    return Response::from_errors(vec![self.deadline_error().to_server_error()])
+                }
             }
         };
         let expired = self.expired.lock().map(|flag| *flag).unwrap_or(false);

@@ -53,7 +53,10 @@ fn cookie_token(headers: &HeaderMap) -> Option<String> {
         .filter_map(|cookie| cookie.trim().split_once('='))
         .find(|(name, _)| *name == CSRF_COOKIE)
         .map(|(_, token)| token.to_owned())
-        .filter(|token| token.len() == CSRF_TOKEN_BYTES * 2 && token.bytes().all(|byte| byte.is_ascii_hexdigit()))
+        .filter(|token| {
+            token.len() == CSRF_TOKEN_BYTES * 2
+                && token.bytes().all(|byte| byte.is_ascii_hexdigit())
+        })
 }
 
 /// Whether the browser says the form was posted from another site.
@@ -88,7 +91,9 @@ pub(super) async fn submit(
         return hardened(
             (
                 StatusCode::BAD_REQUEST,
-                Html(message_page("The form could not be read; please open the link again.")),
+                Html(message_page(
+                    "The form could not be read; please open the link again.",
+                )),
             )
                 .into_response(),
         );
@@ -99,7 +104,10 @@ pub(super) async fn submit(
         return respond(current, &FormValues::new(), "");
     }
     let cookie = cookie_token(&headers);
-    let given = values.get(CSRF_FIELD).map(String::as_bytes).unwrap_or_default();
+    let given = values
+        .get(CSRF_FIELD)
+        .map(String::as_bytes)
+        .unwrap_or_default();
     let token_matches = cookie
         .as_deref()
         .is_some_and(|cookie| bool::from(cookie.as_bytes().ct_eq(given)));
@@ -156,7 +164,10 @@ fn hardened(mut response: Response) -> Response {
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static("frame-ancestors 'none'"),
     );
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     response
 }
 

@@ -68,7 +68,8 @@ fn deep_fragments(levels: usize) -> String {
 
 fn attacks() -> Vec<Attack> {
     let nested_pages = "{ accounts(first: 100) { nodes { charges(first: 100) { nodes { transfers { destination { charges(first: 100) { nodes { id amount { amount } } } } } } } } } }";
-    let introspection = "__schema { types { fields { type { fields { type { fields { name } } } } } } }";
+    let introspection =
+        "__schema { types { fields { type { fields { type { fields { name } } } } } } }";
     vec![
         Attack {
             name: "fragment doubling, 22 levels",
@@ -169,7 +170,11 @@ async fn send_attack(app: &TestApp, key: &str, attack: &Attack) -> (u16, String,
     let elapsed = started.elapsed();
     let code = serde_json::from_str::<Value>(&text)
         .ok()
-        .and_then(|body| body["errors"][0]["extensions"]["code"].as_str().map(str::to_owned))
+        .and_then(|body| {
+            body["errors"][0]["extensions"]["code"]
+                .as_str()
+                .map(str::to_owned)
+        })
         .unwrap_or_else(|| format!("no code ({} bytes)", text.len()));
     (status, code, elapsed)
 }
@@ -208,7 +213,10 @@ async fn hostile_requests_are_refused_quickly_and_do_not_slow_other_platforms() 
     let (loaded, (results, rounds)) = tokio::join!(victim, attacker);
     println!("attack rounds while the victim charged: {rounds}");
 
-    println!("{:<52} {:>6} {:>20} {:>10}", "attack", "status", "code", "ms");
+    println!(
+        "{:<52} {:>6} {:>20} {:>10}",
+        "attack", "status", "code", "ms"
+    );
     for (attack, (status, code, elapsed)) in attacks.iter().zip(&results) {
         println!(
             "{:<52} {:>6} {:>20} {:>10.1}",

@@ -12,7 +12,8 @@ use crate::helpers::{
 
 #[tokio::test]
 async fn a_socket_that_never_finishes_its_headers_is_closed_within_the_timeout() {
-    let app = spawn_app_with(|settings| settings.limits.header_read_timeout_milliseconds = 300).await;
+    let app =
+        spawn_app_with(|settings| settings.limits.header_read_timeout_milliseconds = 300).await;
     let mut socket = tokio::net::TcpStream::connect(app.address)
         .await
         .expect("connect");
@@ -73,12 +74,18 @@ async fn reads_and_writes_have_separate_budgets_per_key() {
     let body: Value = response.json().await.expect("json");
     assert_eq!(error_code(&body), "RATE_LIMITED");
     assert_eq!(body["errors"][0]["extensions"]["budget"], "reads");
-    assert_eq!(body["errors"][0]["extensions"]["retryAfter"], json!(retry_after));
+    assert_eq!(
+        body["errors"][0]["extensions"]["retryAfter"],
+        json!(retry_after)
+    );
     assert_eq!(retry_after, 1);
 
     // Writes have their own budget, and each mutation field takes one token.
     let body = app
-        .graphql(TOPUP, json!({"amount": 100, "currency": "usd", "key": "budget-1"}))
+        .graphql(
+            TOPUP,
+            json!({"amount": 100, "currency": "usd", "key": "budget-1"}),
+        )
         .await;
     assert_no_errors(&body);
     let two = "mutation { a: createTopup(input: {amount: 1, currency: \"usd\"}) { id } b: createTopup(input: {amount: 1, currency: \"usd\"}) { id } }";
@@ -108,7 +115,10 @@ async fn the_deadline_stops_queries_and_mutations_before_they_start() {
     assert_eq!(error_code(&body), "TIMEOUT", "{body}");
     assert_eq!(body["data"], Value::Null);
     let body = app
-        .graphql(TOPUP, json!({"amount": 100, "currency": "usd", "key": "late"}))
+        .graphql(
+            TOPUP,
+            json!({"amount": 100, "currency": "usd", "key": "late"}),
+        )
         .await;
     assert_eq!(error_code(&body), "TIMEOUT", "{body}");
     let platform = tollgate::ids::PlatformId::parse(&app.platform_id).expect("platform id");
@@ -116,20 +126,50 @@ async fn the_deadline_stops_queries_and_mutations_before_they_start() {
         .services
         .balance(&tollgate::ledger::Holder::Platform(platform))
         .expect("balance");
-    assert!(stored.pending.is_empty() && stored.available.is_empty(), "{stored:?}");
+    assert!(
+        stored.pending.is_empty() && stored.available.is_empty(),
+        "{stored:?}"
+    );
 }
 
 /// Text that only Rust or serde would write.
-const INTERNAL_MARKERS: [&str; 6] = ["serde", "at line", "column", "invalid type", "expected", "Error("];
+const INTERNAL_MARKERS: [&str; 6] = [
+    "serde",
+    "at line",
+    "column",
+    "invalid type",
+    "expected",
+    "Error(",
+];
 
 #[tokio::test]
 async fn refusals_carry_a_request_id_and_no_internal_text_or_locations() {
     let app = spawn_app().await;
     let cases: [(&str, Option<&str>, u16, &str); 4] = [
-        ("{not json", Some(app.secret_key.as_str()), 400, "INVALID_REQUEST"),
-        ("{\"query\": 5}", Some(app.secret_key.as_str()), 400, "INVALID_REQUEST"),
-        ("{\"query\": \"{ platform { id } }\", \"variables\": [1]}", Some(app.secret_key.as_str()), 400, "INVALID_REQUEST"),
-        ("{\"query\": \"{ platform { id } }\"}", None, 401, "UNAUTHENTICATED"),
+        (
+            "{not json",
+            Some(app.secret_key.as_str()),
+            400,
+            "INVALID_REQUEST",
+        ),
+        (
+            "{\"query\": 5}",
+            Some(app.secret_key.as_str()),
+            400,
+            "INVALID_REQUEST",
+        ),
+        (
+            "{\"query\": \"{ platform { id } }\", \"variables\": [1]}",
+            Some(app.secret_key.as_str()),
+            400,
+            "INVALID_REQUEST",
+        ),
+        (
+            "{\"query\": \"{ platform { id } }\"}",
+            None,
+            401,
+            "UNAUTHENTICATED",
+        ),
     ];
     for (raw, key, status, code) in cases {
         let mut request = app
@@ -176,12 +216,18 @@ async fn responses_larger_than_the_cap_are_refused() {
     let app = spawn_app_with(|settings| settings.limits.max_response_bytes = 2_000).await;
     for n in 0..10 {
         let body = app
-            .graphql(TOPUP, json!({"amount": 100 + n, "currency": "usd", "key": format!("cap-{n}")}))
+            .graphql(
+                TOPUP,
+                json!({"amount": 100 + n, "currency": "usd", "key": format!("cap-{n}")}),
+            )
             .await;
         assert_no_errors(&body);
     }
     let body = app
-        .graphql("{ events(first: 10) { nodes { id type data } } }", json!({}))
+        .graphql(
+            "{ events(first: 10) { nodes { id type data } } }",
+            json!({}),
+        )
         .await;
     assert_eq!(error_code(&body), "QUERY_TOO_COSTLY", "{body}");
     assert_eq!(body["errors"][0]["extensions"]["limit"], json!(2_000));
@@ -198,7 +244,10 @@ async fn express_account_link(app: &crate::helpers::TestApp) -> String {
         )
         .await;
     assert_no_errors(&body);
-    let account = body["data"]["createAccount"]["id"].as_str().expect("id").to_owned();
+    let account = body["data"]["createAccount"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
     let body = app.graphql(CREATE_LINK, json!({"a": account})).await;
     assert_no_errors(&body);
     body["data"]["createAccountLink"]["url"]
@@ -231,7 +280,9 @@ async fn the_onboarding_page_is_not_cached_framed_forged_or_refilled_with_secret
     assert_eq!(headers["content-security-policy"], "frame-ancestors 'none'");
     let cookie = headers["set-cookie"].to_str().expect("cookie");
     assert!(
-        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && cookie.contains("Secure"),
+        cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Strict")
+            && cookie.contains("Secure"),
         "{cookie}"
     );
 
@@ -257,7 +308,12 @@ async fn the_onboarding_page_is_not_cached_framed_forged_or_refilled_with_secret
         .expect("post");
     assert_eq!(forged.status(), 403);
     assert_eq!(forged.headers()["x-frame-options"], "DENY");
-    let no_cookie = client.post(&url).form(&form(&token)).send().await.expect("post");
+    let no_cookie = client
+        .post(&url)
+        .form(&form(&token))
+        .send()
+        .await
+        .expect("post");
     assert_eq!(no_cookie.status(), 403);
     let cross_site = client
         .post(&url)
@@ -283,5 +339,8 @@ async fn the_onboarding_page_is_not_cached_framed_forged_or_refilled_with_secret
     let html = refused.text().await.expect("html");
     assert!(html.contains("value=\"Jenny\""), "{html}");
     assert!(!html.contains("4321"), "the SSN digits were refilled");
-    assert!(!html.contains("000123456789"), "the account number was refilled");
+    assert!(
+        !html.contains("000123456789"),
+        "the account number was refilled"
+    );
 }

@@ -89,7 +89,10 @@ async fn a_connection_that_does_not_initialise_in_time_is_closed() {
         }
         other => panic!("expected a close frame, got {other:?}"),
     }
-    println!("closed {:?} after connecting (timeout 200 ms)", started.elapsed());
+    println!(
+        "closed {:?} after connecting (timeout 200 ms)",
+        started.elapsed()
+    );
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 
@@ -107,13 +110,18 @@ async fn subscriptions_are_capped_per_connection_and_per_platform() {
     }
     // Subscriptions sent together start in no particular order: any one of them is refused.
     let refused = next_json(&mut first).await;
-    assert!(["1", "2", "3"].contains(&refused["id"].as_str().unwrap_or_default()), "{refused}");
-    assert_eq!(
-        refused["payload"]["errors"][0]["extensions"]["code"],
-        "RATE_LIMITED",
+    assert!(
+        ["1", "2", "3"].contains(&refused["id"].as_str().unwrap_or_default()),
         "{refused}"
     );
-    assert!(refused.to_string().contains("This connection holds"), "{refused}");
+    assert_eq!(
+        refused["payload"]["errors"][0]["extensions"]["code"], "RATE_LIMITED",
+        "{refused}"
+    );
+    assert!(
+        refused.to_string().contains("This connection holds"),
+        "{refused}"
+    );
 
     // A second connection of the same platform gets the platform's last slot only.
     let mut second = connect(&app, None).await;
@@ -123,10 +131,17 @@ async fn subscriptions_are_capped_per_connection_and_per_platform() {
     let refused = next_json(&mut second).await;
     let refused_id = refused["id"].as_str().unwrap_or_default().to_owned();
     assert!(["a", "b"].contains(&refused_id.as_str()), "{refused}");
-    assert!(refused.to_string().contains("This platform holds"), "{refused}");
+    assert!(
+        refused.to_string().contains("This platform holds"),
+        "{refused}"
+    );
     // The refused subscription completes.
     let completed = next_json(&mut second).await;
-    assert_eq!((completed["id"].as_str(), completed["type"].as_str()), (Some(refused_id.as_str()), Some("complete")), "{completed}");
+    assert_eq!(
+        (completed["id"].as_str(), completed["type"].as_str()),
+        (Some(refused_id.as_str()), Some("complete")),
+        "{completed}"
+    );
     let live = if refused_id == "a" { "b" } else { "a" };
 
     // Completing a subscription gives its slot back.
@@ -147,8 +162,15 @@ async fn subscriptions_are_capped_per_connection_and_per_platform() {
         assert_eq!(event["id"].as_str(), Some(live), "{event}");
         event = next_json(&mut second).await;
     }
-    assert_eq!((event["id"].as_str(), event["type"].as_str()), (Some("c"), Some("next")), "{event}");
-    assert_eq!(event["payload"]["data"]["events"]["type"], "topup.created", "{event}");
+    assert_eq!(
+        (event["id"].as_str(), event["type"].as_str()),
+        (Some("c"), Some("next")),
+        "{event}"
+    );
+    assert_eq!(
+        event["payload"]["data"]["events"]["type"], "topup.created",
+        "{event}"
+    );
 }
 
 #[tokio::test]
@@ -165,7 +187,10 @@ async fn a_subscriber_that_falls_behind_is_dropped_with_a_close_reason() {
     // Wait until the subscription is live: one event arrives.
     let description = "x".repeat(1000);
     let topup = "mutation($d: String, $k: String) { createTopup(input: {amount: 100, currency: \"usd\", description: $d, idempotencyKey: $k}) { id } }";
-    assert_no_errors(&app.graphql(topup, json!({"d": description, "k": "first"})).await);
+    assert_no_errors(
+        &app.graphql(topup, json!({"d": description, "k": "first"}))
+            .await,
+    );
     assert_eq!(next_json(&mut socket).await["type"], "next");
     // Not reading while many events happen: the server's socket fills and the subscriber
     // falls more than eight events behind.

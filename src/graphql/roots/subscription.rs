@@ -37,14 +37,19 @@ impl SubscriptionSlots {
     }
 
     fn take(&self) -> Result<(OwnedSemaphorePermit, OwnedSemaphorePermit), ServiceError> {
-        let connection = self.per_connection.clone().try_acquire_owned().map_err(|_| {
-            ServiceError::RateLimited {
-                message: "This connection holds as many subscriptions as it may; complete one first".into(),
-            }
-        })?;
+        let connection = self
+            .per_connection
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| ServiceError::RateLimited {
+                message:
+                    "This connection holds as many subscriptions as it may; complete one first"
+                        .into(),
+            })?;
         let platform = self.per_platform.clone().try_acquire_owned().map_err(|_| {
             ServiceError::RateLimited {
-                message: "This platform holds as many subscriptions as it may; complete one first".into(),
+                message: "This platform holds as many subscriptions as it may; complete one first"
+                    .into(),
             }
         })?;
         Ok((connection, platform))
