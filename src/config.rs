@@ -84,36 +84,52 @@ pub const EVENT_STREAM_CAPACITY: usize = 1_024;
 /// limit off.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Limits {
+    /// The most a query may cost (see MAX_QUERY_COST).
     #[arg(long, env = "TOLLGATE_MAX_QUERY_COST", default_value_t = MAX_QUERY_COST)]
     pub max_query_cost: u64,
+    /// The most fields a query may name once its fragments are expanded.
     #[arg(long, env = "TOLLGATE_MAX_QUERY_FIELDS", default_value_t = MAX_QUERY_FIELDS)]
     pub max_query_fields: u64,
+    /// The most an introspection may be estimated to cost.
     #[arg(long, env = "TOLLGATE_MAX_INTROSPECTION_COST", default_value_t = MAX_INTROSPECTION_COST)]
     pub max_introspection_cost: u64,
+    /// The largest response body; a larger one is replaced by an error.
     #[arg(long, env = "TOLLGATE_MAX_RESPONSE_BYTES", default_value_t = MAX_RESPONSE_BYTES)]
     pub max_response_bytes: usize,
+    /// How long the GraphQL part of a request may run.
     #[arg(long, env = "TOLLGATE_REQUEST_DEADLINE_MS", default_value_t = REQUEST_DEADLINE_MILLISECONDS)]
     pub request_deadline_milliseconds: u64,
+    /// How long a client may take to send its request headers (also the idle keep-alive time).
     #[arg(long, env = "TOLLGATE_HEADER_READ_TIMEOUT_MS", default_value_t = HEADER_READ_TIMEOUT_MILLISECONDS)]
     pub header_read_timeout_milliseconds: u64,
+    /// The most HTTP connections served at once.
     #[arg(long, env = "TOLLGATE_MAX_CONNECTIONS", default_value_t = MAX_CONNECTIONS)]
     pub max_connections: usize,
+    /// Per key: queries and subscriptions per second (0: no limit).
     #[arg(long, env = "TOLLGATE_READS_PER_SECOND", default_value_t = READS_PER_SECOND)]
     pub reads_per_second: u32,
+    /// Per key: reads allowed at once above the rate.
     #[arg(long, env = "TOLLGATE_READ_BURST", default_value_t = READ_BURST)]
     pub read_burst: u32,
+    /// Per key: mutation fields per second (0: no limit).
     #[arg(long, env = "TOLLGATE_WRITES_PER_SECOND", default_value_t = WRITES_PER_SECOND)]
     pub writes_per_second: u32,
+    /// Per key: writes allowed at once above the rate.
     #[arg(long, env = "TOLLGATE_WRITE_BURST", default_value_t = WRITE_BURST)]
     pub write_burst: u32,
+    /// How long a websocket may take to send connection_init.
     #[arg(long, env = "TOLLGATE_WEBSOCKET_INIT_TIMEOUT_MS", default_value_t = WEBSOCKET_INIT_TIMEOUT_MILLISECONDS)]
     pub websocket_init_timeout_milliseconds: u64,
+    /// The most subscriptions one websocket may hold.
     #[arg(long, env = "TOLLGATE_MAX_SUBSCRIPTIONS_PER_CONNECTION", default_value_t = MAX_SUBSCRIPTIONS_PER_CONNECTION)]
     pub max_subscriptions_per_connection: usize,
+    /// The most subscriptions one platform may hold over all its websockets.
     #[arg(long, env = "TOLLGATE_MAX_SUBSCRIPTIONS_PER_PLATFORM", default_value_t = MAX_SUBSCRIPTIONS_PER_PLATFORM)]
     pub max_subscriptions_per_platform: usize,
+    /// How long one websocket message may take to reach the client.
     #[arg(long, env = "TOLLGATE_WEBSOCKET_SEND_TIMEOUT_MS", default_value_t = WEBSOCKET_SEND_TIMEOUT_MILLISECONDS)]
     pub websocket_send_timeout_milliseconds: u64,
+    /// How many events a subscriber may fall behind before it is dropped.
     #[arg(long, env = "TOLLGATE_EVENT_STREAM_CAPACITY", default_value_t = EVENT_STREAM_CAPACITY)]
     pub event_stream_capacity: usize,
 }
@@ -199,6 +215,27 @@ impl Settings {
             demo: false,
             public_url: None,
             limits: Limits::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_urls_are_absolute_http_without_a_trailing_slash() {
+        let parsed: PublicUrl = "https://pay.example.com/".parse().expect("url");
+        assert_eq!(parsed.as_str(), "https://pay.example.com");
+        let with_path: PublicUrl = "http://10.0.0.1:8080/tollgate/".parse().expect("url");
+        assert_eq!(with_path.as_str(), "http://10.0.0.1:8080/tollgate");
+        for bad in [
+            "pay.example.com",
+            "ftp://pay.example.com",
+            "https://pay.example.com/?a=1",
+            "javascript:alert(1)",
+        ] {
+            assert!(bad.parse::<PublicUrl>().is_err(), "{bad}");
         }
     }
 }

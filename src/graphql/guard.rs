@@ -149,7 +149,7 @@ impl ExtensionFactory for Guard {
         Arc::new(RequestGuard {
             shared: self.shared.clone(),
             started: Instant::now(),
-            mutation: Mutex::new(false),
+            operation: Mutex::new(None),
             expired: Mutex::new(false),
         })
     }
@@ -159,13 +159,21 @@ impl ExtensionFactory for Guard {
 struct RequestGuard {
     shared: Arc<Shared>,
     started: Instant,
-    /// Whether the document holds a mutation: mutations are only stopped between root fields.
-    mutation: Mutex<bool>,
+    /// What the document runs: a mutation is only stopped between root fields, and a
+    /// subscription has no deadline (it lives as long as the client wants; each event's
+    /// work is bounded by the cost check).
+    operation: Mutex<Option<OperationType>>,
     /// Set when a field was refused for the deadline.
     expired: Mutex<bool>,
 }
 
 impl RequestGuard {
+    /// The operation measured, if the document parsed; an unknown one is treated as a
+    /// mutation (stopped only between root fields).
+    fn operation(&self) -> Option<OperationType> {
+        self.operation.lock().ok().and_then(|operation| *operation)
+    }
+
     fn deadline(&self) -> Duration {
         Duration::from_millis(self.shared.limits.request_deadline_milliseconds)
     }
@@ -262,10 +270,8 @@ impl Extension for RequestGuard {
                 costs.into_iter().filter(|cost| cost.selected).collect();
             self.check(&costs)
                 .map_err(|error| error.to_server_error())?;
-            if let Ok(mut mutation) = self.mutation.lock() {
-                *mutation = costs
-                    .iter()
-                    .any(|cost| cost.operation == OperationType::Mutation);
+            if let Ok(mut operation) = self.operation.lock() {
+                *operation = costs.first().map(|cost| cost.operation);
             }
             let caller = request
                 .data
@@ -286,7 +292,11 @@ impl Extension for RequestGuard {
         operation_name: Option<&str>,
         next: NextExecute<'_>,
     ) -> Response {
-        let is_mutation = self.mutation.lock().map(|flag| *flag).unwrap_or(true);
+        let operation = self.operation();
+        if operation == Some(OperationType::Subscription) {
+            return next.run(ctx, operation_name).await;
+        }
+        let is_mutation = operation != Some(OperationType::Query);
         let remaining = self.deadline().saturating_sub(self.started.elapsed());
         let response = if is_mutation {
             // A mutation is never dropped halfway: it is stopped between root fields.
@@ -312,7 +322,11 @@ impl Extension for RequestGuard {
         info: ResolveInfo<'_>,
         next: NextResolve<'_>,
     ) -> ServerResult<Option<Value>> {
-        let is_mutation = self.mutation.lock().map(|flag| *flag).unwrap_or(true);
+        let operation = self.operation();
+        if operation == Some(OperationType::Subscription) {
+            return next.run(ctx, info).await;
+        }
+        let is_mutation = operation != Some(OperationType::Query);
         let at_root = info.path_node.parent.is_none();
         if (at_root || !is_mutation) && self.started.elapsed() > self.deadline() {
             if let Ok(mut expired) = self.expired.lock() {

@@ -101,6 +101,9 @@ async fn subscriptions_are_capped_per_connection_and_per_platform() {
     let app = spawn_app_with(|settings| {
         settings.limits.max_subscriptions_per_connection = 2;
         settings.limits.max_subscriptions_per_platform = 3;
+        // Shorter than the subscription lives before its event: the deadline is for
+        // queries and mutations, not for subscriptions.
+        settings.limits.request_deadline_milliseconds = 150;
     })
     .await;
     let mut first = connect(&app, None).await;
