@@ -344,3 +344,72 @@ async fn the_onboarding_page_is_not_cached_framed_forged_or_refilled_with_secret
         "the account number was refilled"
     );
 }
+
+#[tokio::test]
+async fn connections_over_the_cap_wait_for_a_slot() {
+    let app = spawn_app_with(|settings| {
+        settings.limits.max_connections = 1;
+        settings.limits.header_read_timeout_milliseconds = 300;
+    })
+    .await;
+    // An idle connection that never sends a byte holds the only slot.
+    let idle = tokio::net::TcpStream::connect(app.address)
+        .await
+        .expect("connect");
+    let started = Instant::now();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client");
+    let response = client
+        .post(app.url())
+        .bearer_auth(&app.secret_key)
+        .json(&json!({"query": "{ platform { id } }"}))
+        .send()
+        .await
+        .expect("send");
+    let elapsed = started.elapsed();
+    println!("a request behind an idle connection was served after {elapsed:?}");
+    assert_eq!(response.status(), 200);
+    // Served only once the idle connection was closed by the header-read timeout.
+    assert!(elapsed >= Duration::from_millis(250), "{elapsed:?}");
+    drop(idle);
+}
+
+/// Serves a fresh store on `address` with `demo_key`, and returns GraphiQL's page.
+async fn graphiql_page_on(address: &str, demo_key: &str) -> String {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let settings = tollgate::config::Settings {
+        simulated_clock: true,
+        ..tollgate::config::Settings::new(temp.path().join("data"), crate::helpers::policies_dir())
+    };
+    let application = tollgate::app::Application::build(settings).expect("build");
+    let listener = tokio::net::TcpListener::bind(address).await.expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let key = demo_key.to_owned();
+    let server = tokio::spawn(async move {
+        application
+            .serve(listener, Some(key), async move {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("serve");
+    });
+    let page = reqwest::get(format!("http://127.0.0.1:{port}/"))
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("html");
+    let _ = stop.send(());
+    server.await.expect("server");
+    page
+}
+
+#[tokio::test]
+async fn the_demo_key_is_prefilled_only_on_loopback() {
+    let key = "sk_test_demo_key_for_the_page";
+    assert!(graphiql_page_on("127.0.0.1:0", key).await.contains(key));
+    assert!(!graphiql_page_on("0.0.0.0:0", key).await.contains(key));
+}
