@@ -26,6 +26,7 @@ use tracing::Instrument;
 
 use crate::config::{MAX_REQUEST_BODY_BYTES, REQUEST_TIMEOUT_SECONDS};
 use crate::graphql::errors::{code, to_graphql};
+use crate::graphql::guard::GuardError;
 use crate::graphql::TollgateSchema;
 use crate::service::account_links::{PublicBaseUrl, ONBOARDING_PATH};
 use crate::service::{AppState, Caller, ServiceError};
@@ -350,19 +351,15 @@ fn respond(
     };
     if body.len() > max_response_bytes {
         tracing::warn!(bytes = body.len(), "a response was larger than the cap");
-        let mut error = ServerError::new(
-            format!(
-                "The response would be {} bytes, more than the limit of {max_response_bytes}: ask for smaller pages or fewer fields",
-                body.len()
-            ),
-            None,
-        );
-        let extensions = error.extensions.get_or_insert_with(Default::default);
-        extensions.set("code", code::QUERY_TOO_COSTLY);
-        extensions.set("type", "invalid_request_error");
-        extensions.set("responseBytes", body.len() as u64);
-        extensions.set("limit", max_response_bytes as u64);
-        extensions.set("requestId", request_id.as_str());
+        let mut error = GuardError::ResponseTooLarge {
+            bytes: body.len() as u64,
+            limit: max_response_bytes as u64,
+        }
+        .to_server_error();
+        error
+            .extensions
+            .get_or_insert_with(Default::default)
+            .set("requestId", request_id.as_str());
         let body = serde_json::json!({ "data": null, "errors": [error] });
         return with_request_id(Json(body).into_response(), request_id);
     }

@@ -19,7 +19,6 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::config::Limits;
 use crate::graphql::cost::{self, CostError, IntrospectionBounds, OperationCost};
-use crate::graphql::errors::code;
 use crate::ids::PlatformId;
 use crate::service::Caller;
 
@@ -39,6 +38,8 @@ pub enum GuardError {
     },
     #[error("The request ran past its deadline of {deadline_milliseconds} ms and was stopped")]
     DeadlineExceeded { deadline_milliseconds: u64 },
+    #[error("The response would be {bytes} bytes, more than the limit of {limit}: ask for smaller pages or fewer fields")]
+    ResponseTooLarge { bytes: u64, limit: u64 },
 }
 
 /// The two rate-limit budgets of a key.
@@ -57,53 +58,10 @@ impl std::fmt::Display for Budget {
     }
 }
 
-/// The code a client switches on for a guard error.
-pub const QUERY_TOO_COSTLY: &str = "QUERY_TOO_COSTLY";
-/// The code of a request stopped at its deadline.
-pub const TIMEOUT: &str = "TIMEOUT";
-
 impl GuardError {
-    /// The GraphQL error, with the figures behind it in `extensions`. Errors raised before
-    /// execution have no location.
+    /// The GraphQL error; see `errors::guard_error`.
     pub fn to_server_error(&self) -> ServerError {
-        let mut error = ServerError::new(self.to_string(), None);
-        let extensions = error.extensions.get_or_insert_with(Default::default);
-        match self {
-            GuardError::TooCostly { cost, limit } => {
-                extensions.set("code", QUERY_TOO_COSTLY);
-                extensions.set("type", "invalid_request_error");
-                extensions.set("cost", *cost);
-                extensions.set("limit", *limit);
-            }
-            GuardError::TooManyFields { fields, limit } => {
-                extensions.set("code", QUERY_TOO_COSTLY);
-                extensions.set("type", "invalid_request_error");
-                extensions.set("fields", *fields);
-                extensions.set("limit", *limit);
-            }
-            GuardError::TooDeep(CostError::TooDeep { limit }) => {
-                extensions.set("code", code::INVALID_REQUEST);
-                extensions.set("type", "invalid_request_error");
-                extensions.set("limit", *limit as u64);
-            }
-            GuardError::RateLimited {
-                budget,
-                retry_after_seconds,
-            } => {
-                extensions.set("code", code::RATE_LIMITED);
-                extensions.set("type", "rate_limit_error");
-                extensions.set("budget", budget.to_string());
-                extensions.set("retryAfter", *retry_after_seconds);
-            }
-            GuardError::DeadlineExceeded {
-                deadline_milliseconds,
-            } => {
-                extensions.set("code", TIMEOUT);
-                extensions.set("type", "api_error");
-                extensions.set("deadlineMs", *deadline_milliseconds);
-            }
-        }
-        error
+        crate::graphql::errors::guard_error(self)
     }
 }
 
