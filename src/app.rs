@@ -11,8 +11,9 @@ use crate::clock::{from_micros, Clock};
 use crate::config::{Settings, MAX_IDEMPOTENCY_RETENTION_HOURS, MIN_IDEMPOTENCY_RETENTION_HOURS};
 use crate::ids::IdGenerator;
 use crate::policy::{PolicyEngine, PolicyRegistry, PolicyWatcher, RegistryError};
+use crate::service::account_links::PublicBaseUrl;
 use crate::service::scheduler::{saved_platform_clocks, CLOCK_META};
-use crate::service::{AppState, ServiceError, Services, EVENT_STREAM_CAPACITY};
+use crate::service::{AppState, ServiceError, Services};
 use crate::store::{Key, Keyspace, Store, StoreError, WriterThread};
 
 /// How many times, and how far apart, closing waits for the state to be released.
@@ -74,7 +75,7 @@ impl Application {
         } else {
             Clock::System
         };
-        let (event_stream, _) = broadcast::channel(EVENT_STREAM_CAPACITY);
+        let (event_stream, _) = broadcast::channel(settings.limits.event_stream_capacity.max(1));
         let (policy_changes, changes) = mpsc::unbounded_channel();
         let policies = PolicyRegistry::load(
             &settings.policies_dir,
@@ -164,7 +165,28 @@ impl Application {
         // A store from an earlier version is brought up to date before any request.
         self.services.migrate().await?;
         let schema = crate::graphql::build_schema(Some(self.services.clone()));
-        let router = crate::http::router(self.services.clone(), schema, demo_secret_key.as_deref());
+        let address = listener.local_addr().map_err(|source| AppError::Listen {
+            address: self.services.settings.listen.to_string(),
+            source,
+        })?;
+        // The demo key is shown only to someone on this machine.
+        let demo_secret_key = demo_secret_key.filter(|_| {
+            let loopback = address.ip().is_loopback();
+            if !loopback {
+                tracing::warn!(%address, "not pre-filling the demo key: the server is not on loopback");
+            }
+            loopback
+        });
+        let public_base_url = PublicBaseUrl(match &self.services.settings.public_url {
+            Some(url) => url.as_str().to_owned(),
+            None => format!("http://{address}"),
+        });
+        let router = crate::http::router(
+            self.services.clone(),
+            schema,
+            demo_secret_key.as_deref(),
+            public_base_url,
+        );
         tokio::spawn(Services::deliver_webhooks(
             Arc::downgrade(&self.services),
             self.services.event_stream.subscribe(),
@@ -177,9 +199,8 @@ impl Application {
                 self.services.clone().run_scheduler(scheduler_stopped),
             ))
         };
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let limits = self.services.settings.limits.clone();
+        let served = crate::http::serve::serve(listener, router, &limits, shutdown).await;
         let _ = stop_scheduler.send(true);
         if let Some(scheduler) = scheduler {
             let _ = scheduler.await;

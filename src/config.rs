@@ -13,10 +13,149 @@ pub const DEFAULT_PAGE_SIZE: usize = 10;
 pub const MAX_REQUEST_BODY_BYTES: usize = 256 * 1024;
 /// The deepest query accepted.
 pub const MAX_QUERY_DEPTH: usize = 16;
-/// The most expensive query accepted (each field costs 1).
-pub const MAX_QUERY_COMPLEXITY: usize = 5000;
-/// How long one HTTP request may take before it is cut off.
+/// How long one HTTP request may take before it is cut off, whatever it is doing: the outer
+/// guard behind the GraphQL deadline (`Limits::request_deadline_milliseconds`).
 pub const REQUEST_TIMEOUT_SECONDS: u64 = 30;
+
+/// The most a query may cost. A field costs 1 plus, for a connection, its page size
+/// (`first`, or the default page) times the cost of what it selects, and for a list without
+/// paging, its bound times the same; expensive fields cost more (below). 10 000 allows a
+/// full page of 100 items with a page of 10 under each and their fields (about 3 000), and
+/// keeps the largest response near a few hundred kilobytes.
+pub const MAX_QUERY_COST: u64 = 10_000;
+/// The most fields a query may name once its fragments are expanded (counted without
+/// expanding them): a doubling chain of fragments is refused before it is walked.
+pub const MAX_QUERY_FIELDS: u64 = 2_000;
+/// The deepest nesting of selections and fragment spreads the cost walk follows; deeper
+/// documents are refused rather than recursed into.
+pub const MAX_SELECTION_NESTING: usize = 64;
+/// What `ledgerCheck` costs: it reads a trial balance of the whole platform.
+pub const LEDGER_CHECK_COST: u64 = 1_000;
+/// What `previewCharge` costs: it runs the platform's policy, up to its time budget.
+pub const PREVIEW_CHARGE_COST: u64 = 500;
+/// What a platform's balance costs: it scans the connected accounts' negative balances for
+/// the reserve (also `Platform.negativeAccounts`).
+pub const PLATFORM_BALANCE_COST: u64 = 100;
+/// What each mutation field costs: a durable commit, and often a policy run. Twenty fit in
+/// one request; more are refused rather than run one after another.
+pub const MUTATION_COST: u64 = 500;
+/// What each `__schema` or `__type` field costs against `MAX_QUERY_COST`: ten fit in a
+/// query. What they select is counted against `MAX_INTROSPECTION_COST`.
+pub const INTROSPECTION_COST: u64 = 1_000;
+/// The most an introspection may be estimated to cost, each list taken at the largest size
+/// it has in this schema. GraphiQL's documentation query is estimated at about 1.1 million
+/// (it reads a few thousand values); `types { fields { type { fields { type { fields } } } } }`
+/// at 2.4 million, and every further level at twenty times more.
+pub const MAX_INTROSPECTION_COST: u64 = 1_500_000;
+/// The size assumed for a list of what hangs off one charge (transfers, refunds, reversals).
+pub const CHARGE_CHILDREN_BOUND: u64 = 10;
+/// The bound assumed for a list field without paging whose bound is not known better.
+pub const DEFAULT_LIST_BOUND: u64 = 100;
+/// The largest response body; a larger one is replaced by an error.
+pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+/// How long the GraphQL part of a request may run; fields not started by then are not run.
+pub const REQUEST_DEADLINE_MILLISECONDS: u64 = 10_000;
+/// How long a client may take to send a request's headers, and how long an idle kept-alive
+/// connection stays open waiting for the next request.
+pub const HEADER_READ_TIMEOUT_MILLISECONDS: u64 = 10_000;
+/// The most HTTP connections served at once; further clients wait in the listen backlog.
+pub const MAX_CONNECTIONS: usize = 1_024;
+/// Per platform key: read requests (queries, subscriptions) per second, and the burst
+/// allowed above that rate. Stripe's live-mode default is 100 reads per second.
+pub const READS_PER_SECOND: u32 = 100;
+pub const READ_BURST: u32 = 1_000;
+/// Per platform key: mutations per second (each mutation field counts once), and the burst.
+/// Stripe's live-mode default is 100 writes per second.
+pub const WRITES_PER_SECOND: u32 = 100;
+pub const WRITE_BURST: u32 = 500;
+/// How long a websocket may take to send `connection_init`.
+pub const WEBSOCKET_INIT_TIMEOUT_MILLISECONDS: u64 = 10_000;
+/// The most subscriptions one websocket connection may hold at once.
+pub const MAX_SUBSCRIPTIONS_PER_CONNECTION: usize = 16;
+/// The most subscriptions one platform may hold at once, over all its connections.
+pub const MAX_SUBSCRIPTIONS_PER_PLATFORM: usize = 256;
+/// How long one websocket message may take to reach the client before it is dropped.
+pub const WEBSOCKET_SEND_TIMEOUT_MILLISECONDS: u64 = 10_000;
+/// How many events a subscriber may fall behind before it is dropped as too slow.
+pub const EVENT_STREAM_CAPACITY: usize = 1_024;
+
+/// The limits that protect the server from any one client; each has a flag and a
+/// `TOLLGATE_*` variable, with the constants above as defaults. A rate of 0 turns that rate
+/// limit off.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Limits {
+    /// The most a query may cost (see MAX_QUERY_COST).
+    #[arg(long, env = "TOLLGATE_MAX_QUERY_COST", default_value_t = MAX_QUERY_COST)]
+    pub max_query_cost: u64,
+    /// The most fields a query may name once its fragments are expanded.
+    #[arg(long, env = "TOLLGATE_MAX_QUERY_FIELDS", default_value_t = MAX_QUERY_FIELDS)]
+    pub max_query_fields: u64,
+    /// The most an introspection may be estimated to cost.
+    #[arg(long, env = "TOLLGATE_MAX_INTROSPECTION_COST", default_value_t = MAX_INTROSPECTION_COST)]
+    pub max_introspection_cost: u64,
+    /// The largest response body; a larger one is replaced by an error.
+    #[arg(long, env = "TOLLGATE_MAX_RESPONSE_BYTES", default_value_t = MAX_RESPONSE_BYTES)]
+    pub max_response_bytes: usize,
+    /// How long the GraphQL part of a request may run.
+    #[arg(long, env = "TOLLGATE_REQUEST_DEADLINE_MS", default_value_t = REQUEST_DEADLINE_MILLISECONDS)]
+    pub request_deadline_milliseconds: u64,
+    /// How long a client may take to send its request headers (also the idle keep-alive time).
+    #[arg(long, env = "TOLLGATE_HEADER_READ_TIMEOUT_MS", default_value_t = HEADER_READ_TIMEOUT_MILLISECONDS)]
+    pub header_read_timeout_milliseconds: u64,
+    /// The most HTTP connections served at once.
+    #[arg(long, env = "TOLLGATE_MAX_CONNECTIONS", default_value_t = MAX_CONNECTIONS)]
+    pub max_connections: usize,
+    /// Per key: queries and subscriptions per second (0: no limit).
+    #[arg(long, env = "TOLLGATE_READS_PER_SECOND", default_value_t = READS_PER_SECOND)]
+    pub reads_per_second: u32,
+    /// Per key: reads allowed at once above the rate.
+    #[arg(long, env = "TOLLGATE_READ_BURST", default_value_t = READ_BURST)]
+    pub read_burst: u32,
+    /// Per key: mutation fields per second (0: no limit).
+    #[arg(long, env = "TOLLGATE_WRITES_PER_SECOND", default_value_t = WRITES_PER_SECOND)]
+    pub writes_per_second: u32,
+    /// Per key: writes allowed at once above the rate.
+    #[arg(long, env = "TOLLGATE_WRITE_BURST", default_value_t = WRITE_BURST)]
+    pub write_burst: u32,
+    /// How long a websocket may take to send connection_init.
+    #[arg(long, env = "TOLLGATE_WEBSOCKET_INIT_TIMEOUT_MS", default_value_t = WEBSOCKET_INIT_TIMEOUT_MILLISECONDS)]
+    pub websocket_init_timeout_milliseconds: u64,
+    /// The most subscriptions one websocket may hold.
+    #[arg(long, env = "TOLLGATE_MAX_SUBSCRIPTIONS_PER_CONNECTION", default_value_t = MAX_SUBSCRIPTIONS_PER_CONNECTION)]
+    pub max_subscriptions_per_connection: usize,
+    /// The most subscriptions one platform may hold over all its websockets.
+    #[arg(long, env = "TOLLGATE_MAX_SUBSCRIPTIONS_PER_PLATFORM", default_value_t = MAX_SUBSCRIPTIONS_PER_PLATFORM)]
+    pub max_subscriptions_per_platform: usize,
+    /// How long one websocket message may take to reach the client.
+    #[arg(long, env = "TOLLGATE_WEBSOCKET_SEND_TIMEOUT_MS", default_value_t = WEBSOCKET_SEND_TIMEOUT_MILLISECONDS)]
+    pub websocket_send_timeout_milliseconds: u64,
+    /// How many events a subscriber may fall behind before it is dropped.
+    #[arg(long, env = "TOLLGATE_EVENT_STREAM_CAPACITY", default_value_t = EVENT_STREAM_CAPACITY)]
+    pub event_stream_capacity: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_query_cost: MAX_QUERY_COST,
+            max_query_fields: MAX_QUERY_FIELDS,
+            max_introspection_cost: MAX_INTROSPECTION_COST,
+            max_response_bytes: MAX_RESPONSE_BYTES,
+            request_deadline_milliseconds: REQUEST_DEADLINE_MILLISECONDS,
+            header_read_timeout_milliseconds: HEADER_READ_TIMEOUT_MILLISECONDS,
+            max_connections: MAX_CONNECTIONS,
+            reads_per_second: READS_PER_SECOND,
+            read_burst: READ_BURST,
+            writes_per_second: WRITES_PER_SECOND,
+            write_burst: WRITE_BURST,
+            websocket_init_timeout_milliseconds: WEBSOCKET_INIT_TIMEOUT_MILLISECONDS,
+            max_subscriptions_per_connection: MAX_SUBSCRIPTIONS_PER_CONNECTION,
+            max_subscriptions_per_platform: MAX_SUBSCRIPTIONS_PER_PLATFORM,
+            websocket_send_timeout_milliseconds: WEBSOCKET_SEND_TIMEOUT_MILLISECONDS,
+            event_stream_capacity: EVENT_STREAM_CAPACITY,
+        }
+    }
+}
 /// How often the scheduler looks for due work when the clock is the system's.
 pub const SCHEDULER_INTERVAL_MILLISECONDS: u64 = 1000;
 /// The most timers the scheduler handles in one commit.
@@ -45,6 +184,35 @@ pub struct Settings {
     pub demo: bool,
     /// How long idempotency keys are kept before a timer deletes them.
     pub idempotency_retention_hours: i64,
+    /// The URL clients reach this server at, for links it hands out (account links); `None`
+    /// means `http://` and the address the server listens on.
+    pub public_url: Option<PublicUrl>,
+    pub limits: Limits,
+}
+
+/// An absolute `http` or `https` URL without a trailing slash, parsed once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicUrl(String);
+
+impl PublicUrl {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for PublicUrl {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<PublicUrl, String> {
+        let parsed = url::Url::parse(text).map_err(|error| format!("not a URL: {error}"))?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+            return Err("the public URL must be http:// or https:// with a host".into());
+        }
+        if parsed.query().is_some() || parsed.fragment().is_some() {
+            return Err("the public URL may not have a query or a fragment".into());
+        }
+        Ok(PublicUrl(parsed.as_str().trim_end_matches('/').to_owned()))
+    }
 }
 
 impl Settings {
@@ -59,6 +227,29 @@ impl Settings {
             simulated_clock: false,
             demo: false,
             idempotency_retention_hours: DEFAULT_IDEMPOTENCY_RETENTION_HOURS,
+            public_url: None,
+            limits: Limits::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_urls_are_absolute_http_without_a_trailing_slash() {
+        let parsed: PublicUrl = "https://pay.example.com/".parse().expect("url");
+        assert_eq!(parsed.as_str(), "https://pay.example.com");
+        let with_path: PublicUrl = "http://10.0.0.1:8080/tollgate/".parse().expect("url");
+        assert_eq!(with_path.as_str(), "http://10.0.0.1:8080/tollgate");
+        for bad in [
+            "pay.example.com",
+            "ftp://pay.example.com",
+            "https://pay.example.com/?a=1",
+            "javascript:alert(1)",
+        ] {
+            assert!(bad.parse::<PublicUrl>().is_err(), "{bad}");
         }
     }
 }

@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 
 use tollgate::app::Application;
-use tollgate::config::Settings;
+use tollgate::config::{Limits, PublicUrl, Settings};
 use tollgate::service::platforms::NewPlatform;
 
 #[derive(Parser)]
@@ -67,6 +67,12 @@ struct ServeArgs {
     #[arg(long, env = "TOLLGATE_IDEMPOTENCY_RETENTION_HOURS",
           default_value_t = tollgate::config::DEFAULT_IDEMPOTENCY_RETENTION_HOURS)]
     idempotency_retention_hours: i64,
+    /// The URL clients reach this server at, for the links it hands out (account links);
+    /// defaults to http:// and the address it listens on.
+    #[arg(long, env = "TOLLGATE_PUBLIC_URL")]
+    public_url: Option<PublicUrl>,
+    #[command(flatten)]
+    limits: Limits,
 }
 
 #[derive(Subcommand)]
@@ -174,6 +180,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         simulated_clock: args.simulated_clock,
         demo: args.demo,
         idempotency_retention_hours: args.idempotency_retention_hours,
+        public_url: args.public_url,
+        limits: args.limits,
         ..Settings::new(args.data, args.policies)
     };
     let mut application =

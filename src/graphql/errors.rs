@@ -1,7 +1,9 @@
 //! The one mapping from service errors to GraphQL errors with `extensions.code`.
 
-use async_graphql::{ErrorExtensions, Value};
+use async_graphql::{ErrorExtensions, ServerError, Value};
 
+use crate::graphql::cost::CostError;
+use crate::graphql::guard::GuardError;
 use crate::service::ServiceError;
 
 /// The machine-readable codes clients switch on.
@@ -16,6 +18,8 @@ pub mod code {
     pub const IDEMPOTENCY_CONFLICT: &str = "IDEMPOTENCY_CONFLICT";
     pub const POLICY_ERROR: &str = "POLICY_ERROR";
     pub const RATE_LIMITED: &str = "RATE_LIMITED";
+    pub const QUERY_TOO_COSTLY: &str = "QUERY_TOO_COSTLY";
+    pub const TIMEOUT: &str = "TIMEOUT";
     pub const INTERNAL: &str = "INTERNAL";
 }
 
@@ -117,4 +121,54 @@ impl<T> GqlResult<T> for Result<T, ServiceError> {
     fn gql(self) -> async_graphql::Result<T> {
         self.map_err(to_graphql)
     }
+}
+
+/// Converts a guard refusal (cost, rate limit, deadline, response size) into a GraphQL
+/// error with the figures behind it in `extensions`. These are raised outside any field,
+/// so they carry no location.
+pub fn guard_error(error: &GuardError) -> ServerError {
+    let mut server_error = ServerError::new(error.to_string(), None);
+    let extensions = server_error.extensions.get_or_insert_with(Default::default);
+    match error {
+        GuardError::TooCostly { cost, limit } => {
+            extensions.set("code", code::QUERY_TOO_COSTLY);
+            extensions.set("type", "invalid_request_error");
+            extensions.set("cost", *cost);
+            extensions.set("limit", *limit);
+        }
+        GuardError::TooManyFields { fields, limit } => {
+            extensions.set("code", code::QUERY_TOO_COSTLY);
+            extensions.set("type", "invalid_request_error");
+            extensions.set("fields", *fields);
+            extensions.set("limit", *limit);
+        }
+        GuardError::TooDeep(CostError::TooDeep { limit }) => {
+            extensions.set("code", code::INVALID_REQUEST);
+            extensions.set("type", "invalid_request_error");
+            extensions.set("limit", *limit as u64);
+        }
+        GuardError::RateLimited {
+            budget,
+            retry_after_seconds,
+        } => {
+            extensions.set("code", code::RATE_LIMITED);
+            extensions.set("type", "rate_limit_error");
+            extensions.set("budget", budget.to_string());
+            extensions.set("retryAfter", *retry_after_seconds);
+        }
+        GuardError::DeadlineExceeded {
+            deadline_milliseconds,
+        } => {
+            extensions.set("code", code::TIMEOUT);
+            extensions.set("type", "api_error");
+            extensions.set("deadlineMs", *deadline_milliseconds);
+        }
+        GuardError::ResponseTooLarge { bytes, limit } => {
+            extensions.set("code", code::QUERY_TOO_COSTLY);
+            extensions.set("type", "invalid_request_error");
+            extensions.set("responseBytes", *bytes);
+            extensions.set("limit", *limit);
+        }
+    }
+    server_error
 }

@@ -1,8 +1,10 @@
 //! The only code that knows GraphQL: the schema, its types, roots and error mapping.
 
 pub mod context;
+pub mod cost;
 pub mod demo;
 pub mod errors;
+pub mod guard;
 pub mod loaders;
 pub mod roots;
 pub mod scalars;
@@ -10,7 +12,7 @@ pub mod types;
 
 use async_graphql::{MergedObject, Schema};
 
-use crate::config::{MAX_QUERY_COMPLEXITY, MAX_QUERY_DEPTH};
+use crate::config::{Limits, MAX_QUERY_DEPTH};
 use crate::service::AppState;
 use roots::accounts::{AccountsMutation, AccountsQuery};
 use roots::charges::{ChargesMutation, ChargesQuery};
@@ -46,15 +48,24 @@ pub struct MutationRoot(
 
 pub type TollgateSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
-/// Builds the schema with its limits; `state` is `None` only when exporting the SDL.
+/// Builds the schema with its limits; `state` is `None` only when exporting the SDL. The
+/// guard (cost, rate limits, deadline) takes its limits from the state's settings.
 pub fn build_schema(state: Option<AppState>) -> TollgateSchema {
+    let limits = state
+        .as_ref()
+        .map_or_else(Limits::default, |state| state.settings.limits.clone());
+    build_schema_with(state, limits)
+}
+
+/// Builds the schema with the given limits.
+pub fn build_schema_with(state: Option<AppState>, limits: Limits) -> TollgateSchema {
     let mut builder = Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
         SubscriptionRoot,
     )
     .limit_depth(MAX_QUERY_DEPTH)
-    .limit_complexity(MAX_QUERY_COMPLEXITY);
+    .extension(guard::Guard::new(limits));
     if let Some(state) = state {
         builder = builder.data(state);
     }

@@ -1,13 +1,18 @@
 //! The hosted onboarding page behind account links: a small HTML form (GET) that posts the
 //! same details as `submitAccountDetails` plus a bank account (POST, form-urlencoded).
-//! Everything printed is escaped; the account number is never echoed back.
+//! Everything printed is escaped; secrets (account number, SSN digits, ID and tax numbers)
+//! are never echoed back. A submission must carry the CSRF token set in a cookie with the
+//! form (and, when the browser sends an Origin, come from this server's origin); every page
+//! is `no-store` and may not be framed.
 
 use std::collections::HashMap;
 
 use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Form;
+use rand::RngCore;
+use subtle::ConstantTimeEq;
 
 use super::HttpState;
 use crate::domain::account_record::AccountRecord;
@@ -17,22 +22,107 @@ use crate::service::account_links::{FormError, HostedPage, HostedSubmission};
 
 /// The most form fields a submission may carry; the form has about twenty.
 const MAX_FORM_FIELDS: usize = 64;
+/// The cookie and the form field that carry the CSRF token.
+const CSRF_COOKIE: &str = "tollgate_csrf";
+const CSRF_FIELD: &str = "csrfToken";
+/// Random bytes in a CSRF token.
+const CSRF_TOKEN_BYTES: usize = 32;
+/// Fields whose values are never printed back into the form after a failed submission.
+const SECRET_FIELDS: [&str; 4] = [
+    "accountNumber",
+    "individual.ssnLast4",
+    "individual.idNumber",
+    "company.taxId",
+];
 
 type FormValues = HashMap<String, String>;
+
+fn new_csrf_token() -> String {
+    let mut bytes = [0u8; CSRF_TOKEN_BYTES];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// The CSRF token of the browser's cookie, if it has one that could be ours.
+fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|cookies| cookies.split(';'))
+        .filter_map(|cookie| cookie.trim().split_once('='))
+        .find(|(name, _)| *name == CSRF_COOKIE)
+        .map(|(_, token)| token.to_owned())
+        .filter(|token| {
+            token.len() == CSRF_TOKEN_BYTES * 2
+                && token.bytes().all(|byte| byte.is_ascii_hexdigit())
+        })
+}
+
+/// Whether the browser says the form was posted from another site.
+fn foreign_origin(headers: &HeaderMap, public_base_url: &str) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return false;
+    };
+    let ours = url::Url::parse(public_base_url)
+        .map(|url| url.origin().ascii_serialization())
+        .unwrap_or_default();
+    origin.to_str().map_or(true, |origin| origin != ours)
+}
 
 pub(super) async fn show(
     State(state): State<HttpState>,
     Path((platform, link)): Path<(String, String)>,
+    headers: HeaderMap,
 ) -> Response {
+    let token = cookie_token(&headers).unwrap_or_else(new_csrf_token);
     let page = state.services.hosted_onboarding_page(&platform, &link);
-    respond(page, &FormValues::new())
+    let secure = state.public_base_url.0.starts_with("https://");
+    with_csrf_cookie(respond(page, &FormValues::new(), &token), &token, secure)
 }
 
 pub(super) async fn submit(
     State(state): State<HttpState>,
     Path((platform, link)): Path<(String, String)>,
-    Form(values): Form<FormValues>,
+    headers: HeaderMap,
+    form: Result<Form<FormValues>, axum::extract::rejection::FormRejection>,
 ) -> Response {
+    let Ok(Form(values)) = form else {
+        return hardened(
+            (
+                StatusCode::BAD_REQUEST,
+                Html(message_page(
+                    "The form could not be read; please open the link again.",
+                )),
+            )
+                .into_response(),
+        );
+    };
+    // A spent, expired or unknown link answers as it would to a visit: nothing to protect.
+    let current = state.services.hosted_onboarding_page(&platform, &link);
+    if !matches!(current, Ok(HostedPage::Form { .. })) {
+        return respond(current, &FormValues::new(), "");
+    }
+    let cookie = cookie_token(&headers);
+    let given = values
+        .get(CSRF_FIELD)
+        .map(String::as_bytes)
+        .unwrap_or_default();
+    let token_matches = cookie
+        .as_deref()
+        .is_some_and(|cookie| bool::from(cookie.as_bytes().ct_eq(given)));
+    if !token_matches || foreign_origin(&headers, &state.public_base_url.0) {
+        return hardened(
+            (
+                StatusCode::FORBIDDEN,
+                Html(message_page(
+                    "This form has expired or was not sent from this page; please open the link again.",
+                )),
+            )
+                .into_response(),
+        );
+    }
+    let token = cookie.unwrap_or_default();
     let page =
         match parse_submission(&values) {
             Ok(submission) => {
@@ -49,12 +139,50 @@ pub(super) async fn submit(
                     other => other,
                 }),
         };
-    respond(page, &values)
+    respond(page, &values, &token)
+}
+
+fn with_csrf_cookie(mut response: Response, token: &str, secure: bool) -> Response {
+    let secure = if secure { "; Secure" } else { "" };
+    let cookie = format!(
+        "{CSRF_COOKIE}={token}; Path={}; HttpOnly; SameSite=Strict{secure}",
+        crate::service::account_links::ONBOARDING_PATH
+    );
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+/// Every onboarding response: never cached (it shows personal details), never framed
+/// (clickjacking), and never sent on as a Referer (the link is the credential).
+fn hardened(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("frame-ancestors 'none'"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
 }
 
 fn respond(
     page: Result<HostedPage, crate::service::ServiceError>,
     values: &FormValues,
+    csrf_token: &str,
+) -> Response {
+    hardened(render(page, values, csrf_token))
+}
+
+fn render(
+    page: Result<HostedPage, crate::service::ServiceError>,
+    values: &FormValues,
+    csrf_token: &str,
 ) -> Response {
     match page {
         Ok(HostedPage::Form { account, errors }) => {
@@ -63,7 +191,11 @@ fn respond(
             } else {
                 StatusCode::UNPROCESSABLE_ENTITY
             };
-            (status, Html(render_form(&account, &errors, values))).into_response()
+            (
+                status,
+                Html(render_form(&account, &errors, values, csrf_token)),
+            )
+                .into_response()
         }
         Ok(HostedPage::Redirect(location)) => {
             (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
@@ -204,9 +336,13 @@ fn message_page(message: &str) -> String {
     )
 }
 
-/// One text input, refilled with what was submitted.
+/// One text input, refilled with what was submitted unless it is a secret.
 fn input(values: &FormValues, name: &str, label: &str) -> String {
-    let current = values.get(name).map(String::as_str).unwrap_or_default();
+    let current = if SECRET_FIELDS.contains(&name) {
+        ""
+    } else {
+        values.get(name).map(String::as_str).unwrap_or_default()
+    };
     format!(
         "<label>{} <input name=\"{}\" value=\"{}\"></label>\n",
         escape_html(label),
@@ -261,7 +397,12 @@ fn address_fields(values: &FormValues, prefix: &str) -> String {
     .collect()
 }
 
-fn render_form(account: &AccountRecord, errors: &[FormError], values: &FormValues) -> String {
+fn render_form(
+    account: &AccountRecord,
+    errors: &[FormError],
+    values: &FormValues,
+    csrf_token: &str,
+) -> String {
     let mut body = format!(
         "<h1>Set up your account</h1>\n<p>Account {} ({}, {})</p>\n",
         escape_html(account.id().as_ref()),
@@ -288,7 +429,10 @@ fn render_form(account: &AccountRecord, errors: &[FormError], values: &FormValue
     if !due.is_empty() {
         body.push_str(&format!("<p>Still needed: {}</p>\n", due.join(", ")));
     }
-    body.push_str("<form method=\"post\">\n");
+    body.push_str(&format!(
+        "<form method=\"post\">\n<input type=\"hidden\" name=\"{CSRF_FIELD}\" value=\"{}\">\n",
+        escape_html(csrf_token)
+    ));
     match account.business_type() {
         None => {
             body.push_str(
@@ -331,6 +475,16 @@ mod tests {
         );
         let values = FormValues::from([("mcc".to_owned(), "\"><script>".to_owned())]);
         assert!(!input(&values, "mcc", "MCC").contains("<script>"));
+    }
+
+    #[test]
+    fn secrets_are_never_refilled() {
+        for name in SECRET_FIELDS {
+            let values = FormValues::from([(name.to_owned(), "4321".to_owned())]);
+            assert!(!input(&values, name, "secret").contains("4321"), "{name}");
+        }
+        let values = FormValues::from([("individual.firstName".to_owned(), "Jo".to_owned())]);
+        assert!(input(&values, "individual.firstName", "First name").contains("value=\"Jo\""));
     }
 
     #[test]

@@ -22,7 +22,8 @@ use crate::store::Versioned;
 /// Where the hosted onboarding page is served; links are `<base>/onboarding/<platform>/<link>`.
 pub const ONBOARDING_PATH: &str = "/onboarding";
 
-/// The server's public base URL as the request reached it, e.g. `http://127.0.0.1:8080`.
+/// The server's public base URL (`--public-url`, or the address it listens on), e.g.
+/// `https://pay.example.com`; never taken from a request's Host header.
 #[derive(Clone, Debug)]
 pub struct PublicBaseUrl(pub String);
 

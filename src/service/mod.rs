@@ -71,8 +71,9 @@ pub struct PublishedEvent {
     pub event: Event,
 }
 
-/// How many events a slow subscriber may fall behind before it misses some.
-pub const EVENT_STREAM_CAPACITY: usize = 1024;
+/// How many events a slow subscriber may fall behind before it is dropped (the default;
+/// `Limits::event_stream_capacity` sets it).
+pub use crate::config::EVENT_STREAM_CAPACITY;
 
 pub type AppState = Arc<Services>;
 

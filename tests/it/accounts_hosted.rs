@@ -7,7 +7,7 @@ use crate::accounts_support::{
     account_query, browser, event_types, link_for, location, new_account, CREATE_LINK, REFRESH_URL,
     RETURN_URL,
 };
-use crate::helpers::{assert_no_errors, error_code, error_param, spawn_app};
+use crate::helpers::{assert_no_errors, error_code, error_param, post_onboarding_form, spawn_app};
 
 fn us_individual_form() -> Vec<(&'static str, &'static str)> {
     vec![
@@ -79,7 +79,7 @@ async fn an_express_holder_completes_onboarding_on_the_hosted_page() {
     let mut bad = us_individual_form();
     bad[2] = ("individual.dobDay", "31");
     bad[3] = ("individual.dobMonth", "2");
-    let response = client.post(&url).form(&bad).send().await.expect("post");
+    let response = post_onboarding_form(&client, &url, &bad).await;
     assert_eq!(response.status(), 422);
     let html = response.text().await.expect("html");
     assert!(
@@ -92,12 +92,7 @@ async fn an_express_holder_completes_onboarding_on_the_hosted_page() {
         "the account number is never echoed"
     );
 
-    let response = client
-        .post(&url)
-        .form(&us_individual_form())
-        .send()
-        .await
-        .expect("post");
+    let response = post_onboarding_form(&client, &url, &us_individual_form()).await;
     assert_eq!(response.status(), 303);
     assert_eq!(location(&response).as_deref(), Some(RETURN_URL));
 
@@ -129,12 +124,7 @@ async fn an_express_holder_completes_onboarding_on_the_hosted_page() {
         (again.status().as_u16(), location(&again).as_deref()),
         (303, Some(REFRESH_URL))
     );
-    let again = client
-        .post(&url)
-        .form(&us_individual_form())
-        .send()
-        .await
-        .expect("post");
+    let again = post_onboarding_form(&client, &url, &us_individual_form()).await;
     assert_eq!(
         (again.status().as_u16(), location(&again).as_deref()),
         (303, Some(REFRESH_URL))
@@ -201,7 +191,7 @@ async fn an_expired_link_goes_to_refresh_and_standard_holders_choose_a_business_
         ("accountNumber", "000123456789"),
         ("routingNumber", "110000000"),
     ];
-    let response = client.post(&url).form(&form).send().await.expect("post");
+    let response = post_onboarding_form(&client, &url, &form).await;
     assert_eq!(
         location(&response).as_deref(),
         Some(RETURN_URL),

@@ -66,8 +66,26 @@ pub async fn start_with(
     policies: PathBuf,
     policy: Option<String>,
 ) -> TestApp {
-    let application =
-        Application::build(settings(data_dir.clone(), policies)).expect("build application");
+    start_with_settings(settings(data_dir, policies), platform, policy).await
+}
+
+/// A server over a temporary store whose settings `configure` changes (limits, public URL).
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let mut settings = settings(temp.path().join("data"), policies_dir());
+    configure(&mut settings);
+    let mut app = start_with_settings(settings, None, None).await;
+    app._temp = Some(temp);
+    app
+}
+
+pub async fn start_with_settings(
+    settings: Settings,
+    platform: Option<(String, String)>,
+    policy: Option<String>,
+) -> TestApp {
+    let data_dir = settings.data_dir.clone();
+    let application = Application::build(settings).expect("build application");
     let services = application.services.clone();
     let (platform_id, secret_key) = match platform {
         Some(platform) => platform,
@@ -213,12 +231,15 @@ impl TestApp {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("client");
+        let (cookie, token) = open_onboarding_form(&client, url).await;
         let form = [
             ("accountNumber", "000123456789"),
             ("routingNumber", "110000000"),
+            ("csrfToken", token.as_str()),
         ];
         let response = client
             .post(url)
+            .header("cookie", cookie)
             .form(&form)
             .send()
             .await
@@ -267,6 +288,45 @@ impl TestApp {
         };
         (pick("available"), pick("pending"))
     }
+}
+
+/// Opens a hosted onboarding form as a browser would: returns the cookie to send back and
+/// the CSRF token the form carries.
+pub async fn open_onboarding_form(client: &reqwest::Client, url: &str) -> (String, String) {
+    let page = client.get(url).send().await.expect("get form");
+    let cookie = page
+        .headers()
+        .get("set-cookie")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .expect("csrf cookie")
+        .to_owned();
+    let html = page.text().await.expect("form html");
+    let marker = "name=\"csrfToken\" value=\"";
+    let start = html.find(marker).expect("csrf field") + marker.len();
+    let token = html[start..].split('"').next().expect("token").to_owned();
+    (cookie, token)
+}
+
+/// Posts a hosted onboarding form as a browser would: the form is opened first, and its
+/// CSRF token and cookie go with the post (a spent or expired link has none).
+pub async fn post_onboarding_form(
+    client: &reqwest::Client,
+    url: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    let page = client.get(url).send().await.expect("get form");
+    let mut form: Vec<(&str, String)> = form
+        .iter()
+        .map(|(name, value)| (*name, (*value).to_owned()))
+        .collect();
+    let mut request = client.post(url);
+    if page.status() == 200 {
+        let (cookie, token) = open_onboarding_form(client, url).await;
+        form.push(("csrfToken", token));
+        request = request.header("cookie", cookie);
+    }
+    request.form(&form).send().await.expect("post form")
 }
 
 pub fn assert_no_errors(body: &Value) {

@@ -55,3 +55,6 @@ mod model_ops;
 mod model_property;
 mod model_reference;
 mod money_regressions;
+mod hardening_hostile;
+mod hardening_limits;
+mod hardening_websocket;

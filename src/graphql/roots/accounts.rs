@@ -111,10 +111,12 @@ impl AccountsMutation {
             return_url,
         };
         let services = services(ctx);
-        let base = ctx
-            .data_opt::<PublicBaseUrl>()
-            .cloned()
-            .unwrap_or_else(|| PublicBaseUrl(format!("http://{}", services.settings.listen)));
+        let base = ctx.data_opt::<PublicBaseUrl>().cloned().unwrap_or_else(|| {
+            PublicBaseUrl(services.settings.public_url.as_ref().map_or_else(
+                || format!("http://{}", services.settings.listen),
+                |url| url.as_str().to_owned(),
+            ))
+        });
         services
             .create_account_link(caller(ctx)?, request, &base)
             .await
