@@ -281,9 +281,15 @@ impl Bank {
         let begun_after = self.outflows.begun.load(Ordering::SeqCst);
         let moves_in_flight = self.moves.begun.load(Ordering::SeqCst) - moves_finished_before;
         self.counts.reads.fetch_add(1, Ordering::Relaxed);
-        let Some((total, _, _)) = total_of(&body, self.accounts.len()) else {
+        let Some((total, balanced, violations)) = total_of(&body, self.accounts.len()) else {
             return vec![format!("a read failed: {body}")];
         };
+        // The trial balance holds while money moves, not only at rest.
+        if !balanced {
+            return vec![format!(
+                "ledgerCheck was unbalanced under load: {violations}"
+            )];
+        }
         // What left the set: every refund and payout acknowledged before the read, perhaps
         // some of those in flight during it.
         let taken = starting_total - total;

@@ -166,7 +166,8 @@ impl Model {
                 charge.available_on.filter(|date| *date > self.now)
             }
             None => {
-                if self.available(HolderRef::Platform) < amount {
+                // The reserve against accounts' negative balances stays withheld.
+                if self.available(HolderRef::Platform) < amount + self.reserved() {
                     return Err(INSUFFICIENT);
                 }
                 None
@@ -260,7 +261,13 @@ impl Model {
                 }
             }
         };
-        if self.available(holder) < debit {
+        // A platform's reserve against its accounts' negative balances stays withheld.
+        let withheld = if account.is_none() {
+            self.reserved()
+        } else {
+            0
+        };
+        if self.available(holder) < debit + withheld {
             return Err(INSUFFICIENT);
         }
         self.add(holder, Slot::Available, -debit);

@@ -98,9 +98,7 @@ impl Case {
         };
         let found = self.model.charges[index].clone();
         let amount = percent.map(|percent| share(found.amount, percent));
-        let fee = fee_percent
-            .filter(|_| found.flow != Flow::Separate)
-            .map(|percent| share(amount.unwrap_or(found.amount), percent) - 1);
+        let fee = fee_percent.map(|percent| share(amount.unwrap_or(found.amount), percent) - 1);
         let expected = self.model.capture(index, amount, fee);
         let body = self
             .app
@@ -345,9 +343,7 @@ impl Case {
                 .and_then(|route| pick(&self.model.accounts, route)),
             _ => None,
         };
-        let fee = fee_percent
-            .filter(|_| *flow != Flow::Separate)
-            .map(|percent| amount * i64::from(percent) / 100);
+        let fee = fee_percent.map(|percent| amount * i64::from(percent) / 100);
         let transfer_amount = transfer_percent
             .filter(|_| *flow == Flow::Destination)
             .map(|percent| share(*amount, percent));

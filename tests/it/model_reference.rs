@@ -345,6 +345,10 @@ impl Model {
         if let Err(code) = self.check_parties(flow, account) {
             return (None, Err(code));
         }
+        // A fee is taken from a connected account; a charge on the platform alone has none.
+        if flow == Flow::Separate && requested_fee.is_some() {
+            return (None, Err(INVALID));
+        }
         if flow == Flow::Separate {
             if let Err(code) = self.check_route(route_to, amount) {
                 return (None, Err(code));
@@ -433,6 +437,9 @@ impl Model {
             return Err(INVALID);
         }
         self.check_parties(charge.flow, charge.account)?;
+        if charge.flow == Flow::Separate && fee.is_some() {
+            return Err(INVALID);
+        }
         if charge.flow == Flow::Separate {
             self.check_route(charge.route_to, amount)?;
         }
