@@ -166,7 +166,8 @@ impl Model {
                 charge.available_on.filter(|date| *date > self.now)
             }
             None => {
-                if self.available(HolderRef::Platform) < amount {
+                // The reserve against connected accounts' negative balances stays withheld.
+                if self.available(HolderRef::Platform) - self.reserved() < amount {
                     return Err(INSUFFICIENT);
                 }
                 None
@@ -260,7 +261,12 @@ impl Model {
                 }
             }
         };
-        if self.available(holder) < debit {
+        // A platform may pay out only what exceeds its reserve.
+        let withheld = match account {
+            None => self.reserved(),
+            Some(_) => 0,
+        };
+        if self.available(holder) - withheld < debit {
             return Err(INSUFFICIENT);
         }
         self.add(holder, Slot::Available, -debit);
