@@ -47,6 +47,9 @@ mod schema_file;
 mod webhooks;
 
 mod bank_workload;
+mod hardening_hostile;
+mod hardening_limits;
+mod hardening_websocket;
 mod model_app;
 mod model_case;
 mod model_design;
@@ -55,6 +58,3 @@ mod model_ops;
 mod model_property;
 mod model_reference;
 mod money_regressions;
-mod hardening_hostile;
-mod hardening_limits;
-mod hardening_websocket;
