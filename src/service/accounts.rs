@@ -62,12 +62,7 @@ impl Services {
         caller: &Caller,
         request: CreateAccount,
     ) -> Result<AccountRecord, ServiceError> {
-        if caller.connect_account.is_some() {
-            return Err(ServiceError::invalid(
-                "Connect-Account",
-                "Accounts are created by the platform; send the request without Connect-Account",
-            ));
-        }
+        caller.require_platform("Accounts are created by the platform")?;
         let platform_country = Country::parse(&caller.platform.country)
             .map_err(|error| ServiceError::internal("platform country", error))?;
         let account =
@@ -171,8 +166,24 @@ impl Services {
         account_type: Option<AccountType>,
         request: &PageRequest,
     ) -> Result<Page<AccountRecord>, ServiceError> {
+        if let Some(account) = caller.scope_account() {
+            // Acting as an account, the list is that account alone.
+            let own = self.account(caller, account)?.value;
+            let listed = account_type.is_none_or(|wanted| own.account_type() == wanted)
+                && request.after.is_none();
+            let items = if listed {
+                vec![(super::pagination::encode_cursor(own.id().as_ref()), own)]
+            } else {
+                Vec::new()
+            };
+            return Ok(Page {
+                items,
+                has_next_page: false,
+                has_previous_page: request.after.is_some(),
+            });
+        }
         let index = account_type.map_or_else(|| "accounts".to_owned(), type_index);
-        self.page(&caller.platform_key(), &index, request)
+        self.page(caller, &index, request)
     }
 
     pub(super) fn committed_account(

@@ -36,9 +36,6 @@ fn instant_available(holder: &Holder, available: &BTreeMap<Currency, MinorUnits>
         .collect()
 }
 
-/// The most balance transactions a filtered list scans to fill one page.
-const MAX_FILTER_SCAN: usize = 5000;
-
 impl Services {
     /// The holder a balance request is about: the named account, the Connect-Account, or
     /// the platform. The account must be the caller's.
@@ -50,7 +47,7 @@ impl Services {
         match account.or_else(|| caller.connect_account.clone()) {
             Some(account) => {
                 if self
-                    .find::<serde_json::Value>(caller, account.as_ref())?
+                    .find::<crate::domain::account_record::AccountRecord>(caller, account.as_ref())?
                     .is_none()
                 {
                     return Err(ServiceError::not_found(
@@ -134,50 +131,15 @@ impl Services {
         transaction_type: Option<BalanceTransactionType>,
         request: &PageRequest,
     ) -> Result<Page<BalanceTransaction>, ServiceError> {
-        let platform = caller.platform_key();
         let index = holder_index(holder);
-        let Some(wanted) = transaction_type else {
-            return self.page(&platform, &index, request);
-        };
-        // Filtering by type scans the holder's index; bounded so a rare type cannot make
-        // one request read the whole history.
-        let mut cursor = request.after.clone();
-        let mut items = Vec::new();
-        let mut scanned = 0usize;
-        let mut has_next_page = false;
-        'scan: while scanned < MAX_FILTER_SCAN {
-            let ids = self.store.scan_index(
-                &platform,
+        match transaction_type {
+            None => self.page(caller, &index, request),
+            Some(wanted) => self.page_where(
+                caller,
                 &index,
-                cursor.as_deref(),
-                crate::config::MAX_PAGE_SIZE,
-            )?;
-            if ids.is_empty() {
-                break;
-            }
-            for id in ids {
-                scanned += 1;
-                cursor = Some(id.clone());
-                let Some(transaction) = self
-                    .store
-                    .get_object::<BalanceTransaction>(&platform, &id)?
-                else {
-                    continue;
-                };
-                if transaction.value.transaction_type != wanted {
-                    continue;
-                }
-                if items.len() == request.first {
-                    has_next_page = true;
-                    break 'scan;
-                }
-                items.push((super::pagination::encode_cursor(&id), transaction.value));
-            }
+                request,
+                |transaction: &BalanceTransaction| transaction.transaction_type == wanted,
+            ),
         }
-        Ok(Page {
-            items,
-            has_next_page,
-            has_previous_page: request.after.is_some(),
-        })
     }
 }

@@ -78,6 +78,7 @@ impl Services {
         let caller_for_charge = Caller {
             platform: caller.platform.clone(),
             connect_account: charge.account.clone(),
+            access: caller.access,
         };
         let request = NewCharge {
             amount,

@@ -102,7 +102,7 @@ impl Services {
                 format!("payouts_holder_status:{holder}:{}", status.as_str())
             }
         };
-        self.page(&caller.platform_key(), &index, request)
+        self.page(caller, &index, request)
     }
 
     pub async fn create_payout(
@@ -138,9 +138,19 @@ impl Services {
             )));
         }
         let destination = match &input.destination {
-            Some(id) => account
-                .external_account(id)
-                .ok_or_else(|| ServiceError::not_found("input.destination", "external account", id))?,
+            Some(id) => match account.external_account(id) {
+                Some(external) => external,
+                None => {
+                    // Another account's bank account or card: in scope of the platform it
+                    // is just not this account's; acting as an account, it is FORBIDDEN.
+                    self.external_account(caller, id)?;
+                    return Err(ServiceError::not_found(
+                        "input.destination",
+                        "external account",
+                        id,
+                    ));
+                }
+            },
             None => account
                 .default_external_account(input.currency)
                 .ok_or_else(|| {

@@ -78,7 +78,10 @@ impl Services {
             .ok_or_else(not_found)?;
         if let Some(account) = &caller.connect_account {
             if found.value.account.as_ref() != Some(account) {
-                return Err(not_found());
+                return Err(ServiceError::forbidden(
+                    Some("input.charge"),
+                    format!("{} is not a direct charge on {account}: only the platform that created it may refund it", input.charge),
+                ));
             }
             for (used, param) in [
                 (input.refund_application_fee, "input.refundApplicationFee"),

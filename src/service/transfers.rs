@@ -62,12 +62,7 @@ impl Services {
         input: NewTransfer,
         key: Option<IdempotencyKey>,
     ) -> Result<Transfer, ServiceError> {
-        if caller.connect_account.is_some() {
-            return Err(ServiceError::invalid(
-                "Connect-Account",
-                "Transfers are made by the platform; send the request without Connect-Account",
-            ));
-        }
+        caller.require_platform("Transfers are made by the platform")?;
         let id = idempotency::run(self, caller, "createTransfer", key.as_ref(), &input, || {
             self.prepare_transfer(caller, &input)
         })
@@ -225,6 +220,7 @@ impl Services {
         input: NewTransferReversal,
         key: Option<IdempotencyKey>,
     ) -> Result<StoredReversal, ServiceError> {
+        caller.require_platform("Transfers are reversed by the platform that made them")?;
         let id = idempotency::run(
             self,
             caller,

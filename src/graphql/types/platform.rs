@@ -13,7 +13,6 @@ use crate::graphql::errors::{to_graphql, GqlResult};
 use crate::graphql::scalars::{
     CountryCodeScalar, CurrencyScalar, DateTimeScalar, JsonScalar, MinorUnitsScalar,
 };
-use crate::ledger::Holder;
 use crate::money::MinorUnits;
 use crate::policy::PolicyStatus;
 use crate::service::ledger_check::LedgerReport;
@@ -50,7 +49,7 @@ impl PlatformObject {
 
     async fn balance(&self, ctx: &Context<'_>) -> async_graphql::Result<BalanceObject> {
         services(ctx)
-            .balance(&Holder::Platform(self.0.id.clone()))
+            .platform_balance(caller(ctx)?)
             .map(BalanceObject::from)
             .gql()
     }
@@ -61,7 +60,9 @@ impl PlatformObject {
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Vec<super::refunds::NegativeBalanceObject>> {
-        let negative = services(ctx).negative_accounts(&self.0.id).gql()?;
+        let negative = services(ctx)
+            .negative_accounts_in_scope(caller(ctx)?)
+            .gql()?;
         Ok(negative
             .into_iter()
             .map(super::refunds::NegativeBalanceObject)
