@@ -39,4 +39,5 @@ mod policy_reload;
 mod policy_sandbox;
 mod policy_server;
 mod schema_file;
+mod scope_walk;
 mod webhooks;
