@@ -1,18 +1,23 @@
 //! Policy tests and checks: runs each `<name>.test.rhai` against its policy, and compiles a single file for `policy check`.
 //!
-//! A test file's `fn test_*()` functions are merged with the policy, so they call its hooks
-//! by name. Each test runs under the same sandbox limits as a hook call.
+//! A test file's `fn test_*()` functions call the policy's hooks by name. Each hook call
+//! goes through the host, as a request's would: it runs under the hook's limits and its
+//! result is checked as the host checks it (a fee that is the string "8%" fails the test),
+//! then handed to the test unchanged. The policy's other functions are merged in, so tests
+//! may call its helpers. A whole test may run for [`TEST_TIME_BUDGET_MS`].
 
 use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rhai::EvalAltResult;
+use std::time::Duration;
+
+use rhai::{Dynamic, EvalAltResult};
 
 use super::error::{self, PolicyError, PolicySite};
 use super::loaded::{Hook, LoadedPolicy};
-use super::sandbox::PolicyEngine;
+use super::sandbox::{PolicyEngine, SandboxLimits, TEST_TIME_BUDGET_MS};
 use super::source::{
     classify_file, function_definitions, read_source, FunctionDefinition, PolicyFile,
 };
@@ -207,6 +212,7 @@ pub fn run_tests(policy_dir: &Path, name: Option<&str>) -> TestReport {
         }
         let outcome = read_source(&policy_path)
             .and_then(|source| LoadedPolicy::compile(Arc::clone(&engine), &name, source))
+            .map(Arc::new)
             .and_then(|policy| {
                 let test_source = read_source(&test_path)?;
                 run_policy_tests(&policy, &format!("{name}.test.rhai"), &test_source)
@@ -242,11 +248,27 @@ pub(crate) fn policy_names(policy_dir: &Path) -> Vec<String> {
 
 /// Runs every `fn test_*()` of a test file against one compiled policy version.
 pub(crate) fn run_policy_tests(
-    policy: &LoadedPolicy,
+    policy: &Arc<LoadedPolicy>,
     test_file: &str,
     test_source: &str,
 ) -> Result<Vec<TestCaseReport>, PolicyError> {
-    let engine = policy.engine();
+    let limits = SandboxLimits {
+        call_time_budget: Duration::from_millis(TEST_TIME_BUDGET_MS),
+        ..*policy.engine().limits()
+    };
+    let engine = PolicyEngine::with_functions(limits, |engine| {
+        for hook in policy.hooks().iter().copied() {
+            let policy = Arc::clone(policy);
+            engine.register_fn(
+                hook.name(),
+                move |argument: Dynamic| -> Result<Dynamic, Box<EvalAltResult>> {
+                    policy
+                        .call_checked(hook, argument)
+                        .map_err(|error| error.to_string().into())
+                },
+            );
+        }
+    });
     let test_ast = engine
         .compile(test_source)
         .map_err(|parse_error| error::from_parse_error(test_file, &parse_error))?;
@@ -260,8 +282,12 @@ pub(crate) fn run_policy_tests(
         .filter(|function| function.name.starts_with("test_") && function.parameter_count == 0)
         .take(MAX_TESTS_PER_FILE)
         .collect();
-    // The test file's functions come second, so a test helper may shadow a policy helper.
-    let merged = policy.ast().merge(&test_ast);
+    // The policy's functions other than its hooks (the hooks are the checked natives
+    // above); the test file's come second, so a test helper may shadow a policy helper.
+    let helpers = policy
+        .ast()
+        .clone_functions_only_filtered(|_, _, _, name, _| Hook::parse(name).is_none());
+    let merged = helpers.merge(&test_ast);
     let reports = tests
         .into_iter()
         .map(|test| {

@@ -70,21 +70,22 @@ impl Services {
                 ServiceError::invalid(input_param(error.param()), error.to_string())
             })?;
         let key = request.idempotency_key.as_ref();
-        let id = idempotency::run(self, caller, "createAccount", key, &request, || {
-            self.prepare_account(caller, &account)
+        let account = &account;
+        let id = idempotency::run_async(self, caller, "createAccount", key, &request, move || {
+            self.prepare_account(caller, account)
         })
         .await?;
         self.committed_account(caller, &id)
     }
 
-    fn prepare_account(
+    async fn prepare_account(
         &self,
         caller: &Caller,
         account: &NewAccount,
     ) -> Result<Prepared, ServiceError> {
         let now = self.clock.now();
         let id: AccountId = self.ids.next();
-        let schedule = self.initial_payout_schedule(caller, &id, account)?;
+        let schedule = self.initial_payout_schedule(caller, &id, account).await?;
         let record = AccountRecord::new(id.clone(), account, schedule, now);
         let mut draft = Draft::new(&caller.platform.id, now);
         draft.insert(
@@ -103,13 +104,13 @@ impl Services {
 
     /// The payout schedule a new account starts with: the platform policy's
     /// `payout_schedule` hook where the platform sets schedules, else the country's default.
-    fn initial_payout_schedule(
+    async fn initial_payout_schedule(
         &self,
         caller: &Caller,
         id: &AccountId,
         account: &NewAccount,
     ) -> Result<PayoutSchedule, ServiceError> {
-        self.policy_payout_schedule(caller, id, account)
+        self.policy_payout_schedule(caller, id, account).await
     }
 
     pub async fn update_account(

@@ -32,14 +32,20 @@ impl Services {
         input: CaptureCharge,
         key: Option<IdempotencyKey>,
     ) -> Result<Charge, ServiceError> {
-        let id = idempotency::run(self, caller, "captureCharge", key.as_ref(), &input, || {
-            self.prepare_capture(caller, &input)
-        })
+        let request = &input;
+        let id = idempotency::run_async(
+            self,
+            caller,
+            "captureCharge",
+            key.as_ref(),
+            &input,
+            move || self.prepare_capture(caller, request),
+        )
         .await?;
         self.charge(caller, &id)
     }
 
-    fn prepare_capture(
+    async fn prepare_capture(
         &self,
         caller: &Caller,
         input: &CaptureCharge,
@@ -100,13 +106,16 @@ impl Services {
             metadata: charge.metadata.clone(),
         };
         let parties = self.charge_parties(&caller_for_charge, &request)?;
-        charge.pricing = self.price_charge(
-            &caller_for_charge,
-            &request,
-            &parties,
-            amount,
-            request.application_fee,
-        )?;
+        let priced = self
+            .price_charge(
+                &caller_for_charge,
+                &request,
+                &parties,
+                amount,
+                request.application_fee,
+            )
+            .await?;
+        charge.pricing = priced.pricing.clone();
         let now = self.clock.now();
         let mut draft = Draft::new(&caller.platform.id, now);
         if let Some(expires_at) = charge.authorization_expires_at {
@@ -118,13 +127,7 @@ impl Services {
             ));
         }
         self.capture_into(&mut draft, &mut charge, &parties, amount)?;
-        let dispute = self.dispute_if_card_disputes(
-            &mut draft,
-            &mut charge,
-            &caller_for_charge,
-            &request,
-            &parties,
-        )?;
+        let dispute = self.dispute_if_card_disputes(&mut draft, &mut charge, &priced)?;
         // The part not captured is released back to the customer.
         charge.amount_refunded = MinorUnits::ZERO;
         draft.update(charge.id.as_ref(), &charge, found.revision)?;

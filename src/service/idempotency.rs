@@ -98,6 +98,22 @@ pub async fn run(
     input: &impl Serialize,
     mut build: impl FnMut() -> Result<Prepared, ServiceError>,
 ) -> Result<String, ServiceError> {
+    run_async(services, caller, operation, key, input, move || {
+        std::future::ready(build())
+    })
+    .await
+}
+
+/// [`run`] for a `build` that waits, such as one that asks the policies (which run on
+/// their own threads).
+pub async fn run_async<F: std::future::Future<Output = Result<Prepared, ServiceError>>>(
+    services: &Services,
+    caller: &Caller,
+    operation: &str,
+    key: Option<&IdempotencyKey>,
+    input: &impl Serialize,
+    mut build: impl FnMut() -> F,
+) -> Result<String, ServiceError> {
     let platform = caller.platform.id.to_string();
     let fingerprint = match key {
         Some(_) => Some(fingerprint(operation, caller, input)?),
@@ -116,7 +132,7 @@ pub async fn run(
             mut draft,
             object_id,
             error,
-        } = build()?;
+        } = build().await?;
         let outcome = match &error {
             None => StoredOutcome::Ok {
                 object_id: object_id.clone(),

@@ -111,9 +111,15 @@ impl Services {
         input: NewPayout,
         key: Option<IdempotencyKey>,
     ) -> Result<Payout, ServiceError> {
-        let id = idempotency::run(self, caller, "createPayout", key.as_ref(), &input, || {
-            self.prepare_payout(caller, &input)
-        })
+        let request = &input;
+        let id = idempotency::run_async(
+            self,
+            caller,
+            "createPayout",
+            key.as_ref(),
+            &input,
+            move || self.prepare_payout(caller, request),
+        )
         .await?;
         self.payout(caller, &id)
     }
@@ -238,7 +244,7 @@ impl Services {
     }
 
     /// The gateway's and the platform policy's fees on an instant payout.
-    fn instant_payout_fees(
+    async fn instant_payout_fees(
         &self,
         caller: &Caller,
         account: &AccountRecord,
@@ -249,20 +255,29 @@ impl Services {
             currency: input.currency,
             account: account_facts(account),
         };
-        let gateway_fee = self.policies.gateway().instant_payout_fee(&facts)?;
-        let platform_fee = self
+        let policy_name = caller.platform.policy.clone();
+        let fees = self
             .policies
-            .get(&caller.platform.policy)
-            .instant_payout_fee(&facts)?;
-        Ok((gateway_fee, platform_fee))
+            .run(&caller.platform_key(), move |policies| {
+                let gateway_fee = policies.gateway()?.instant_payout_fee(&facts)?;
+                let platform_fee = policies.policy(&policy_name)?.instant_payout_fee(&facts)?;
+                Ok((gateway_fee, platform_fee))
+            })
+            .await?;
+        Ok(fees)
     }
 
-    fn prepare_payout(&self, caller: &Caller, input: &NewPayout) -> Result<Prepared, ServiceError> {
+    async fn prepare_payout(
+        &self,
+        caller: &Caller,
+        input: &NewPayout,
+    ) -> Result<Prepared, ServiceError> {
         let payer = self.payer(caller, input)?;
         let now = self.clock.now();
         let (gateway_fee, platform_fee) = match (&payer.account, input.method) {
             (Some(found), PayoutMethod::Instant) => {
-                self.instant_payout_fees(caller, &found.value, input)?
+                self.instant_payout_fees(caller, &found.value, input)
+                    .await?
             }
             _ => (MinorUnits::ZERO, MinorUnits::ZERO),
         };

@@ -332,29 +332,144 @@ fn mutation_cases(world: &World) -> Vec<Case> {
         expect: Forbidden,
     };
     vec![
-        input("createTopup", "CreateTopupInput", "{ id }", json!({"amount": 100, "currency": "usd"})),
-        input("advanceClock", "AdvanceClockInput", "", json!({"seconds": 60})),
-        input("createAccount", "CreateAccountInput", "{ id }", json!({"type": "CUSTOM", "country": "US", "businessType": "INDIVIDUAL"})),
-        input("updateAccount", "UpdateAccountInput", "{ id }", json!({"account": y, "email": "x@example.com"})),
-        input("submitAccountDetails", "SubmitAccountDetailsInput", "{ id }", json!({"account": y, "businessUrl": "https://x.example.com"})),
-        input("createAccountLink", "CreateAccountLinkInput", "{ url }", json!({"account": y, "refreshUrl": "https://x.example.com/r", "returnUrl": "https://x.example.com/d"})),
-        input("addBankAccount", "AddBankAccountInput", "{ id }", json!({"account": y, "country": "US", "currency": "usd", "routingNumber": "110000000", "accountNumber": "000123456789", "defaultForCurrency": true})),
-        input("addDebitCard", "AddDebitCardInput", "{ id }", json!({"account": y, "token": "tok_visa_debit", "defaultForCurrency": true})),
-        input("updatePayoutSchedule", "UpdatePayoutScheduleInput", "{ id }", json!({"account": y, "interval": "MANUAL"})),
-        input("createCharge", "CreateChargeInput", "{ id }", json!({"amount": 1000, "currency": "usd", "paymentMethod": "pm_card_visa", "onBehalfOf": y})),
-        input("captureCharge", "CaptureChargeInput", "{ id }", json!({"charge": world.y_direct_charge})),
-        input("createTransfer", "CreateTransferInput", "{ id }", json!({"amount": 100, "currency": "usd", "destination": world.x})),
-        input("createTransferReversal", "CreateTransferReversalInput", "{ id }", json!({"transfer": world.y_transfer, "amount": 100})),
-        input("createPayout", "CreatePayoutInput", "{ id }", json!({"account": y, "amount": 100, "currency": "usd"})),
-        input("createPayout", "CreatePayoutInput", "{ id }", json!({"amount": 100, "currency": "usd", "destination": world.y_bank})),
-        input("cancelPayout", "CancelPayoutInput", "{ id }", json!({"payout": world.y_payout})),
-        input("createRefund", "CreateRefundInput", "{ id }", json!({"charge": world.y_direct_charge, "amount": 100})),
-        input("createRefund", "CreateRefundInput", "{ id }", json!({"charge": world.y_destination_charge, "amount": 100})),
-        input("refundApplicationFee", "RefundApplicationFeeInput", "{ id }", json!({"fee": world.y_fee, "amount": 10})),
-        input("createAccountDebit", "CreateAccountDebitInput", "{ id }", json!({"account": y, "amount": 100, "currency": "usd"})),
-        input("submitDisputeEvidence", "SubmitDisputeEvidenceInput", "{ id }", json!({"dispute": world.y_dispute, "evidence": "receipt"})),
-        input("closeDispute", "CloseDisputeInput", "{ id }", json!({"dispute": world.y_dispute, "outcome": "WON"})),
-        input("createWebhookEndpoint", "CreateWebhookEndpointInput", "{ id }", json!({"url": "https://hooks.example.com/x", "enabledEvents": ["*"]})),
+        input(
+            "createTopup",
+            "CreateTopupInput",
+            "{ id }",
+            json!({"amount": 100, "currency": "usd"}),
+        ),
+        input(
+            "advanceClock",
+            "AdvanceClockInput",
+            "",
+            json!({"seconds": 60}),
+        ),
+        input(
+            "createAccount",
+            "CreateAccountInput",
+            "{ id }",
+            json!({"type": "CUSTOM", "country": "US", "businessType": "INDIVIDUAL"}),
+        ),
+        input(
+            "updateAccount",
+            "UpdateAccountInput",
+            "{ id }",
+            json!({"account": y, "email": "x@example.com"}),
+        ),
+        input(
+            "submitAccountDetails",
+            "SubmitAccountDetailsInput",
+            "{ id }",
+            json!({"account": y, "businessUrl": "https://x.example.com"}),
+        ),
+        input(
+            "createAccountLink",
+            "CreateAccountLinkInput",
+            "{ url }",
+            json!({"account": y, "refreshUrl": "https://x.example.com/r", "returnUrl": "https://x.example.com/d"}),
+        ),
+        input(
+            "addBankAccount",
+            "AddBankAccountInput",
+            "{ id }",
+            json!({"account": y, "country": "US", "currency": "usd", "routingNumber": "110000000", "accountNumber": "000123456789", "defaultForCurrency": true}),
+        ),
+        input(
+            "addDebitCard",
+            "AddDebitCardInput",
+            "{ id }",
+            json!({"account": y, "token": "tok_visa_debit", "defaultForCurrency": true}),
+        ),
+        input(
+            "updatePayoutSchedule",
+            "UpdatePayoutScheduleInput",
+            "{ id }",
+            json!({"account": y, "interval": "MANUAL"}),
+        ),
+        input(
+            "createCharge",
+            "CreateChargeInput",
+            "{ id }",
+            json!({"amount": 1000, "currency": "usd", "paymentMethod": "pm_card_visa", "onBehalfOf": y}),
+        ),
+        input(
+            "captureCharge",
+            "CaptureChargeInput",
+            "{ id }",
+            json!({"charge": world.y_direct_charge}),
+        ),
+        input(
+            "createTransfer",
+            "CreateTransferInput",
+            "{ id }",
+            json!({"amount": 100, "currency": "usd", "destination": world.x}),
+        ),
+        input(
+            "createTransferReversal",
+            "CreateTransferReversalInput",
+            "{ id }",
+            json!({"transfer": world.y_transfer, "amount": 100}),
+        ),
+        input(
+            "createPayout",
+            "CreatePayoutInput",
+            "{ id }",
+            json!({"account": y, "amount": 100, "currency": "usd"}),
+        ),
+        input(
+            "createPayout",
+            "CreatePayoutInput",
+            "{ id }",
+            json!({"amount": 100, "currency": "usd", "destination": world.y_bank}),
+        ),
+        input(
+            "cancelPayout",
+            "CancelPayoutInput",
+            "{ id }",
+            json!({"payout": world.y_payout}),
+        ),
+        input(
+            "createRefund",
+            "CreateRefundInput",
+            "{ id }",
+            json!({"charge": world.y_direct_charge, "amount": 100}),
+        ),
+        input(
+            "createRefund",
+            "CreateRefundInput",
+            "{ id }",
+            json!({"charge": world.y_destination_charge, "amount": 100}),
+        ),
+        input(
+            "refundApplicationFee",
+            "RefundApplicationFeeInput",
+            "{ id }",
+            json!({"fee": world.y_fee, "amount": 10}),
+        ),
+        input(
+            "createAccountDebit",
+            "CreateAccountDebitInput",
+            "{ id }",
+            json!({"account": y, "amount": 100, "currency": "usd"}),
+        ),
+        input(
+            "submitDisputeEvidence",
+            "SubmitDisputeEvidenceInput",
+            "{ id }",
+            json!({"dispute": world.y_dispute, "evidence": "receipt"}),
+        ),
+        input(
+            "closeDispute",
+            "CloseDisputeInput",
+            "{ id }",
+            json!({"dispute": world.y_dispute, "outcome": "WON"}),
+        ),
+        input(
+            "createWebhookEndpoint",
+            "CreateWebhookEndpointInput",
+            "{ id }",
+            json!({"url": "https://hooks.example.com/x", "enabledEvents": ["*"]}),
+        ),
     ]
 }
 
@@ -441,10 +556,7 @@ async fn acting_as_one_account_reaches_nothing_of_another_in_any_query_or_mutati
         if let Some(failure) = check(case, &body, &foreign) {
             failures.push(failure);
         }
-        answers
-            .entry(case.field.to_owned())
-            .or_default()
-            .push(body);
+        answers.entry(case.field.to_owned()).or_default().push(body);
     }
     let after = money_snapshot(&app, &world).await;
     println!(

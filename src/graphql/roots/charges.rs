@@ -238,7 +238,10 @@ impl ChargesQuery {
         input: CreateChargeInput,
     ) -> async_graphql::Result<PolicyDecisionObject> {
         let (charge, _) = parse_charge(input).gql()?;
-        let pricing = services(ctx).preview_charge(caller(ctx)?, &charge).gql()?;
+        let pricing = services(ctx)
+            .preview_charge(caller(ctx)?, &charge)
+            .await
+            .gql()?;
         Ok(PolicyDecisionObject {
             pricing,
             currency: charge.currency,
