@@ -134,6 +134,13 @@ fn describe_place(failure: &TestFailure) -> String {
     }
 }
 
+/// The most edits (letters added, removed or changed) between a function's name and a
+/// hook's for `policy check` to warn that the function looks like a misspelled hook; one
+/// for hook names shorter than [`SHORT_HOOK_NAME_CHARS`], where two edits reach ordinary
+/// words (`rate` is two edits from `route`).
+pub const MAX_HOOK_NAME_EDITS: usize = 2;
+pub const SHORT_HOOK_NAME_CHARS: usize = 8;
+
 /// What `policy check` prints for a file that compiles.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckReport {
@@ -141,6 +148,54 @@ pub struct CheckReport {
     pub version: String,
     pub hooks: Vec<Hook>,
     pub functions: Vec<FunctionDefinition>,
+    /// Functions that look like misspelled hooks, which the host would never call.
+    pub warnings: Vec<String>,
+}
+
+/// Warnings for functions whose name is a near miss of a hook's (`aplication_fee`,
+/// `holdDays`, `Route`): the host calls hooks by their exact name, so such a function
+/// silently never runs and the default applies.
+pub fn misspelled_hooks(functions: &[FunctionDefinition]) -> Vec<String> {
+    functions
+        .iter()
+        .filter(|function| Hook::parse(&function.name).is_none() && function.parameter_count == 1)
+        .filter_map(|function| {
+            let hook = Hook::ALL.into_iter().find(|hook| {
+                let folded = function.name.to_ascii_lowercase().replace('_', "");
+                let allowed_edits = if hook.name().len() < SHORT_HOOK_NAME_CHARS {
+                    1
+                } else {
+                    MAX_HOOK_NAME_EDITS
+                };
+                folded == hook.name().replace('_', "")
+                    || edit_distance(&function.name, hook.name()) <= allowed_edits
+            })?;
+            Some(format!(
+                "{} (line {}) looks like the hook {}, which the host calls by that exact name; as written it never runs and the default applies",
+                function.name,
+                function.line,
+                hook.name()
+            ))
+        })
+        .collect()
+}
+
+/// The number of single-letter edits that turn `a` into `b` (Levenshtein distance).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, a_char) in a.chars().enumerate() {
+        let mut current = Vec::with_capacity(b.len() + 1);
+        current.push(i + 1);
+        for (j, b_char) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(a_char != *b_char);
+            let deletion = previous[j + 1] + 1;
+            let insertion = current[j] + 1;
+            current.push(substitution.min(deletion).min(insertion));
+        }
+        previous = current;
+    }
+    previous[b.len()]
 }
 
 impl fmt::Display for CheckReport {
@@ -167,6 +222,9 @@ impl fmt::Display for CheckReport {
         if !others.is_empty() {
             write!(f, "\n  other functions: {}", others.join(", "))?;
         }
+        for warning in &self.warnings {
+            write!(f, "\n  warning: {warning}")?;
+        }
         Ok(())
     }
 }
@@ -192,6 +250,7 @@ pub fn check_file(path: &Path) -> Result<CheckReport, PolicyError> {
         version: policy.version().to_string(),
         hooks: policy.hooks().to_vec(),
         functions: policy.functions().to_vec(),
+        warnings: misspelled_hooks(policy.functions()),
     })
 }
 
@@ -284,9 +343,8 @@ pub(crate) fn run_policy_tests(
         .collect();
     // The policy's functions other than its hooks (the hooks are the checked natives
     // above); the test file's come second, so a test helper may shadow a policy helper.
-    let helpers = policy
-        .ast()
-        .clone_functions_only_filtered(|_, _, _, name, _| Hook::parse(name).is_none());
+    let mut helpers = policy.ast().clone_functions_only();
+    helpers.retain_functions(|_, _, name, _| Hook::parse(name).is_none());
     let merged = helpers.merge(&test_ast);
     let reports = tests
         .into_iter()

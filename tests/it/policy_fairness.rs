@@ -96,7 +96,12 @@ async fn a_policy_at_its_time_budget_does_not_slow_another_platform() {
                     .json()
                     .await
                     .expect("json");
-                codes.push(body["errors"][0]["extensions"]["code"].as_str().unwrap_or("none").to_owned());
+                codes.push(
+                    body["errors"][0]["extensions"]["code"]
+                        .as_str()
+                        .unwrap_or("none")
+                        .to_owned(),
+                );
                 slow_answers.fetch_add(1, Ordering::Relaxed);
             }
             codes
