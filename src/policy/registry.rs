@@ -17,7 +17,9 @@ use super::pool::{PolicyPool, PoolSize};
 use super::results::SplitDirectory;
 use super::sandbox::PolicyEngine;
 use super::source::{classify_file, policy_version, read_source, PolicyFile};
-use super::testing::{first_failure, policy_names, run_policy_tests, test_file_path};
+use super::testing::{
+    first_failure, misspelled_hooks, policy_names, run_policy_tests, test_file_path,
+};
 use crate::config::{MAX_QUEUED_POLICY_CALLS, POLICY_CALLS_PER_PLATFORM, POLICY_POOL_THREADS};
 
 /// The policy for platforms created without one.
@@ -133,6 +135,9 @@ impl PolicyRegistry {
                 });
             let slot = match loaded {
                 Ok(policy) => {
+                    for warning in misspelled_hooks(policy.functions()) {
+                        tracing::warn!(target: "tollgate::policy", policy = %name, "{warning}");
+                    }
                     versions.insert(policy.version().to_string(), Arc::clone(policy.source()));
                     changes.push(updated(&policy));
                     Slot {
