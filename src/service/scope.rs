@@ -327,8 +327,8 @@ impl Services {
         })
     }
 
-    /// The index a list of one account's objects reads: the one the request names, else
-    /// the Connect-Account's. Naming an account outside the caller's scope is NOT_FOUND.
+    /// The account a list is limited to: the one the request names, else the
+    /// Connect-Account. Naming an account outside the caller's scope is NOT_FOUND.
     pub fn scoped_account_filter(
         &self,
         caller: &Caller,
