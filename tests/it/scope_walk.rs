@@ -613,3 +613,69 @@ async fn acting_as_one_account_reaches_nothing_of_another_in_any_query_or_mutati
     );
     app.assert_ledger_balanced().await;
 }
+
+#[tokio::test]
+async fn the_events_subscription_acting_as_an_account_streams_only_its_events() {
+    use futures::StreamExt;
+    use tollgate::service::Access;
+
+    let app = spawn_app().await;
+    let key = app.secret_key.clone();
+    let x = custom_account(&app, &key, "US", "usd", "000123456789").await;
+    let y = custom_account(&app, &key, "US", "usd", "000123456789").await;
+    let schema = tollgate::graphql::build_schema(Some(app.services.clone()));
+    let platform = app.services.authenticate(&key).expect("platform");
+    let caller = app
+        .services
+        .caller(platform, Some(&x), Access::Read)
+        .expect("caller");
+    let request = async_graphql::Request::new("subscription { events { id type account { id } } }")
+        .data(caller);
+    let listeners = app.services.event_stream.receiver_count();
+    let first = tokio::spawn(async move { schema.execute_stream(request).next().await });
+    // The subscription starts listening when the stream is first polled.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.services.event_stream.receiver_count() == listeners
+        && std::time::Instant::now() < deadline
+    {
+        tokio::task::yield_now().await;
+    }
+
+    // Y's charge, then the platform's top-up, then X's charge: only X's events arrive.
+    charge(
+        &app,
+        Some(&y),
+        json!({"amount": 1000, "currency": "usd", "paymentMethod": "pm_card_visa"}),
+    )
+    .await;
+    ok(&app, None, TOPUP, json!({"amount": 500, "currency": "usd"})).await;
+    let own = charge(
+        &app,
+        Some(&x),
+        json!({"amount": 2000, "currency": "usd", "paymentMethod": "pm_card_visa"}),
+    )
+    .await;
+    let first = tokio::time::timeout(std::time::Duration::from_secs(10), first)
+        .await
+        .expect("an event in time")
+        .expect("the task")
+        .expect("the stream is open");
+    let event = first.data.into_json().expect("json");
+    assert_eq!(
+        event["events"]["type"],
+        json!("charge.succeeded"),
+        "{event}"
+    );
+    assert_eq!(event["events"]["account"]["id"], json!(x), "{event}");
+    let own_events = ok(
+        &app,
+        Some(&x),
+        "{ events(first: 1, type: \"charge.succeeded\") { nodes { id data } } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        own_events["data"]["events"]["nodes"][0]["data"]["id"],
+        own["id"]
+    );
+}
