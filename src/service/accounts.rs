@@ -156,8 +156,7 @@ impl Services {
         id: &AccountId,
         param: &str,
     ) -> Result<Versioned<AccountRecord>, ServiceError> {
-        self.find::<AccountRecord>(caller, id.as_ref())?
-            .ok_or_else(|| ServiceError::not_found(param, "account", id.as_ref()))
+        self.find_named::<AccountRecord>(caller, id.as_ref(), param, "account")
     }
 
     /// The caller's accounts, newest first, optionally of one type.

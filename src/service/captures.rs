@@ -50,11 +50,8 @@ impl Services {
         caller: &Caller,
         input: &CaptureCharge,
     ) -> Result<Prepared, ServiceError> {
-        let found = self
-            .find::<Charge>(caller, input.charge.as_ref())?
-            .ok_or_else(|| {
-                ServiceError::not_found("input.charge", "charge", input.charge.as_ref())
-            })?;
+        let found =
+            self.find_named::<Charge>(caller, input.charge.as_ref(), "input.charge", "charge")?;
         let mut charge = found.value;
         let refuse = |message: String| Err(ServiceError::invalid("input.charge", message));
         match (

@@ -243,9 +243,7 @@ impl Services {
         id: &DisputeId,
         change: impl Fn(&mut Dispute) -> Result<(), DisputeRuleError>,
     ) -> Result<Prepared, ServiceError> {
-        let found = self
-            .find::<Dispute>(caller, id.as_ref())?
-            .ok_or_else(|| ServiceError::not_found("input.dispute", "dispute", id.as_ref()))?;
+        let found = self.find_named::<Dispute>(caller, id.as_ref(), "input.dispute", "dispute")?;
         let mut dispute = found.value.clone();
         change(&mut dispute).map_err(|error| {
             let param = match error {

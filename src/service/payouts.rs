@@ -149,7 +149,13 @@ impl Services {
                 None => {
                     // Another account's bank account or card: in scope of the platform it
                     // is just not this account's; acting as an account, it is FORBIDDEN.
-                    self.external_account(caller, id)?;
+                    self.external_account(caller, id).map_err(|error| match error {
+                        ServiceError::Forbidden { message, .. } => ServiceError::Forbidden {
+                            message,
+                            param: Some("input.destination".to_owned()),
+                        },
+                        other => other,
+                    })?;
                     return Err(ServiceError::not_found(
                         "input.destination",
                         "external account",
@@ -426,11 +432,8 @@ impl Services {
         key: Option<IdempotencyKey>,
     ) -> Result<Payout, ServiceError> {
         let id = idempotency::run(self, caller, "cancelPayout", key.as_ref(), &input, || {
-            let found = self
-                .find::<Payout>(caller, input.payout.as_ref())?
-                .ok_or_else(|| {
-                    ServiceError::not_found("input.payout", "payout", input.payout.as_ref())
-                })?;
+            let found =
+                self.find_named::<Payout>(caller, input.payout.as_ref(), "input.payout", "payout")?;
             let mut draft = Draft::new(&caller.platform.id, self.clock.now());
             self.return_payout(
                 &mut draft,

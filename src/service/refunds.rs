@@ -72,10 +72,8 @@ impl Services {
         caller: &Caller,
         input: &NewRefund,
     ) -> Result<Versioned<Charge>, ServiceError> {
-        let not_found = || ServiceError::not_found("input.charge", "charge", input.charge.as_ref());
-        let found = self
-            .find::<Charge>(caller, input.charge.as_ref())?
-            .ok_or_else(not_found)?;
+        let found =
+            self.find_named::<Charge>(caller, input.charge.as_ref(), "input.charge", "charge")?;
         if let Some(account) = &caller.connect_account {
             if found.value.account.as_ref() != Some(account) {
                 return Err(ServiceError::forbidden(

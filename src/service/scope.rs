@@ -213,6 +213,26 @@ impl Services {
         }
     }
 
+    /// [`Services::find`] for an object a request names in `param`: NOT_FOUND when it is
+    /// not there, FORBIDDEN (naming `param`) when a change names another account's.
+    pub fn find_named<T: DeserializeOwned + Scoped>(
+        &self,
+        caller: &Caller,
+        id: &str,
+        param: &str,
+        kind: &str,
+    ) -> Result<Versioned<T>, ServiceError> {
+        match self.find::<T>(caller, id) {
+            Ok(Some(found)) => Ok(found),
+            Ok(None) => Err(ServiceError::not_found(param, kind, id)),
+            Err(ServiceError::Forbidden { message, .. }) => Err(ServiceError::Forbidden {
+                message,
+                param: Some(param.to_owned()),
+            }),
+            Err(other) => Err(other),
+        }
+    }
+
     /// Whether an object the caller's platform holds is in the caller's scope.
     pub fn visible<T: Scoped>(&self, caller: &Caller, object: &T) -> Result<bool, ServiceError> {
         match caller.scope_account() {

@@ -240,11 +240,12 @@ impl Services {
         caller: &Caller,
         input: &NewTransferReversal,
     ) -> Result<Prepared, ServiceError> {
-        let found = self
-            .find::<Transfer>(caller, input.transfer.as_ref())?
-            .ok_or_else(|| {
-                ServiceError::not_found("input.transfer", "transfer", input.transfer.as_ref())
-            })?;
+        let found = self.find_named::<Transfer>(
+            caller,
+            input.transfer.as_ref(),
+            "input.transfer",
+            "transfer",
+        )?;
         let before = found.value.clone();
         let left = before.reversible();
         let amount = input.amount.unwrap_or(left);

@@ -485,7 +485,14 @@ fn check(case: &Case, body: &Value, foreign: &[&str]) -> Option<String> {
             code == Some("NOT_FOUND")
                 || (body.get("errors").is_none() && body["data"][case.field].is_null())
         }
-        Expect::Forbidden => code == Some("FORBIDDEN"),
+        // A FORBIDDEN names what was refused: the input that named another account's
+        // object, or Connect-Account itself for what only the platform may do.
+        Expect::Forbidden => {
+            code == Some("FORBIDDEN")
+                && body["errors"][0]["extensions"]["param"]
+                    .as_str()
+                    .is_some_and(|param| param == "Connect-Account" || param.starts_with("input."))
+        }
         Expect::Answers => body.get("errors").is_none(),
     };
     (!holds).then(|| format!("{} should be {:?}: {body}", case.field, case.expect))
