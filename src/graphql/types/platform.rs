@@ -205,6 +205,8 @@ impl PolicyObject {
     }
 
     /// Set when the file on disk failed to load; the version above is still the one in force.
+    /// With no version (empty), the policy never loaded and its platforms' charges fail
+    /// with POLICY_ERROR until it does.
     async fn last_error(&self) -> Option<String> {
         self.0.last_error.as_ref().map(ToString::to_string)
     }
