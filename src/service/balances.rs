@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{holder_index, Caller, Page, PageRequest, ServiceError, Services};
+use super::{holder_index, holder_type_index, Caller, Page, PageRequest, ServiceError, Services};
 use crate::domain::balance_transactions::BalanceTransaction;
 use crate::ids::AccountId;
 use crate::ledger::{BalanceTransactionType, Bucket, Holder, LedgerAccount};
@@ -131,15 +131,10 @@ impl Services {
         transaction_type: Option<BalanceTransactionType>,
         request: &PageRequest,
     ) -> Result<Page<BalanceTransaction>, ServiceError> {
-        let index = holder_index(holder);
-        match transaction_type {
-            None => self.page(caller, &index, request),
-            Some(wanted) => self.page_where(
-                caller,
-                &index,
-                request,
-                |transaction: &BalanceTransaction| transaction.transaction_type == wanted,
-            ),
-        }
+        let index = match transaction_type {
+            None => holder_index(holder),
+            Some(wanted) => holder_type_index(holder, wanted),
+        };
+        self.page(caller, &index, request)
     }
 }

@@ -87,11 +87,12 @@ impl Services {
         input: &NewCharge,
     ) -> Result<Prepared, ServiceError> {
         let parties = self.charge_parties(caller, input)?;
+        self.check_on_behalf_of(caller, input, &parties)?;
         let priced = self
             .price_charge(caller, input, &parties, input.amount, input.application_fee)
             .await?;
         let pricing = priced.pricing.clone();
-        let now = self.clock.now();
+        let now = self.clock.now(&caller.platform.id);
         let id: ChargeId = self.ids.next();
         let mut charge = Charge {
             id: id.clone(),
