@@ -56,7 +56,7 @@ fn policy_hooks(criterion: &mut Criterion) {
     ];
     for (name, facts) in cases {
         // One version per charge, as the server does: the Arc is cloned once, outside the loop.
-        let policy = registry.get(name);
+        let policy = registry.policy(name).expect("loaded");
         // Per charge: convert the facts once, then run both hooks on the same map.
         criterion.bench_function(&format!("{name}: application_fee + route"), |bencher| {
             bencher.iter(|| {

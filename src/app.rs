@@ -111,7 +111,9 @@ impl Application {
         if created {
             let schema = crate::graphql::build_schema(Some(self.services.clone()));
             let platform = self.services.authenticate(&demo.secret_key)?;
-            let caller = self.services.caller(platform, None)?;
+            let caller = self
+                .services
+                .caller(platform, None, crate::service::Access::Change)?;
             if let Err(error) = crate::graphql::demo::seed(&schema, &caller).await {
                 tracing::error!(%error, "the demo data could not be made");
             }

@@ -13,6 +13,17 @@ pub const DEFAULT_PAGE_SIZE: usize = 10;
 pub const MAX_REQUEST_BODY_BYTES: usize = 256 * 1024;
 /// The deepest query accepted.
 pub const MAX_QUERY_DEPTH: usize = 16;
+/// Threads that run policy hooks, off the async runtime. Hooks are CPU work, so the pool
+/// is a little larger than the machine's two cores: a slow platform holding its share
+/// still leaves threads for everyone else.
+pub const POLICY_POOL_THREADS: usize = 4;
+/// Hook calls one platform may run at once. One: a platform whose policy runs at its
+/// 50 ms budget uses at most one core, and an ordinary policy (10-20 µs a call) still
+/// prices tens of thousands of charges a second within it.
+pub const POLICY_CALLS_PER_PLATFORM: usize = 1;
+/// Hook calls admitted to the pool's queue at once, across all platforms; more wait their
+/// turn without holding a thread.
+pub const MAX_QUEUED_POLICY_CALLS: usize = 1024;
 /// How long one HTTP request may take before it is cut off, whatever it is doing: the outer
 /// guard behind the GraphQL deadline (`Limits::request_deadline_milliseconds`).
 pub const REQUEST_TIMEOUT_SECONDS: u64 = 30;

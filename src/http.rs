@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_graphql::http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS};
-use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
 use async_graphql::{ParseRequestError, ServerError, Value};
 use async_graphql_axum::GraphQLRequest;
 use axum::extract::{State, WebSocketUpgrade};
@@ -29,7 +29,7 @@ use crate::graphql::errors::{code, to_graphql};
 use crate::graphql::guard::GuardError;
 use crate::graphql::TollgateSchema;
 use crate::service::account_links::{PublicBaseUrl, ONBOARDING_PATH};
-use crate::service::{AppState, Caller, ServiceError};
+use crate::service::{Access, AppState, Caller, ServiceError};
 use request_id::{RequestId, REQUEST_ID_HEADER};
 
 /// The header that names the connected account a request acts on.
@@ -244,6 +244,7 @@ fn authenticate(
     services: &AppState,
     authorization: Option<&str>,
     connect_account: Option<&str>,
+    access: Access,
 ) -> Result<Caller, (StatusCode, ServiceError)> {
     let key = authorization.ok_or_else(|| {
         (
@@ -257,14 +258,16 @@ fn authenticate(
         ServiceError::Unauthenticated { .. } => (StatusCode::UNAUTHORIZED, error),
         other => (StatusCode::INTERNAL_SERVER_ERROR, other),
     })?;
-    services.caller(platform, connect_account).map_err(|error| {
-        let status = match error {
-            ServiceError::NotFound { .. } => StatusCode::NOT_FOUND,
-            ServiceError::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        (status, error)
-    })
+    services
+        .caller(platform, connect_account, access)
+        .map_err(|error| {
+            let status = match error {
+                ServiceError::NotFound { .. } => StatusCode::NOT_FOUND,
+                ServiceError::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            (status, error)
+        })
 }
 
 async fn graphql(
@@ -302,12 +305,14 @@ async fn run_graphql(
             )
         }
     };
-    let caller = match authenticate(&state.services, bearer(&headers), connect_account) {
+    let mut request = request.into_inner();
+    use_parsed_query(&state.parsed, &mut request);
+    let access = access_of(&mut request);
+    let caller = match authenticate(&state.services, bearer(&headers), connect_account, access) {
         Ok(caller) => caller,
         Err((status, error)) => return refuse(status, error, request_id),
     };
-    let mut request = request.into_inner().data(state.public_base_url.clone());
-    use_parsed_query(&state.parsed, &mut request);
+    let request = request.data(state.public_base_url.clone());
     let (accounts, transfers) = crate::graphql::loaders::for_request(&state.services);
     let request = request.data(caller).data(accounts).data(transfers);
     let mut response = state.schema.execute(request).await;
@@ -373,6 +378,32 @@ fn respond(
         }
     }
     with_request_id(http_response, request_id)
+}
+
+/// Whether the operation the request runs is a mutation. A document that cannot be parsed
+/// runs nothing; one whose operation cannot be told apart counts as a change if any of its
+/// operations is a mutation, which only ever turns a NOT_FOUND into a FORBIDDEN.
+fn access_of(request: &mut async_graphql::Request) -> Access {
+    let operation_name = request.operation_name.clone();
+    let Ok(document) = request.parsed_query() else {
+        return Access::Read;
+    };
+    let is_mutation = |ty: OperationType| ty == OperationType::Mutation;
+    let changes = match (&document.operations, operation_name.as_deref()) {
+        (DocumentOperations::Single(operation), _) => is_mutation(operation.node.ty),
+        (DocumentOperations::Multiple(operations), Some(name)) => operations
+            .iter()
+            .find(|(candidate, _)| candidate.as_str() == name)
+            .is_some_and(|(_, operation)| is_mutation(operation.node.ty)),
+        (DocumentOperations::Multiple(operations), None) => operations
+            .values()
+            .any(|operation| is_mutation(operation.node.ty)),
+    };
+    if changes {
+        Access::Change
+    } else {
+        Access::Read
+    }
 }
 
 /// Errors raised by GraphQL itself (syntax, validation, limits) carry no code: they are the

@@ -1,5 +1,6 @@
 //! Per-request DataLoaders: objects that many results point at (a page of charges with
-//! their destination accounts and transfers) are read once per request, in batches.
+//! their destination accounts and transfers) are read once per request, in batches, and
+//! what they return is kept to the caller's scope.
 
 use std::collections::HashMap;
 use std::marker::PhantomData;
@@ -8,10 +9,11 @@ use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use async_graphql::Context;
 use serde::de::DeserializeOwned;
 
+use super::context::caller;
 use super::errors::to_graphql;
 use crate::domain::account_record::AccountRecord;
 use crate::domain::charges::Transfer;
-use crate::service::{AppState, ServiceError};
+use crate::service::{AppState, Scoped, ServiceError};
 
 /// An object of one platform, by id.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -83,14 +85,28 @@ pub async fn account(
         platform: platform.to_owned(),
         id: id.to_owned(),
     };
-    match ctx.data_opt::<AccountLoader>() {
-        Some(loader) => loader.load_one(key).await.map_err(to_graphql),
+    let found = match ctx.data_opt::<AccountLoader>() {
+        Some(loader) => loader.load_one(key).await.map_err(to_graphql)?,
         None => RecordLoader::<AccountRecord>::new(ctx.data_unchecked::<AppState>().clone())
             .load(std::slice::from_ref(&key))
             .await
             .map(|mut found| found.remove(&key))
-            .map_err(to_graphql),
-    }
+            .map_err(to_graphql)?,
+    };
+    in_scope(ctx, found)
+}
+
+/// Keeps a loaded object only when it is in the caller's scope: loaders read by id
+/// without the caller, so the scope rule is applied to what they return.
+fn in_scope<T: Scoped>(ctx: &Context<'_>, found: Option<T>) -> async_graphql::Result<Option<T>> {
+    let Some(object) = found else {
+        return Ok(None);
+    };
+    let visible = ctx
+        .data_unchecked::<AppState>()
+        .visible(caller(ctx)?, &object)
+        .map_err(to_graphql)?;
+    Ok(visible.then_some(object))
 }
 
 /// Several of the caller's transfers through the request's loader, in the order asked.
@@ -116,5 +132,11 @@ pub async fn transfers(
             .await
             .map_err(to_graphql)?,
     };
-    Ok(keys.iter().filter_map(|key| found.remove(key)).collect())
+    let mut in_order = Vec::with_capacity(keys.len());
+    for key in &keys {
+        if let Some(transfer) = in_scope(ctx, found.remove(key))? {
+            in_order.push(transfer);
+        }
+    }
+    Ok(in_order)
 }

@@ -21,6 +21,7 @@ use super::{authenticate, HttpState};
 use crate::graphql::errors::to_graphql;
 use crate::graphql::roots::subscription::SubscriptionSlots;
 use crate::ids::PlatformId;
+use crate::service::Access;
 
 /// graphql-ws: the client did not send `connection_init` in time.
 pub const CLOSE_INIT_TIMEOUT: u16 = 4408;
@@ -95,7 +96,7 @@ pub async fn serve(socket: WebSocket, state: HttpState, protocol: WebSocketProto
                 .and_then(|value| value.strip_prefix("Bearer "))
                 .map(str::trim);
             let connect_account = field("Connect-Account");
-            let caller = authenticate(&services, key, connect_account.as_deref())
+            let caller = authenticate(&services, key, connect_account.as_deref(), Access::Read)
                 .map_err(|(_, error)| to_graphql(error))?;
             let per_platform = subscriptions.slots(&caller.platform.id, per_platform_limit);
             let mut data = Data::default();

@@ -101,6 +101,10 @@ pub enum PolicyError {
     /// A new version's test file failed, so it was not swapped in.
     #[error("{site}: {message}")]
     TestFailed { site: PolicySite, message: String },
+    /// The policy has no version in force: it did not load at startup, or its file is
+    /// missing. The message carries the load error.
+    #[error("{site}: {message}")]
+    Unavailable { site: PolicySite, message: String },
 }
 
 impl PolicyError {
@@ -114,7 +118,8 @@ impl PolicyError {
             | PolicyError::InvalidResult { site, .. }
             | PolicyError::DestinationRefused { site, .. }
             | PolicyError::RequestedFeeInvalid { site, .. }
-            | PolicyError::TestFailed { site, .. } => site,
+            | PolicyError::TestFailed { site, .. }
+            | PolicyError::Unavailable { site, .. } => site,
         }
     }
 
@@ -129,7 +134,8 @@ impl PolicyError {
             | PolicyError::InvalidResult { message, .. }
             | PolicyError::DestinationRefused { message, .. }
             | PolicyError::RequestedFeeInvalid { message, .. }
-            | PolicyError::TestFailed { message, .. } => message,
+            | PolicyError::TestFailed { message, .. }
+            | PolicyError::Unavailable { message, .. } => message,
         }
     }
 
@@ -156,8 +162,6 @@ impl PolicyError {
 pub enum RegistryError {
     #[error("cannot read the policy folder {path}: {message}")]
     FolderUnreadable { path: PathBuf, message: String },
-    #[error("the policy folder {path} has no {file}, which is required")]
-    RequiredPolicyMissing { path: PathBuf, file: String },
     #[error(
         "the policy folder {path} has {count} policies, more than the limit of {max_policies}"
     )]
@@ -168,6 +172,8 @@ pub enum RegistryError {
     },
     #[error(transparent)]
     Policy(#[from] PolicyError),
+    #[error("cannot start the policy threads: {message}")]
+    Pool { message: String },
     #[error("cannot watch the policy folder {path}: {message}")]
     Watch { path: PathBuf, message: String },
 }

@@ -59,6 +59,15 @@ impl Hook {
     }
 }
 
+/// In policy tests, `route` may name any account: tests have no platform to look them up in.
+struct AnyAccount;
+
+impl SplitDirectory for AnyAccount {
+    fn check_destination(&self, _account_id: &str) -> Result<(), String> {
+        Ok(())
+    }
+}
+
 /// A compiled, immutable version of one policy. Clone the `Arc` once per charge and every
 /// hook of that charge runs on the same version.
 pub struct LoadedPolicy {
@@ -254,6 +263,47 @@ impl LoadedPolicy {
     pub fn instant_payout_fee(&self, payout: &PayoutFacts) -> Result<MinorUnits, PolicyError> {
         let ceiling = FeeCeiling::PayoutAmount(payout.amount);
         self.fee_hook(Hook::InstantPayoutFee, || payout.to_dynamic(), ceiling)
+    }
+
+    /// Calls a hook with a script value, as a policy test does, and checks its result as
+    /// the host checks it for a request (the fee ceiling and the amount `route` splits come
+    /// from the argument's `amount`); the value itself is handed back unchanged. Without
+    /// the hook, `()`.
+    pub(crate) fn call_checked(
+        &self,
+        hook: Hook,
+        argument: Dynamic,
+    ) -> Result<Dynamic, PolicyError> {
+        let amount = argument
+            .read_lock::<rhai::Map>()
+            .and_then(|map| map.get("amount").and_then(|amount| amount.as_int().ok()))
+            .and_then(|amount| MinorUnits::new(amount).ok());
+        let Some(value) = self.call_hook(hook, || argument)? else {
+            return Ok(Dynamic::UNIT);
+        };
+        let name = hook.name();
+        let charge_ceiling = amount.map_or(FeeCeiling::OperationLimit, FeeCeiling::ChargeAmount);
+        let checked = match hook {
+            Hook::ApplicationFee | Hook::ProcessingFee => {
+                outcome::fee(name, &value, charge_ceiling).map(drop)
+            }
+            Hook::DisputeFee => outcome::fee(name, &value, FeeCeiling::OperationLimit).map(drop),
+            Hook::InstantPayoutFee => {
+                let ceiling = amount.map_or(FeeCeiling::OperationLimit, FeeCeiling::PayoutAmount);
+                outcome::fee(name, &value, ceiling).map(drop)
+            }
+            Hook::HoldDays => outcome::hold_days(name, &value).map(drop),
+            Hook::ProcessingFeePayer => outcome::fee_payer(name, &value).map(drop),
+            Hook::PayoutSchedule => outcome::payout_schedule(name, &value).map(drop),
+            Hook::Route => splits::splits(
+                name,
+                &value,
+                amount.unwrap_or(MinorUnits::ZERO),
+                &AnyAccount,
+            )
+            .map(drop),
+        };
+        self.checked(hook, checked).map(|()| value)
     }
 
     fn fee_hook(

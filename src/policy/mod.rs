@@ -4,8 +4,9 @@
 //! for scripts) → `facts` (what a hook is given) → `outcome` with `splits` (the one place
 //! results are validated and rounded) and `results` (the typed values that come out) → `source`
 //! (files, versions, positions) → `loaded` (a compiled version and its typed hook calls) →
-//! `decision` (a charge's whole decision) → `registry` and `watch` (startup, reload,
-//! status) → `testing` and `samples` (policy tests and `policy check`).
+//! `decision` (a charge's whole decision) → `pool` (the threads hooks run on, a share per
+//! platform) → `registry` and `watch` (startup, reload, status) → `testing` and `samples`
+//! (policy tests and `policy check`).
 //!
 //! Policies never see the store: they get plain maps in and return plain values.
 
@@ -15,6 +16,7 @@ mod facts;
 mod helpers;
 mod loaded;
 mod outcome;
+mod pool;
 mod registry;
 mod results;
 mod samples;
@@ -31,6 +33,7 @@ pub use facts::{
     PreparedCharge,
 };
 pub use loaded::{Hook, LoadedPolicy};
+pub use pool::{PolicyPool, PoolClosed, PoolSize};
 pub use registry::{
     PolicyChange, PolicyRegistry, PolicyStatus, ReloadOutcome, DEFAULT_POLICY_NAME,
     GATEWAY_POLICY_NAME, MAX_POLICIES, MAX_VERSIONS_IN_MEMORY,
@@ -49,7 +52,7 @@ pub use source::{
     policy_version, FunctionDefinition, MAX_POLICY_NAME_LENGTH, MAX_POLICY_SOURCE_BYTES,
 };
 pub use testing::{
-    check_file, run_tests, CheckReport, PolicyTestReport, TestCaseReport, TestFailure, TestReport,
-    MAX_TESTS_PER_FILE,
+    check_file, misspelled_hooks, run_tests, CheckReport, PolicyTestReport, TestCaseReport,
+    TestFailure, TestReport, MAX_HOOK_NAME_EDITS, MAX_TESTS_PER_FILE,
 };
 pub use watch::PolicyWatcher;

@@ -1,4 +1,8 @@
-//! The policy registry: every policy compiled once at startup, looked up by name, and swapped atomically on reload only when it compiles and its tests pass.
+//! The policy registry: every policy compiled and tested once at startup, looked up by name, and swapped atomically on reload only when it compiles and its tests pass.
+//!
+//! A policy that does not load — it does not compile, fails its tests, or its file is
+//! missing — is unavailable, and only the platforms priced by it are: their requests that
+//! need it fail with that load error. There is never a fallback to another policy.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -9,10 +13,14 @@ use chrono::{DateTime, Utc};
 use super::decision::{decide_charge, ChargeRequest, PolicyDecision};
 use super::error::{PolicyError, PolicySite, RegistryError};
 use super::loaded::{Hook, LoadedPolicy};
+use super::pool::{PolicyPool, PoolSize};
 use super::results::SplitDirectory;
 use super::sandbox::PolicyEngine;
 use super::source::{classify_file, policy_version, read_source, PolicyFile};
-use super::testing::{first_failure, policy_names, run_policy_tests, test_file_path};
+use super::testing::{
+    first_failure, misspelled_hooks, policy_names, run_policy_tests, test_file_path,
+};
+use crate::config::{MAX_QUEUED_POLICY_CALLS, POLICY_CALLS_PER_PLATFORM, POLICY_POOL_THREADS};
 
 /// The policy for platforms created without one.
 pub const DEFAULT_POLICY_NAME: &str = "default";
@@ -71,6 +79,8 @@ type ChangeListener = Box<dyn Fn(PolicyChange) + Send + Sync>;
 pub struct PolicyRegistry {
     policy_dir: PathBuf,
     engine: Arc<PolicyEngine>,
+    /// Where hooks run for requests: off the async runtime, a share per platform.
+    pool: PolicyPool,
     state: RwLock<RegistryState>,
     /// Reloads run one at a time, so "compare with the version in force, then swap" is atomic.
     reload_lock: Mutex<()>,
@@ -79,9 +89,6 @@ pub struct PolicyRegistry {
 
 struct RegistryState {
     slots: HashMap<String, Slot>,
-    /// Kept beside `slots` so that lookups never need a fallback for a missing default.
-    default: Arc<LoadedPolicy>,
-    gateway: Arc<LoadedPolicy>,
     versions: HashMap<String, Arc<str>>,
 }
 
@@ -92,9 +99,11 @@ struct Slot {
 }
 
 impl PolicyRegistry {
-    /// Compiles every `*.rhai` (not `*.test.rhai`) in `policy_dir`. Any file that does not
-    /// compile fails the whole load: a platform must never be priced by a fallback policy.
-    /// `listener` hears an `Updated` for every policy loaded now and every later change.
+    /// Compiles and tests every `*.rhai` (not `*.test.rhai`) in `policy_dir`. A policy that
+    /// does not compile or fails its tests is kept as unavailable with its error (and a
+    /// `LoadFailed` change), so only the platforms it prices are affected; only an unreadable
+    /// or oversized folder stops the load. `listener` hears an `Updated` for every policy
+    /// loaded now and every later change.
     pub fn load(
         policy_dir: impl Into<PathBuf>,
         engine: Arc<PolicyEngine>,
@@ -113,49 +122,56 @@ impl PolicyRegistry {
                 max_policies: MAX_POLICIES,
             });
         }
-        let mut loaded = HashMap::with_capacity(names.len());
+        let mut slots = HashMap::with_capacity(names.len());
+        let mut versions = HashMap::new();
+        let mut changes = Vec::with_capacity(names.len());
         for name in names {
-            let source = read_source(&policy_dir.join(format!("{name}.rhai")))?;
-            let policy = LoadedPolicy::compile(Arc::clone(&engine), &name, source)?;
-            loaded.insert(name, Arc::new(policy));
-        }
-        let required = |name: &str| {
-            loaded
-                .get(name)
-                .cloned()
-                .ok_or_else(|| RegistryError::RequiredPolicyMissing {
-                    path: policy_dir.clone(),
-                    file: format!("{name}.rhai"),
-                })
-        };
-        let default = required(DEFAULT_POLICY_NAME)?;
-        let gateway = required(GATEWAY_POLICY_NAME)?;
-        let versions = loaded
-            .values()
-            .map(|policy| (policy.version().to_string(), Arc::clone(policy.source())))
-            .collect();
-        let changes: Vec<PolicyChange> = loaded.values().map(|policy| updated(policy)).collect();
-        let slots = loaded
-            .into_iter()
-            .map(|(name, policy)| {
-                (
-                    name,
+            let loaded = read_source(&policy_dir.join(format!("{name}.rhai")))
+                .and_then(|source| LoadedPolicy::compile(Arc::clone(&engine), &name, source))
+                .map(Arc::new)
+                .and_then(|candidate| {
+                    check_tests(&policy_dir, &candidate)?;
+                    Ok(candidate)
+                });
+            let slot = match loaded {
+                Ok(policy) => {
+                    for warning in misspelled_hooks(policy.functions()) {
+                        tracing::warn!(target: "tollgate::policy", policy = %name, "{warning}");
+                    }
+                    versions.insert(policy.version().to_string(), Arc::clone(policy.source()));
+                    changes.push(updated(&policy));
                     Slot {
                         current: Some(policy),
                         last_error: None,
-                    },
-                )
-            })
-            .collect();
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(target: "tollgate::policy", policy = %name, %error, "policy did not load; the platforms it prices are disabled");
+                    changes.push(PolicyChange::LoadFailed {
+                        name: name.clone(),
+                        error: error.clone(),
+                    });
+                    Slot {
+                        current: None,
+                        last_error: Some(error),
+                    }
+                }
+            };
+            slots.insert(name, slot);
+        }
+        let pool = PolicyPool::start(PoolSize {
+            threads: POLICY_POOL_THREADS,
+            calls_per_platform: POLICY_CALLS_PER_PLATFORM,
+            queued_calls: MAX_QUEUED_POLICY_CALLS,
+        })
+        .map_err(|error| RegistryError::Pool {
+            message: error.to_string(),
+        })?;
         let registry = PolicyRegistry {
             policy_dir,
             engine,
-            state: RwLock::new(RegistryState {
-                slots,
-                default,
-                gateway,
-                versions,
-            }),
+            pool,
+            state: RwLock::new(RegistryState { slots, versions }),
             reload_lock: Mutex::new(()),
             listener: Box::new(listener),
         };
@@ -173,14 +189,45 @@ impl PolicyRegistry {
         &self.engine
     }
 
-    /// The version in force of policy `name`, or of `default` when there is no such policy.
-    pub fn get(&self, name: &str) -> Arc<LoadedPolicy> {
+    /// The version in force of policy `name`; when it has none (it never loaded, or its
+    /// file is missing), the error that says why.
+    pub fn policy(&self, name: &str) -> Result<Arc<LoadedPolicy>, PolicyError> {
         let state = self.read();
-        state
-            .slots
-            .get(name)
-            .and_then(|slot| slot.current.clone())
-            .unwrap_or_else(|| Arc::clone(&state.default))
+        match state.slots.get(name) {
+            Some(Slot {
+                current: Some(policy),
+                ..
+            }) => Ok(Arc::clone(policy)),
+            Some(Slot {
+                last_error: Some(error),
+                ..
+            }) => Err(unavailable(name, &error.to_string())),
+            _ => Err(unavailable(
+                name,
+                &format!("there is no {name}.rhai in {}", self.policy_dir.display()),
+            )),
+        }
+    }
+
+    /// Runs policy work for `platform` on the pool, within the platform's share, without
+    /// holding the async runtime.
+    pub async fn run<T: Send + 'static>(
+        self: &Arc<Self>,
+        platform: &str,
+        work: impl FnOnce(&PolicyRegistry) -> Result<T, PolicyError> + Send + 'static,
+    ) -> Result<T, PolicyError> {
+        let registry = Arc::clone(self);
+        self.pool
+            .run(platform, move || work(&registry))
+            .await
+            .map_err(|closed| PolicyError::Unavailable {
+                site: PolicySite::file("all policies"),
+                message: closed.to_string(),
+            })?
+    }
+
+    pub fn pool_size(&self) -> PoolSize {
+        self.pool.size()
     }
 
     /// Whether a policy of that name is in force (for validating a platform's policy name).
@@ -191,8 +238,9 @@ impl PolicyRegistry {
             .is_some_and(|slot| slot.current.is_some())
     }
 
-    pub fn gateway(&self) -> Arc<LoadedPolicy> {
-        Arc::clone(&self.read().gateway)
+    /// The processor's own pricing, which every charge needs.
+    pub fn gateway(&self) -> Result<Arc<LoadedPolicy>, PolicyError> {
+        self.policy(GATEWAY_POLICY_NAME)
     }
 
     /// Prices a charge with the gateway and `policy_name` versions in force right now.
@@ -202,15 +250,8 @@ impl PolicyRegistry {
         request: &ChargeRequest,
         directory: &dyn SplitDirectory,
     ) -> Result<PolicyDecision, PolicyError> {
-        let (gateway, policy) = {
-            let state = self.read();
-            let policy = state
-                .slots
-                .get(policy_name)
-                .and_then(|slot| slot.current.clone())
-                .unwrap_or_else(|| Arc::clone(&state.default));
-            (Arc::clone(&state.gateway), policy)
-        };
+        let policy = self.policy(policy_name)?;
+        let gateway = self.gateway()?;
         decide_charge(&gateway, &policy, request, directory)
     }
 
@@ -231,6 +272,22 @@ impl PolicyRegistry {
             .slots
             .get(name)
             .map(|slot| status_of(name, slot))
+    }
+
+    /// The status of the policy a platform names; when its file is missing, a status with
+    /// no version whose `last_error` says so.
+    pub fn status_for_platform(&self, name: &str) -> PolicyStatus {
+        match self.status_of(name) {
+            Some(status) => status,
+            None => PolicyStatus {
+                name: name.to_string(),
+                version: None,
+                hooks: Vec::new(),
+                loaded_at: None,
+                last_error: self.policy(name).err(),
+                source: None,
+            },
+        }
     }
 
     /// The source of any version loaded since startup (within [`MAX_VERSIONS_IN_MEMORY`]).
@@ -276,6 +333,7 @@ impl PolicyRegistry {
             return Err(self.fail(&name, error));
         }
         let candidate = LoadedPolicy::compile(Arc::clone(&self.engine), &name, source)
+            .map(Arc::new)
             .map_err(|error| self.fail(&name, error))?;
         self.check_tests(&candidate)
             .map_err(|error| self.fail(&name, error))?;
@@ -291,19 +349,11 @@ impl PolicyRegistry {
         Ok(self.install(candidate))
     }
 
-    fn check_tests(&self, candidate: &LoadedPolicy) -> Result<(), PolicyError> {
-        let test_path = test_file_path(&self.policy_dir, candidate.name());
-        if !test_path.is_file() {
-            return Ok(());
-        }
-        let test_file = format!("{}.test.rhai", candidate.name());
-        let test_source = read_source(&test_path)?;
-        let reports = run_policy_tests(candidate, &test_file, &test_source)?;
-        first_failure(&test_file, &reports).map_or(Ok(()), Err)
+    fn check_tests(&self, candidate: &Arc<LoadedPolicy>) -> Result<(), PolicyError> {
+        check_tests(&self.policy_dir, candidate)
     }
 
-    fn install(&self, candidate: LoadedPolicy) -> ReloadOutcome {
-        let policy = Arc::new(candidate);
+    fn install(&self, policy: Arc<LoadedPolicy>) -> ReloadOutcome {
         let name = policy.name().to_string();
         let version = policy.version().to_string();
         {
@@ -325,11 +375,6 @@ impl PolicyRegistry {
             state
                 .versions
                 .insert(version.clone(), Arc::clone(policy.source()));
-            match name.as_str() {
-                DEFAULT_POLICY_NAME => state.default = Arc::clone(&policy),
-                GATEWAY_POLICY_NAME => state.gateway = Arc::clone(&policy),
-                _ => {}
-            }
             state.slots.insert(
                 name.clone(),
                 Slot {
@@ -374,6 +419,26 @@ impl PolicyRegistry {
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, RegistryState> {
         self.state.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Runs a candidate's `<name>.test.rhai`, if it has one: the first failure keeps it out.
+fn check_tests(policy_dir: &Path, candidate: &Arc<LoadedPolicy>) -> Result<(), PolicyError> {
+    let test_path = test_file_path(policy_dir, candidate.name());
+    if !test_path.is_file() {
+        return Ok(());
+    }
+    let test_file = format!("{}.test.rhai", candidate.name());
+    let test_source = read_source(&test_path)?;
+    let reports = run_policy_tests(candidate, &test_file, &test_source)?;
+    first_failure(&test_file, &reports).map_or(Ok(()), Err)
+}
+
+/// The error every request that needs an unavailable policy gets, carrying why.
+fn unavailable(name: &str, reason: &str) -> PolicyError {
+    PolicyError::Unavailable {
+        site: PolicySite::file(format!("{name}.rhai")),
+        message: format!("the policy is not loaded, so its platforms cannot be priced: {reason}"),
     }
 }
 

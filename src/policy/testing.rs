@@ -1,18 +1,23 @@
 //! Policy tests and checks: runs each `<name>.test.rhai` against its policy, and compiles a single file for `policy check`.
 //!
-//! A test file's `fn test_*()` functions are merged with the policy, so they call its hooks
-//! by name. Each test runs under the same sandbox limits as a hook call.
+//! A test file's `fn test_*()` functions call the policy's hooks by name. Each hook call
+//! goes through the host, as a request's would: it runs under the hook's limits and its
+//! result is checked as the host checks it (a fee that is the string "8%" fails the test),
+//! then handed to the test unchanged. The policy's other functions are merged in, so tests
+//! may call its helpers. A whole test may run for [`TEST_TIME_BUDGET_MS`].
 
 use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rhai::EvalAltResult;
+use std::time::Duration;
+
+use rhai::{Dynamic, EvalAltResult};
 
 use super::error::{self, PolicyError, PolicySite};
 use super::loaded::{Hook, LoadedPolicy};
-use super::sandbox::PolicyEngine;
+use super::sandbox::{PolicyEngine, SandboxLimits, TEST_TIME_BUDGET_MS};
 use super::source::{
     classify_file, function_definitions, read_source, FunctionDefinition, PolicyFile,
 };
@@ -129,6 +134,13 @@ fn describe_place(failure: &TestFailure) -> String {
     }
 }
 
+/// The most edits (letters added, removed or changed) between a function's name and a
+/// hook's for `policy check` to warn that the function looks like a misspelled hook; one
+/// for hook names shorter than [`SHORT_HOOK_NAME_CHARS`], where two edits reach ordinary
+/// words (`rate` is two edits from `route`).
+pub const MAX_HOOK_NAME_EDITS: usize = 2;
+pub const SHORT_HOOK_NAME_CHARS: usize = 8;
+
 /// What `policy check` prints for a file that compiles.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckReport {
@@ -136,6 +148,54 @@ pub struct CheckReport {
     pub version: String,
     pub hooks: Vec<Hook>,
     pub functions: Vec<FunctionDefinition>,
+    /// Functions that look like misspelled hooks, which the host would never call.
+    pub warnings: Vec<String>,
+}
+
+/// Warnings for functions whose name is a near miss of a hook's (`aplication_fee`,
+/// `holdDays`, `Route`): the host calls hooks by their exact name, so such a function
+/// silently never runs and the default applies.
+pub fn misspelled_hooks(functions: &[FunctionDefinition]) -> Vec<String> {
+    functions
+        .iter()
+        .filter(|function| Hook::parse(&function.name).is_none() && function.parameter_count == 1)
+        .filter_map(|function| {
+            let hook = Hook::ALL.into_iter().find(|hook| {
+                let folded = function.name.to_ascii_lowercase().replace('_', "");
+                let allowed_edits = if hook.name().len() < SHORT_HOOK_NAME_CHARS {
+                    1
+                } else {
+                    MAX_HOOK_NAME_EDITS
+                };
+                folded == hook.name().replace('_', "")
+                    || edit_distance(&function.name, hook.name()) <= allowed_edits
+            })?;
+            Some(format!(
+                "{} (line {}) looks like the hook {}, which the host calls by that exact name; as written it never runs and the default applies",
+                function.name,
+                function.line,
+                hook.name()
+            ))
+        })
+        .collect()
+}
+
+/// The number of single-letter edits that turn `a` into `b` (Levenshtein distance).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, a_char) in a.chars().enumerate() {
+        let mut current = Vec::with_capacity(b.len() + 1);
+        current.push(i + 1);
+        for (j, b_char) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(a_char != *b_char);
+            let deletion = previous[j + 1] + 1;
+            let insertion = current[j] + 1;
+            current.push(substitution.min(deletion).min(insertion));
+        }
+        previous = current;
+    }
+    previous[b.len()]
 }
 
 impl fmt::Display for CheckReport {
@@ -162,6 +222,9 @@ impl fmt::Display for CheckReport {
         if !others.is_empty() {
             write!(f, "\n  other functions: {}", others.join(", "))?;
         }
+        for warning in &self.warnings {
+            write!(f, "\n  warning: {warning}")?;
+        }
         Ok(())
     }
 }
@@ -187,6 +250,7 @@ pub fn check_file(path: &Path) -> Result<CheckReport, PolicyError> {
         version: policy.version().to_string(),
         hooks: policy.hooks().to_vec(),
         functions: policy.functions().to_vec(),
+        warnings: misspelled_hooks(policy.functions()),
     })
 }
 
@@ -207,6 +271,7 @@ pub fn run_tests(policy_dir: &Path, name: Option<&str>) -> TestReport {
         }
         let outcome = read_source(&policy_path)
             .and_then(|source| LoadedPolicy::compile(Arc::clone(&engine), &name, source))
+            .map(Arc::new)
             .and_then(|policy| {
                 let test_source = read_source(&test_path)?;
                 run_policy_tests(&policy, &format!("{name}.test.rhai"), &test_source)
@@ -242,11 +307,27 @@ pub(crate) fn policy_names(policy_dir: &Path) -> Vec<String> {
 
 /// Runs every `fn test_*()` of a test file against one compiled policy version.
 pub(crate) fn run_policy_tests(
-    policy: &LoadedPolicy,
+    policy: &Arc<LoadedPolicy>,
     test_file: &str,
     test_source: &str,
 ) -> Result<Vec<TestCaseReport>, PolicyError> {
-    let engine = policy.engine();
+    let limits = SandboxLimits {
+        call_time_budget: Duration::from_millis(TEST_TIME_BUDGET_MS),
+        ..*policy.engine().limits()
+    };
+    let engine = PolicyEngine::with_functions(limits, |engine| {
+        for hook in policy.hooks().iter().copied() {
+            let policy = Arc::clone(policy);
+            engine.register_fn(
+                hook.name(),
+                move |argument: Dynamic| -> Result<Dynamic, Box<EvalAltResult>> {
+                    policy
+                        .call_checked(hook, argument)
+                        .map_err(|error| error.to_string().into())
+                },
+            );
+        }
+    });
     let test_ast = engine
         .compile(test_source)
         .map_err(|parse_error| error::from_parse_error(test_file, &parse_error))?;
@@ -260,8 +341,11 @@ pub(crate) fn run_policy_tests(
         .filter(|function| function.name.starts_with("test_") && function.parameter_count == 0)
         .take(MAX_TESTS_PER_FILE)
         .collect();
-    // The test file's functions come second, so a test helper may shadow a policy helper.
-    let merged = policy.ast().merge(&test_ast);
+    // The policy's functions other than its hooks (the hooks are the checked natives
+    // above); the test file's come second, so a test helper may shadow a policy helper.
+    let mut helpers = policy.ast().clone_functions_only();
+    helpers.retain_functions(|_, _, name, _| Hook::parse(name).is_none());
+    let merged = helpers.merge(&test_ast);
     let reports = tests
         .into_iter()
         .map(|test| {

@@ -35,12 +35,7 @@ impl Services {
         input: NewAccountDebit,
         key: Option<IdempotencyKey>,
     ) -> Result<AccountDebit, ServiceError> {
-        if caller.connect_account.is_some() {
-            return Err(ServiceError::invalid(
-                "Connect-Account",
-                "Account debits are made by the platform; send the request without Connect-Account",
-            ));
-        }
+        caller.require_platform("Account debits are made by the platform")?;
         let id = idempotency::run(
             self,
             caller,

@@ -8,7 +8,7 @@ use super::accounts::input_param;
 use super::external_accounts::parse_bank_account;
 use super::idempotency::{self, Prepared};
 use super::onboarding::parse_details;
-use super::{Caller, Draft, ServiceError, Services};
+use super::{Access, Caller, Draft, ServiceError, Services};
 use crate::domain::account_links::AccountLink;
 use crate::domain::account_record::AccountRecord;
 use crate::domain::bank_accounts::BankAccountInput;
@@ -138,6 +138,7 @@ impl Services {
         let caller = Caller {
             platform: found.value,
             connect_account: None,
+            access: Access::Change,
         };
         Ok(self
             .find::<AccountLink>(&caller, link_id.as_ref())?

@@ -62,12 +62,7 @@ impl Services {
         caller: &Caller,
         request: CreateAccount,
     ) -> Result<AccountRecord, ServiceError> {
-        if caller.connect_account.is_some() {
-            return Err(ServiceError::invalid(
-                "Connect-Account",
-                "Accounts are created by the platform; send the request without Connect-Account",
-            ));
-        }
+        caller.require_platform("Accounts are created by the platform")?;
         let platform_country = Country::parse(&caller.platform.country)
             .map_err(|error| ServiceError::internal("platform country", error))?;
         let account =
@@ -75,21 +70,22 @@ impl Services {
                 ServiceError::invalid(input_param(error.param()), error.to_string())
             })?;
         let key = request.idempotency_key.as_ref();
-        let id = idempotency::run(self, caller, "createAccount", key, &request, || {
-            self.prepare_account(caller, &account)
+        let account = &account;
+        let id = idempotency::run_async(self, caller, "createAccount", key, &request, move || {
+            self.prepare_account(caller, account)
         })
         .await?;
         self.committed_account(caller, &id)
     }
 
-    fn prepare_account(
+    async fn prepare_account(
         &self,
         caller: &Caller,
         account: &NewAccount,
     ) -> Result<Prepared, ServiceError> {
         let now = self.clock.now(&caller.platform.id);
         let id: AccountId = self.ids.next();
-        let schedule = self.initial_payout_schedule(caller, &id, account)?;
+        let schedule = self.initial_payout_schedule(caller, &id, account).await?;
         let record = AccountRecord::new(id.clone(), account, schedule, now);
         let mut draft = Draft::new(&caller.platform.id, now);
         draft.insert(
@@ -108,13 +104,13 @@ impl Services {
 
     /// The payout schedule a new account starts with: the platform policy's
     /// `payout_schedule` hook where the platform sets schedules, else the country's default.
-    fn initial_payout_schedule(
+    async fn initial_payout_schedule(
         &self,
         caller: &Caller,
         id: &AccountId,
         account: &NewAccount,
     ) -> Result<PayoutSchedule, ServiceError> {
-        self.policy_payout_schedule(caller, id, account)
+        self.policy_payout_schedule(caller, id, account).await
     }
 
     pub async fn update_account(
@@ -160,8 +156,7 @@ impl Services {
         id: &AccountId,
         param: &str,
     ) -> Result<Versioned<AccountRecord>, ServiceError> {
-        self.find::<AccountRecord>(caller, id.as_ref())?
-            .ok_or_else(|| ServiceError::not_found(param, "account", id.as_ref()))
+        self.find_named::<AccountRecord>(caller, id.as_ref(), param, "account")
     }
 
     /// The caller's accounts, newest first, optionally of one type.
@@ -171,8 +166,24 @@ impl Services {
         account_type: Option<AccountType>,
         request: &PageRequest,
     ) -> Result<Page<AccountRecord>, ServiceError> {
+        if let Some(account) = caller.scope_account() {
+            // Acting as an account, the list is that account alone.
+            let own = self.account(caller, account)?.value;
+            let listed = account_type.is_none_or(|wanted| own.account_type() == wanted)
+                && request.after.is_none();
+            let items = if listed {
+                vec![(super::pagination::encode_cursor(own.id().as_ref()), own)]
+            } else {
+                Vec::new()
+            };
+            return Ok(Page {
+                items,
+                has_next_page: false,
+                has_previous_page: request.after.is_some(),
+            });
+        }
         let index = account_type.map_or_else(|| "accounts".to_owned(), type_index);
-        self.page(&caller.platform_key(), &index, request)
+        self.page(caller, &index, request)
     }
 
     pub(super) fn committed_account(

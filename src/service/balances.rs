@@ -47,7 +47,7 @@ impl Services {
         match account.or_else(|| caller.connect_account.clone()) {
             Some(account) => {
                 if self
-                    .find::<serde_json::Value>(caller, account.as_ref())?
+                    .find::<crate::domain::account_record::AccountRecord>(caller, account.as_ref())?
                     .is_none()
                 {
                     return Err(ServiceError::not_found(
@@ -131,11 +131,10 @@ impl Services {
         transaction_type: Option<BalanceTransactionType>,
         request: &PageRequest,
     ) -> Result<Page<BalanceTransaction>, ServiceError> {
-        let platform = caller.platform_key();
         let index = match transaction_type {
             None => holder_index(holder),
             Some(wanted) => holder_type_index(holder, wanted),
         };
-        self.page(&platform, &index, request)
+        self.page(caller, &index, request)
     }
 }

@@ -32,23 +32,26 @@ impl Services {
         input: CaptureCharge,
         key: Option<IdempotencyKey>,
     ) -> Result<Charge, ServiceError> {
-        let id = idempotency::run(self, caller, "captureCharge", key.as_ref(), &input, || {
-            self.prepare_capture(caller, &input)
-        })
+        let request = &input;
+        let id = idempotency::run_async(
+            self,
+            caller,
+            "captureCharge",
+            key.as_ref(),
+            &input,
+            move || self.prepare_capture(caller, request),
+        )
         .await?;
         self.charge(caller, &id)
     }
 
-    fn prepare_capture(
+    async fn prepare_capture(
         &self,
         caller: &Caller,
         input: &CaptureCharge,
     ) -> Result<Prepared, ServiceError> {
-        let found = self
-            .find::<Charge>(caller, input.charge.as_ref())?
-            .ok_or_else(|| {
-                ServiceError::not_found("input.charge", "charge", input.charge.as_ref())
-            })?;
+        let found =
+            self.find_named::<Charge>(caller, input.charge.as_ref(), "input.charge", "charge")?;
         let mut charge = found.value;
         let refuse = |message: String| Err(ServiceError::invalid("input.charge", message));
         match (
@@ -78,6 +81,7 @@ impl Services {
         let caller_for_charge = Caller {
             platform: caller.platform.clone(),
             connect_account: charge.account.clone(),
+            access: caller.access,
         };
         let request = NewCharge {
             amount,
@@ -99,13 +103,16 @@ impl Services {
             metadata: charge.metadata.clone(),
         };
         let parties = self.charge_parties(&caller_for_charge, &request)?;
-        charge.pricing = self.price_charge(
-            &caller_for_charge,
-            &request,
-            &parties,
-            amount,
-            request.application_fee,
-        )?;
+        let priced = self
+            .price_charge(
+                &caller_for_charge,
+                &request,
+                &parties,
+                amount,
+                request.application_fee,
+            )
+            .await?;
+        charge.pricing = priced.pricing.clone();
         let now = self.clock.now(&caller.platform.id);
         let mut draft = Draft::new(&caller.platform.id, now);
         if let Some(expires_at) = charge.authorization_expires_at {
@@ -117,13 +124,7 @@ impl Services {
             ));
         }
         self.capture_into(&mut draft, &mut charge, &parties, amount)?;
-        let dispute = self.dispute_if_card_disputes(
-            &mut draft,
-            &mut charge,
-            &caller_for_charge,
-            &request,
-            &parties,
-        )?;
+        let dispute = self.dispute_if_card_disputes(&mut draft, &mut charge, &priced)?;
         // The part not captured is released back to the customer.
         charge.amount_refunded = MinorUnits::ZERO;
         draft.update(charge.id.as_ref(), &charge, found.revision)?;

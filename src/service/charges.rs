@@ -50,9 +50,15 @@ impl Services {
         input: NewCharge,
         key: Option<IdempotencyKey>,
     ) -> Result<Charge, ServiceError> {
-        let id = idempotency::run(self, caller, "createCharge", key.as_ref(), &input, || {
-            self.prepare_charge(caller, &input)
-        })
+        let request = &input;
+        let id = idempotency::run_async(
+            self,
+            caller,
+            "createCharge",
+            key.as_ref(),
+            &input,
+            move || self.prepare_charge(caller, request),
+        )
         .await?;
         self.charge(caller, &id)
     }
@@ -75,11 +81,17 @@ impl Services {
         Some(now + Duration::days(DEFAULT_AVAILABILITY_DELAY_DAYS + i64::from(pricing.hold_days)))
     }
 
-    fn prepare_charge(&self, caller: &Caller, input: &NewCharge) -> Result<Prepared, ServiceError> {
+    async fn prepare_charge(
+        &self,
+        caller: &Caller,
+        input: &NewCharge,
+    ) -> Result<Prepared, ServiceError> {
         let parties = self.charge_parties(caller, input)?;
         self.check_on_behalf_of(caller, input, &parties)?;
-        let pricing =
-            self.price_charge(caller, input, &parties, input.amount, input.application_fee)?;
+        let priced = self
+            .price_charge(caller, input, &parties, input.amount, input.application_fee)
+            .await?;
+        let pricing = priced.pricing.clone();
         let now = self.clock.now(&caller.platform.id);
         let id: ChargeId = self.ids.next();
         let mut charge = Charge {
@@ -162,8 +174,7 @@ impl Services {
                 to_payload(&timer)?,
             );
         }
-        let dispute =
-            self.dispute_if_card_disputes(&mut draft, &mut charge, caller, input, &parties)?;
+        let dispute = self.dispute_if_card_disputes(&mut draft, &mut charge, &priced)?;
         draft.insert(id.as_ref(), &charge, &charge_indexes(&charge))?;
         draft.event(
             &self.ids,

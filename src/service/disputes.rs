@@ -7,19 +7,17 @@ use serde::{Deserialize, Serialize};
 
 use super::draft::TIMER_DISPUTE_DEADLINE;
 use super::idempotency::{self, Prepared};
-use super::pricing::{ChargeParties, NewCharge};
+use super::pricing::PricedCharge;
 use super::{Caller, Draft, ServiceError, Services};
 use crate::domain::charges::{Charge, ChargeFlowKind};
 use crate::domain::disputes::{
     Dispute, DisputeOutcome, DisputeRuleError, DisputeStatus, EVIDENCE_DUE_DAYS, REASON_FRAUDULENT,
 };
-use crate::domain::payment_methods::Behaviour;
 use crate::ids::{DisputeId, PlatformId};
 use crate::ledger::{
     BalanceTransactionType, EntryBuilder, EntryKind, FeeDetail, FeeType, Holder, LineSpec,
 };
 use crate::money::MinorUnits;
-use crate::policy::{ChargeFacts, PreparedCharge};
 use crate::store::{from_payload, to_payload, Condition, Key};
 
 /// A timer's payload: the dispute whose evidence is due.
@@ -106,17 +104,13 @@ impl Services {
         &self,
         draft: &mut Draft,
         charge: &mut Charge,
-        facts: &ChargeFacts,
+        fee: MinorUnits,
     ) -> Result<Dispute, ServiceError> {
         let platform = draft
             .commit
             .platform
             .clone()
             .ok_or_else(|| ServiceError::internal("dispute", "no platform"))?;
-        let fee = self
-            .policies
-            .gateway()
-            .dispute_fee(&PreparedCharge::new(facts))?;
         let now = draft.now();
         let mut dispute = Dispute {
             id: self.ids.next(),
@@ -182,20 +176,18 @@ impl Services {
     }
 
     /// A charge paid with a card that disputes it (pm_card_createDispute) is disputed as
-    /// soon as it is captured, in the same draft.
+    /// soon as it is captured, in the same draft; `priced` carries the gateway's dispute fee
+    /// for such a card.
     pub(super) fn dispute_if_card_disputes(
         &self,
         draft: &mut Draft,
         charge: &mut Charge,
-        caller: &Caller,
-        request: &NewCharge,
-        parties: &ChargeParties,
+        priced: &PricedCharge,
     ) -> Result<Option<Dispute>, ServiceError> {
-        if !charge.captured || parties.payment_method.behaviour != Behaviour::SucceedsThenDisputed {
-            return Ok(None);
+        match priced.dispute_fee {
+            Some(fee) if charge.captured => self.open_dispute(draft, charge, fee).map(Some),
+            _ => Ok(None),
         }
-        let facts = self.charge_facts(caller, request, parties, charge.amount_captured);
-        self.open_dispute(draft, charge, &facts).map(Some)
     }
 
     /// The `charge.dispute.created` event of a dispute opened in this draft.
@@ -251,9 +243,7 @@ impl Services {
         id: &DisputeId,
         change: impl Fn(&mut Dispute) -> Result<(), DisputeRuleError>,
     ) -> Result<Prepared, ServiceError> {
-        let found = self
-            .find::<Dispute>(caller, id.as_ref())?
-            .ok_or_else(|| ServiceError::not_found("input.dispute", "dispute", id.as_ref()))?;
+        let found = self.find_named::<Dispute>(caller, id.as_ref(), "input.dispute", "dispute")?;
         let mut dispute = found.value.clone();
         change(&mut dispute).map_err(|error| {
             let param = match error {

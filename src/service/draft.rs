@@ -144,11 +144,11 @@ impl Draft {
             created: self.now,
         };
         let id = event.id.to_string();
-        self.insert(
-            &id,
-            &event,
-            &["events".to_owned(), format!("events_type:{event_type}")],
-        )?;
+        let mut indexes = vec!["events".to_owned(), format!("events_type:{event_type}")];
+        if let Some(account) = account {
+            indexes.push(super::events::account_events_index(account));
+        }
+        self.insert(&id, &event, &indexes)?;
         self.published.push(event);
         Ok(())
     }

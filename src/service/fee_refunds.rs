@@ -33,12 +33,7 @@ impl Services {
         input: NewFeeRefund,
         key: Option<IdempotencyKey>,
     ) -> Result<(FeeRefund, ApplicationFee), ServiceError> {
-        if caller.connect_account.is_some() {
-            return Err(ServiceError::forbidden(
-                Some("Connect-Account"),
-                "Only the platform that took an application fee may refund it; send the request without Connect-Account",
-            ));
-        }
+        caller.require_platform("Only the platform that took an application fee may refund it")?;
         let id = idempotency::run(
             self,
             caller,

@@ -175,6 +175,22 @@ pub async fn run(
     input: &impl Serialize,
     mut build: impl FnMut() -> Result<Prepared, ServiceError>,
 ) -> Result<String, ServiceError> {
+    run_async(services, caller, operation, key, input, move || {
+        std::future::ready(build())
+    })
+    .await
+}
+
+/// [`run`] for a `build` that waits, such as one that asks the policies (which run on
+/// their own threads).
+pub async fn run_async<F: std::future::Future<Output = Result<Prepared, ServiceError>>>(
+    services: &Services,
+    caller: &Caller,
+    operation: &str,
+    key: Option<&IdempotencyKey>,
+    input: &impl Serialize,
+    mut build: impl FnMut() -> F,
+) -> Result<String, ServiceError> {
     let platform = caller.platform.id.to_string();
     let claim = match key {
         Some(key) => Some(Claim {
@@ -199,7 +215,7 @@ pub async fn run(
             mut draft,
             object_id,
             error,
-        } = match build() {
+        } = match build().await {
             Ok(prepared) => prepared,
             Err(refusal) if is_stored_refusal(&refusal) => {
                 return match &claim {

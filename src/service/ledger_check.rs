@@ -25,7 +25,7 @@ pub struct LedgerReport {
     pub violations: Vec<String>,
 }
 
-fn report(audit: LedgerAudit) -> LedgerReport {
+pub(super) fn report(audit: LedgerAudit) -> LedgerReport {
     LedgerReport {
         balanced: audit.is_balanced(),
         entries: audit.entries,

@@ -17,6 +17,7 @@ pub mod events;
 pub mod external_accounts;
 pub mod fee_refunds;
 pub mod ledger_check;
+pub mod lists;
 pub mod migrations;
 pub mod negative_balances;
 pub mod onboarding;
@@ -29,6 +30,7 @@ pub mod policies;
 pub mod pricing;
 pub mod refunds;
 pub mod scheduler;
+pub mod scope;
 pub mod topups;
 pub mod transfers;
 pub mod webhooks;
@@ -41,6 +43,7 @@ pub use draft::{holder_index, holder_type_index, Draft};
 pub use error::ServiceError;
 pub use idempotency::{IdempotencyKey, Prepared};
 pub use pagination::{Page, PageRequest};
+pub use scope::{Access, Owner, Scoped};
 
 use crate::clock::Clock;
 use crate::config::Settings;
@@ -77,11 +80,13 @@ pub use crate::config::EVENT_STREAM_CAPACITY;
 
 pub type AppState = Arc<Services>;
 
-/// Who is calling: the authenticated platform, and the connected account it acts on.
+/// Who is calling, built once per request: the authenticated platform, the connected
+/// account it acts as (its scope; see `scope.rs`), and whether the request reads or changes.
 #[derive(Clone, Debug)]
 pub struct Caller {
     pub platform: Platform,
     pub connect_account: Option<AccountId>,
+    pub access: Access,
 }
 
 impl Caller {
@@ -99,14 +104,5 @@ impl Services {
                 event,
             });
         }
-    }
-
-    /// Reads an object of the caller's platform; another platform's is simply not there.
-    pub fn find<T: serde::de::DeserializeOwned>(
-        &self,
-        caller: &Caller,
-        id: &str,
-    ) -> Result<Option<crate::store::Versioned<T>>, ServiceError> {
-        Ok(self.store.get_object(&caller.platform_key(), id)?)
     }
 }

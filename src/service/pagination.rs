@@ -3,7 +3,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
-use super::{ServiceError, Services};
+use super::ServiceError;
 use crate::config::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 
 /// A validated page request: `first` in 1..=100 and an opaque `after` cursor.
@@ -66,33 +66,5 @@ impl<T> Page<T> {
             has_next_page: self.has_next_page,
             has_previous_page: self.has_previous_page,
         }
-    }
-}
-
-impl Services {
-    /// Reads one page of an index of the platform's objects.
-    pub fn page<T: serde::de::DeserializeOwned>(
-        &self,
-        platform: &str,
-        index: &str,
-        request: &PageRequest,
-    ) -> Result<Page<T>, ServiceError> {
-        let mut ids =
-            self.store
-                .scan_index(platform, index, request.after.as_deref(), request.first + 1)?;
-        let has_next_page = ids.len() > request.first;
-        ids.truncate(request.first);
-        let mut items = Vec::with_capacity(ids.len());
-        for id in ids {
-            let object = self.store.get_object::<T>(platform, &id)?.ok_or_else(|| {
-                ServiceError::internal("index", format!("{id} is indexed but missing"))
-            })?;
-            items.push((encode_cursor(&id), object.value));
-        }
-        Ok(Page {
-            items,
-            has_next_page,
-            has_previous_page: request.after.is_some(),
-        })
     }
 }

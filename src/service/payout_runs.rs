@@ -139,7 +139,7 @@ fn policy_account_type(account_type: AccountType) -> policy::AccountType {
 impl Services {
     /// A new account's schedule: the platform policy's `payout_schedule` hook for the account
     /// types whose schedule the platform sets (EXPRESS, CUSTOM), else the country's default.
-    pub(super) fn policy_payout_schedule(
+    pub(super) async fn policy_payout_schedule(
         &self,
         caller: &Caller,
         id: &AccountId,
@@ -156,15 +156,21 @@ impl Services {
             default_currency: account.default_currency(),
             metadata: account.metadata().as_map().clone(),
         };
-        let policy = self.policies.get(&caller.platform.policy);
-        match policy.payout_schedule(&facts)? {
+        let policy_name = caller.platform.policy.clone();
+        let decided = self
+            .policies
+            .run(&caller.platform_key(), move |policies| {
+                policies.policy(&policy_name)?.payout_schedule(&facts)
+            })
+            .await?;
+        match decided {
             None => Ok(PayoutSchedule::default_for(country)),
             Some(schedule) => {
                 schedule_from_policy(schedule, country).map_err(|error| ServiceError::Policy {
                     message: format!(
                         "payout_schedule returned a schedule that cannot be used: {error}"
                     ),
-                    policy: policy.name().to_owned(),
+                    policy: format!("{}.rhai", caller.platform.policy),
                     hook: "payout_schedule".to_owned(),
                     line: None,
                     column: None,

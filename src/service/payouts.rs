@@ -102,7 +102,7 @@ impl Services {
                 format!("payouts_holder_status:{holder}:{}", status.as_str())
             }
         };
-        self.page(&caller.platform_key(), &index, request)
+        self.page(caller, &index, request)
     }
 
     pub async fn create_payout(
@@ -111,9 +111,15 @@ impl Services {
         input: NewPayout,
         key: Option<IdempotencyKey>,
     ) -> Result<Payout, ServiceError> {
-        let id = idempotency::run(self, caller, "createPayout", key.as_ref(), &input, || {
-            self.prepare_payout(caller, &input)
-        })
+        let request = &input;
+        let id = idempotency::run_async(
+            self,
+            caller,
+            "createPayout",
+            key.as_ref(),
+            &input,
+            move || self.prepare_payout(caller, request),
+        )
         .await?;
         self.payout(caller, &id)
     }
@@ -139,9 +145,25 @@ impl Services {
             )));
         }
         let destination = match &input.destination {
-            Some(id) => account
-                .external_account(id)
-                .ok_or_else(|| ServiceError::not_found("input.destination", "external account", id))?,
+            Some(id) => match account.external_account(id) {
+                Some(external) => external,
+                None => {
+                    // Another account's bank account or card: in scope of the platform it
+                    // is just not this account's; acting as an account, it is FORBIDDEN.
+                    self.external_account(caller, id).map_err(|error| match error {
+                        ServiceError::Forbidden { message, .. } => ServiceError::Forbidden {
+                            message,
+                            param: Some("input.destination".to_owned()),
+                        },
+                        other => other,
+                    })?;
+                    return Err(ServiceError::not_found(
+                        "input.destination",
+                        "external account",
+                        id,
+                    ));
+                }
+            },
             None => account
                 .default_external_account(input.currency)
                 .ok_or_else(|| {
@@ -233,7 +255,7 @@ impl Services {
     }
 
     /// The gateway's and the platform policy's fees on an instant payout.
-    fn instant_payout_fees(
+    async fn instant_payout_fees(
         &self,
         caller: &Caller,
         account: &AccountRecord,
@@ -244,20 +266,29 @@ impl Services {
             currency: input.currency,
             account: account_facts(account),
         };
-        let gateway_fee = self.policies.gateway().instant_payout_fee(&facts)?;
-        let platform_fee = self
+        let policy_name = caller.platform.policy.clone();
+        let fees = self
             .policies
-            .get(&caller.platform.policy)
-            .instant_payout_fee(&facts)?;
-        Ok((gateway_fee, platform_fee))
+            .run(&caller.platform_key(), move |policies| {
+                let gateway_fee = policies.gateway()?.instant_payout_fee(&facts)?;
+                let platform_fee = policies.policy(&policy_name)?.instant_payout_fee(&facts)?;
+                Ok((gateway_fee, platform_fee))
+            })
+            .await?;
+        Ok(fees)
     }
 
-    fn prepare_payout(&self, caller: &Caller, input: &NewPayout) -> Result<Prepared, ServiceError> {
+    async fn prepare_payout(
+        &self,
+        caller: &Caller,
+        input: &NewPayout,
+    ) -> Result<Prepared, ServiceError> {
         let payer = self.payer(caller, input)?;
         let now = self.clock.now(&caller.platform.id);
         let (gateway_fee, platform_fee) = match (&payer.account, input.method) {
             (Some(found), PayoutMethod::Instant) => {
-                self.instant_payout_fees(caller, &found.value, input)?
+                self.instant_payout_fees(caller, &found.value, input)
+                    .await?
             }
             _ => (MinorUnits::ZERO, MinorUnits::ZERO),
         };
@@ -421,11 +452,8 @@ impl Services {
         key: Option<IdempotencyKey>,
     ) -> Result<Payout, ServiceError> {
         let id = idempotency::run(self, caller, "cancelPayout", key.as_ref(), &input, || {
-            let found = self
-                .find::<Payout>(caller, input.payout.as_ref())?
-                .ok_or_else(|| {
-                    ServiceError::not_found("input.payout", "payout", input.payout.as_ref())
-                })?;
+            let found =
+                self.find_named::<Payout>(caller, input.payout.as_ref(), "input.payout", "payout")?;
             let mut draft = Draft::new(&caller.platform.id, self.clock.now(&caller.platform.id));
             self.return_payout(
                 &mut draft,

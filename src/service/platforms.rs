@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::{Caller, Draft, ServiceError, Services};
+use super::{Access, Caller, Draft, ServiceError, Services};
 use crate::domain::platforms::{parse_name, parse_policy_name, Platform};
 use crate::ids::{check_id, AccountId, PlatformId, SecretKeyId, TypedId, BODY_CHARS};
 use crate::money::Currency;
@@ -156,12 +156,14 @@ impl Services {
             .ok_or_else(unauthenticated)
     }
 
-    /// The caller for a request: the platform of the key, and the `Connect-Account` it
-    /// names, which must be one of that platform's accounts.
+    /// The caller for a request: the platform of the key, the `Connect-Account` it names
+    /// (which must be one of that platform's accounts), and whether the request changes
+    /// anything.
     pub fn caller(
         &self,
         platform: Platform,
         connect_account: Option<&str>,
+        access: Access,
     ) -> Result<Caller, ServiceError> {
         let connect_account = match connect_account {
             None => None,
@@ -189,6 +191,7 @@ impl Services {
         Ok(Caller {
             platform,
             connect_account,
+            access,
         })
     }
 

@@ -8,21 +8,17 @@ use tokio::sync::mpsc;
 
 use super::{Caller, Draft, ServiceError, Services};
 use crate::domain::platforms::Platform;
-use crate::policy::{PolicyChange, PolicyStatus, DEFAULT_POLICY_NAME, GATEWAY_POLICY_NAME};
+use crate::policy::{PolicyChange, PolicyStatus, GATEWAY_POLICY_NAME};
 use crate::store::{Key, Keyspace, MAX_SCAN_ITEMS};
 
 /// The index of every platform, kept by the server itself.
 pub const PLATFORMS_INDEX: &str = "platforms";
 
 impl Services {
-    /// The status of the policy that prices the caller's charges.
-    pub fn policy_status(&self, caller: &Caller) -> Option<PolicyStatus> {
-        let name = if self.policies.contains(&caller.platform.policy) {
-            caller.platform.policy.as_str()
-        } else {
-            DEFAULT_POLICY_NAME
-        };
-        self.policies.status_of(name)
+    /// The status of the policy that prices the caller's charges; when it is not loaded,
+    /// its `last_error` says why.
+    pub fn policy_status(&self, caller: &Caller) -> PolicyStatus {
+        self.policies.status_for_platform(&caller.platform.policy)
     }
 
     /// The source of any policy version that ever priced a charge.
@@ -126,9 +122,7 @@ impl Services {
             return Ok(());
         };
         let platform = found.value;
-        let affected = name == GATEWAY_POLICY_NAME
-            || platform.policy == name
-            || (name == DEFAULT_POLICY_NAME && !self.policies.contains(&platform.policy));
+        let affected = name == GATEWAY_POLICY_NAME || platform.policy == name;
         if !affected {
             return Ok(());
         }

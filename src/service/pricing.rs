@@ -7,13 +7,14 @@ use super::{Caller, ServiceError, Services};
 use crate::domain::account_record::AccountRecord;
 use crate::domain::accounts::AccountType;
 use crate::domain::charges::{ChargeFlowKind, PricedSplit, Pricing};
-use crate::domain::payment_methods::PaymentMethod;
+use crate::domain::payment_methods::{Behaviour, PaymentMethod};
 use crate::ids::AccountId;
 use crate::money::{Currency, MinorUnits};
 use crate::policy::{
     AccountFacts, AccountType as PolicyAccountType, CardFacts, ChargeFacts, ChargeFlow,
-    ChargeRequest, FeePayer, PlatformFacts, PolicyError, SplitDirectory,
+    ChargeRequest, FeePayer, PlatformFacts, PolicyError, PreparedCharge, SplitDirectory,
 };
+use crate::store::Store;
 
 /// A parsed charge request, as `createCharge` and `previewCharge` take it.
 #[derive(Debug, Clone, Serialize)]
@@ -29,6 +30,12 @@ pub struct NewCharge {
     pub transfer_group: Option<String>,
     pub description: Option<String>,
     pub metadata: std::collections::BTreeMap<String, String>,
+}
+
+/// A charge's pricing, and the dispute fee when the card disputes it.
+pub struct PricedCharge {
+    pub pricing: Pricing,
+    pub dispute_fee: Option<MinorUnits>,
 }
 
 /// The accounts a charge involves, read once.
@@ -69,18 +76,19 @@ pub fn account_facts(account: &AccountRecord) -> AccountFacts {
     }
 }
 
-/// Checks `route` destinations: this platform's accounts with TRANSFERS active.
-struct PlatformDirectory<'a> {
-    services: &'a Services,
-    caller: &'a Caller,
+/// Checks `route` destinations: this platform's accounts with TRANSFERS active. It runs on
+/// the policy threads, so it owns a handle to the store rather than borrowing the request.
+struct PlatformDirectory {
+    store: Store,
+    platform: String,
 }
 
-impl SplitDirectory for PlatformDirectory<'_> {
+impl SplitDirectory for PlatformDirectory {
     fn check_destination(&self, account_id: &str) -> Result<(), String> {
         let id = AccountId::parse(account_id).map_err(|error| error.to_string())?;
         match self
-            .services
-            .find::<AccountRecord>(self.caller, id.as_ref())
+            .store
+            .get_object::<AccountRecord>(&self.platform, id.as_ref())
         {
             Ok(Some(found)) if found.value.transfers_active() => Ok(()),
             Ok(Some(_)) => Err(format!(
@@ -259,27 +267,41 @@ impl Services {
         }
     }
 
-    /// Prices a charge of `amount` with the platform's policy and the gateway's.
-    pub fn price_charge(
+    /// Prices a charge of `amount` with the platform's policy and the gateway's, on the
+    /// policy threads within the platform's share; with the gateway's dispute fee too when
+    /// the card disputes every charge.
+    pub async fn price_charge(
         &self,
         caller: &Caller,
         input: &NewCharge,
         parties: &ChargeParties,
         amount: MinorUnits,
         requested_fee: Option<MinorUnits>,
-    ) -> Result<Pricing, ServiceError> {
+    ) -> Result<PricedCharge, ServiceError> {
         let request = ChargeRequest {
             facts: self.charge_facts(caller, input, parties, amount),
             requested_application_fee: requested_fee,
             has_transfer_data: input.destination.is_some(),
         };
         let directory = PlatformDirectory {
-            services: self,
-            caller,
+            store: self.store.clone(),
+            platform: caller.platform_key(),
         };
-        let decision =
-            self.policies
-                .decide_charge(&caller.platform.policy, &request, &directory)?;
+        let policy_name = caller.platform.policy.clone();
+        let disputed = parties.payment_method.behaviour == Behaviour::SucceedsThenDisputed;
+        let (decision, dispute_fee) = self
+            .policies
+            .run(&caller.platform_key(), move |policies| {
+                let decision = policies.decide_charge(&policy_name, &request, &directory)?;
+                let dispute_fee = if disputed {
+                    let facts = PreparedCharge::new(&request.facts);
+                    Some(policies.gateway()?.dispute_fee(&facts)?)
+                } else {
+                    None
+                };
+                Ok((decision, dispute_fee))
+            })
+            .await?;
         let mut splits = Vec::with_capacity(decision.splits.len());
         for split in decision.splits {
             let destination = AccountId::parse(&split.destination)
@@ -304,7 +326,7 @@ impl Services {
             ChargeFlowKind::Separate => None,
             _ => Some(decision.application_fee),
         };
-        Ok(Pricing {
+        let pricing = Pricing {
             policy: decision.policy_name,
             version: decision.policy_version,
             gateway_version: decision.gateway_version,
@@ -314,16 +336,23 @@ impl Services {
             splits,
             hold_days: decision.hold_days,
             platform_pays_processing_fee,
+        };
+        Ok(PricedCharge {
+            pricing,
+            dispute_fee,
         })
     }
 
     /// What the platform's policy would decide for this charge; moves no money.
-    pub fn preview_charge(
+    pub async fn preview_charge(
         &self,
         caller: &Caller,
         input: &NewCharge,
     ) -> Result<Pricing, ServiceError> {
         let parties = self.charge_parties(caller, input)?;
-        self.price_charge(caller, input, &parties, input.amount, input.application_fee)
+        let priced = self
+            .price_charge(caller, input, &parties, input.amount, input.application_fee)
+            .await?;
+        Ok(priced.pricing)
     }
 }

@@ -76,13 +76,14 @@ impl Services {
         caller: &Caller,
         input: &NewRefund,
     ) -> Result<Versioned<Charge>, ServiceError> {
-        let not_found = || ServiceError::not_found("input.charge", "charge", input.charge.as_ref());
-        let found = self
-            .find::<Charge>(caller, input.charge.as_ref())?
-            .ok_or_else(not_found)?;
+        let found =
+            self.find_named::<Charge>(caller, input.charge.as_ref(), "input.charge", "charge")?;
         if let Some(account) = &caller.connect_account {
             if found.value.account.as_ref() != Some(account) {
-                return Err(not_found());
+                return Err(ServiceError::forbidden(
+                    Some("input.charge"),
+                    format!("{} is not a direct charge on {account}: only the platform that created it may refund it", input.charge),
+                ));
             }
             for (used, param) in [
                 (input.refund_application_fee, "input.refundApplicationFee"),

@@ -25,12 +25,7 @@ impl Services {
         caller: &Caller,
         input: NewTopup,
     ) -> Result<Topup, ServiceError> {
-        if caller.connect_account.is_some() {
-            return Err(ServiceError::invalid(
-                "Connect-Account",
-                "Top-ups fund the platform's own balance; send the request without Connect-Account",
-            ));
-        }
+        caller.require_platform("Top-ups fund the platform's own balance")?;
         let id = idempotency::run(
             self,
             caller,

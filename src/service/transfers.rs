@@ -62,12 +62,7 @@ impl Services {
         input: NewTransfer,
         key: Option<IdempotencyKey>,
     ) -> Result<Transfer, ServiceError> {
-        if caller.connect_account.is_some() {
-            return Err(ServiceError::invalid(
-                "Connect-Account",
-                "Transfers are made by the platform; send the request without Connect-Account",
-            ));
-        }
+        caller.require_platform("Transfers are made by the platform")?;
         let id = idempotency::run(self, caller, "createTransfer", key.as_ref(), &input, || {
             self.prepare_transfer(caller, &input)
         })
@@ -237,6 +232,7 @@ impl Services {
         input: NewTransferReversal,
         key: Option<IdempotencyKey>,
     ) -> Result<StoredReversal, ServiceError> {
+        caller.require_platform("Transfers are reversed by the platform that made them")?;
         let id = idempotency::run(
             self,
             caller,
@@ -256,11 +252,12 @@ impl Services {
         caller: &Caller,
         input: &NewTransferReversal,
     ) -> Result<Prepared, ServiceError> {
-        let found = self
-            .find::<Transfer>(caller, input.transfer.as_ref())?
-            .ok_or_else(|| {
-                ServiceError::not_found("input.transfer", "transfer", input.transfer.as_ref())
-            })?;
+        let found = self.find_named::<Transfer>(
+            caller,
+            input.transfer.as_ref(),
+            "input.transfer",
+            "transfer",
+        )?;
         let before = found.value.clone();
         let left = before.reversible();
         let amount = input.amount.unwrap_or(left);

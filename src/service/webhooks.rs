@@ -54,6 +54,7 @@ impl Services {
         url: &str,
         enabled_events: Vec<String>,
     ) -> Result<WebhookEndpoint, ServiceError> {
+        caller.require_platform("Webhook endpoints receive all of the platform's events")?;
         let url = parse_url(url).map_err(|error| {
             ServiceError::invalid(format!("input.{}", error.param()), error.to_string())
         })?;

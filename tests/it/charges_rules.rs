@@ -547,10 +547,11 @@ async fn application_fees_need_a_connected_account_and_on_behalf_of_its_destinat
             "INVALID_REQUEST",
             "input.onBehalfOf",
         ),
+        // Acting as the seller, naming another account is outside its scope.
         (
             Some(seller.as_str()),
             card(json!({"onBehalfOf": other})),
-            "INVALID_REQUEST",
+            "FORBIDDEN",
             "input.onBehalfOf",
         ),
         (

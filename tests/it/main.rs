@@ -39,11 +39,15 @@ mod foundation_ledger;
 mod foundation_paging;
 mod foundation_timers;
 mod ledger_integrity;
+mod policy_checks;
+mod policy_fairness;
 mod policy_files;
 mod policy_reload;
 mod policy_sandbox;
 mod policy_server;
+mod policy_startup;
 mod schema_file;
+mod scope_walk;
 mod webhooks;
 
 mod bank_workload;

@@ -11,7 +11,7 @@ use tollgate::config::Settings;
 use tollgate::graphql::{build_schema, TollgateSchema};
 use tollgate::ledger::{Bucket, Holder};
 use tollgate::service::platforms::NewPlatform;
-use tollgate::service::AppState;
+use tollgate::service::{Access, AppState};
 
 /// The test's own scratch space: RAM when the machine has /dev/shm, since durability is
 /// what the crash test proves, not this one.
@@ -119,7 +119,15 @@ impl ModelApp {
         let platform = services
             .authenticate(&self.secret_key)
             .expect("authenticate");
-        let caller = services.caller(platform, connect_account).expect("caller");
+        // As the HTTP layer does: a mutation changes, anything else reads.
+        let access = if query.trim_start().starts_with("mutation") {
+            Access::Change
+        } else {
+            Access::Read
+        };
+        let caller = services
+            .caller(platform, connect_account, access)
+            .expect("caller");
         let request = Request::new(query)
             .variables(Variables::from_json(variables))
             .data(caller);

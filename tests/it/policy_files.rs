@@ -7,7 +7,7 @@ use tollgate::money::{Currency, MinorUnits};
 use tollgate::policy::{
     check_file, run_tests, AccountFacts, AccountType, ChargeFacts, ChargeFlow, ChargeRequest,
     FeePayer, Hook, LoadedPolicy, PayoutFacts, PayoutInterval, PayoutSchedule, PolicyEngine,
-    PolicyRegistry, PreparedCharge, Split, SplitDirectory,
+    PolicyError, PolicyRegistry, PreparedCharge, Split, SplitDirectory,
 };
 
 fn shipped_policies() -> PathBuf {
@@ -99,7 +99,7 @@ fn every_shipped_policy_test_passes() {
 
 #[test]
 fn processing_fee_is_2_9_percent_plus_30_without_the_fixed_part_for_zero_decimal_currencies() {
-    let gateway = registry().gateway();
+    let gateway = registry().gateway().expect("gateway");
     let table = [
         (10_000, "usd", 320),
         (1_000, "usd", 59),
@@ -122,7 +122,7 @@ fn processing_fee_is_2_9_percent_plus_30_without_the_fixed_part_for_zero_decimal
 
 #[test]
 fn gateway_dispute_and_instant_payout_fees() {
-    let gateway = registry().gateway();
+    let gateway = registry().gateway().expect("gateway");
     assert_eq!(
         gateway.dispute_fee(&PreparedCharge::new(&charge(
             1_000,
@@ -200,7 +200,8 @@ fn marketplace_fee_table() {
         assert!(!decision.application_fee_from_request);
     }
     let schedule = registry
-        .get("marketplace")
+        .policy("marketplace")
+        .expect("loaded")
         .payout_schedule(&AccountFacts::sample())
         .expect("scheduled");
     assert_eq!(
@@ -343,8 +344,15 @@ fn the_default_policy_takes_nothing_and_leaves_the_defaults() {
         account_type: AccountType::Standard,
         ..AccountFacts::sample()
     });
+    let missing = registry
+        .decide_charge("no-such-policy", &request(facts.clone()), &ACCOUNTS)
+        .expect_err("no fallback to another policy");
+    assert!(
+        matches!(missing, PolicyError::Unavailable { .. }),
+        "{missing}"
+    );
     let decision = registry
-        .decide_charge("no-such-policy", &request(facts), &ACCOUNTS)
+        .decide_charge("default", &request(facts), &ACCOUNTS)
         .expect("decided");
     assert_eq!(decision.policy_name, "default");
     assert_eq!(
@@ -362,7 +370,8 @@ fn the_default_policy_takes_nothing_and_leaves_the_defaults() {
     );
     assert_eq!(
         registry
-            .get("default")
+            .policy("default")
+            .expect("loaded")
             .payout_schedule(&AccountFacts::sample()),
         Ok(None)
     );

@@ -230,7 +230,10 @@ fn removing_a_file_keeps_the_last_good_version() {
     let path = dir.path().join("pricing.rhai");
     std::fs::remove_file(&path).expect("removed");
     assert_eq!(registry.reload_file(&path), Ok(ReloadOutcome::Ignored));
-    assert_eq!(registry.get("pricing").version(), policy_version(VERSION_1));
+    assert_eq!(
+        registry.policy("pricing").expect("loaded").version(),
+        policy_version(VERSION_1)
+    );
 }
 
 #[test]
@@ -296,7 +299,7 @@ fn the_watcher_swaps_in_a_changed_file() {
     replace(&dir.path().join("pricing.rhai"), VERSION_2);
     let version_2 = policy_version(VERSION_2);
     assert!(
-        eventually(|| registry.get("pricing").version() == version_2),
+        eventually(|| registry.policy("pricing").expect("loaded").version() == version_2),
         "the watcher reloaded the file"
     );
     let decision = registry

@@ -184,7 +184,13 @@ async fn a_policy_replaced_while_charges_are_priced_prices_each_wholly_by_one_ve
     let folder = policies_with(&[("flat.rhai", FLAT_V1), ("flat.test.rhai", FLAT_TESTS_V1)]);
     let app = spawn_app_with_policies(folder.path().to_path_buf(), "flat").await;
     let seller = crate::charges_support::enabled_account(&app, "CUSTOM").await;
-    let old_version = app.services.policies.get("flat").version().to_owned();
+    let old_version = app
+        .services
+        .policies
+        .policy("flat")
+        .expect("loaded")
+        .version()
+        .to_owned();
     let charge = |n: usize| {
         let app = &app;
         let seller = seller.clone();
@@ -213,7 +219,13 @@ async fn a_policy_replaced_while_charges_are_priced_prices_each_wholly_by_one_ve
     };
     let charges = futures::future::join_all((0..60).map(charge));
     let (decisions, ()) = tokio::join!(charges, reload);
-    let new_version = app.services.policies.get("flat").version().to_owned();
+    let new_version = app
+        .services
+        .policies
+        .policy("flat")
+        .expect("loaded")
+        .version()
+        .to_owned();
     assert_ne!(old_version, new_version);
     for (version, fee) in &decisions {
         let expected = if *version == old_version { 100 } else { 200 };

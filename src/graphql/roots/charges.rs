@@ -185,13 +185,9 @@ impl ChargesQuery {
     ) -> async_graphql::Result<Connection<String, ChargeObject>> {
         let request = page_request(first, after)?;
         let account = optional_account("account", account.as_ref()).gql()?;
-        let index = match (account, transfer_group) {
-            (Some(account), _) => format!("charges_acct:{account}"),
-            (None, Some(group)) => format!("charges_group:{group}"),
-            (None, None) => "charges".to_owned(),
-        };
+        let transfer_group = parse_transfer_group("transferGroup", transfer_group).gql()?;
         let page = services(ctx)
-            .page::<Charge>(&caller(ctx)?.platform_key(), &index, &request)
+            .charges(caller(ctx)?, account, transfer_group, &request)
             .gql()?;
         Ok(connection(page, ChargeObject))
     }
@@ -216,13 +212,9 @@ impl ChargesQuery {
     ) -> async_graphql::Result<Connection<String, TransferObject>> {
         let request = page_request(first, after)?;
         let destination = optional_account("destination", destination.as_ref()).gql()?;
-        let index = match (destination, transfer_group) {
-            (Some(account), _) => format!("transfers_dest:{account}"),
-            (None, Some(group)) => format!("transfers_group:{group}"),
-            (None, None) => "transfers".to_owned(),
-        };
+        let transfer_group = parse_transfer_group("transferGroup", transfer_group).gql()?;
         let page = services(ctx)
-            .page::<Transfer>(&caller(ctx)?.platform_key(), &index, &request)
+            .transfers(caller(ctx)?, destination, transfer_group, &request)
             .gql()?;
         Ok(connection(page, TransferObject))
     }
@@ -246,7 +238,10 @@ impl ChargesQuery {
         input: CreateChargeInput,
     ) -> async_graphql::Result<PolicyDecisionObject> {
         let (charge, _) = parse_charge(input).gql()?;
-        let pricing = services(ctx).preview_charge(caller(ctx)?, &charge).gql()?;
+        let pricing = services(ctx)
+            .preview_charge(caller(ctx)?, &charge)
+            .await
+            .gql()?;
         Ok(PolicyDecisionObject {
             pricing,
             currency: charge.currency,

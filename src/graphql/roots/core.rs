@@ -103,7 +103,7 @@ impl CoreQuery {
     /// A trial balance of the platform's ledger, recomputed from its entries.
     async fn ledger_check(&self, ctx: &Context<'_>) -> async_graphql::Result<LedgerCheckObject> {
         services(ctx)
-            .ledger_check(caller(ctx)?)
+            .ledger_check_in_scope(caller(ctx)?)
             .map(LedgerCheckObject::from)
             .gql()
     }
@@ -167,6 +167,9 @@ impl CoreMutation {
         input: AdvanceClockInput,
     ) -> async_graphql::Result<DateTimeScalar> {
         let caller = caller(ctx)?;
+        caller
+            .require_platform("The clock is the platform's")
+            .gql()?;
         let AdvanceClockInput { to, seconds } = input;
         let to = to.map(|to| to.to_time("input.to")).transpose().gql()?;
         services(ctx)

@@ -10,7 +10,7 @@ use crate::graphql::errors::GqlResult;
 use crate::graphql::types::disputes::{DisputeObject, DisputeOutcomeEnum, DisputeStatusEnum};
 use crate::ids::DisputeId;
 use crate::service::disputes::{DisputeDecision, DisputeEvidence};
-use crate::service::{ServiceError, Services};
+use crate::service::ServiceError;
 
 #[derive(InputObject)]
 pub struct SubmitDisputeEvidenceInput {
@@ -48,9 +48,8 @@ impl DisputesQuery {
         status: Option<DisputeStatusEnum>,
     ) -> async_graphql::Result<Connection<String, DisputeObject>> {
         let request = page_request(first, after)?;
-        let index = Services::dispute_index(status.map(Into::into));
         let page = services(ctx)
-            .page::<Dispute>(&caller(ctx)?.platform_key(), &index, &request)
+            .disputes(caller(ctx)?, status.map(Into::into), &request)
             .gql()?;
         Ok(connection(page, DisputeObject))
     }

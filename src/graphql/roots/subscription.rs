@@ -9,10 +9,10 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::BroadcastStream;
 
-use crate::graphql::context::{caller, services};
+use crate::graphql::context::caller;
 use crate::graphql::errors::GqlResult;
 use crate::graphql::types::platform::EventObject;
-use crate::service::ServiceError;
+use crate::service::{AppState, ServiceError};
 
 /// What a websocket connection lends its subscriptions: a slot of its own and one of its
 /// platform's (held while the subscription lives), and the signal that drops the
@@ -61,17 +61,19 @@ pub struct SubscriptionRoot;
 
 #[Subscription(name = "Subscription")]
 impl SubscriptionRoot {
-    /// The calling platform's events as they happen, optionally only these types.
+    /// The calling platform's events as they happen (with Connect-Account, the account's),
+    /// optionally only these types.
     async fn events(
         &self,
         ctx: &Context<'_>,
         types: Option<Vec<String>>,
     ) -> async_graphql::Result<impl Stream<Item = EventObject>> {
-        let platform = caller(ctx)?.platform.id.clone();
+        let caller = caller(ctx)?.clone();
+        let services = ctx.data_unchecked::<AppState>().clone();
         let slots = ctx.data_opt::<SubscriptionSlots>();
         let permits = slots.map(SubscriptionSlots::take).transpose().gql()?;
         let fell_behind = slots.map(|slots| slots.fell_behind.clone());
-        let receiver = services(ctx).event_stream.subscribe();
+        let receiver = services.event_stream.subscribe();
         Ok(BroadcastStream::new(receiver)
             .take_while(move |published| {
                 // A subscriber that missed events is dropped rather than silently skipping.
@@ -90,10 +92,11 @@ impl SubscriptionRoot {
                 // The slots are held for as long as the stream lives.
                 let _held = &permits;
                 let keep = published.ok().filter(|published| {
-                    published.platform == platform
+                    published.platform == caller.platform.id
                         && types
                             .as_ref()
                             .is_none_or(|types| types.contains(&published.event.event_type))
+                        && services.visible(&caller, &published.event).unwrap_or(false)
                 });
                 future::ready(keep.map(|published| EventObject(published.event)))
             }))

@@ -128,7 +128,7 @@ impl AccountObject {
         let request = page_request(first, after)?;
         let index = format!("charges_acct:{}", self.0.id());
         let page = services(ctx)
-            .page::<Charge>(&caller(ctx)?.platform_key(), &index, &request)
+            .page::<Charge>(caller(ctx)?, &index, &request)
             .gql()?;
         Ok(connection(page, ChargeObject))
     }
@@ -143,7 +143,7 @@ impl AccountObject {
         let request = page_request(first, after)?;
         let index = format!("transfers_dest:{}", self.0.id());
         let page = services(ctx)
-            .page::<Transfer>(&caller(ctx)?.platform_key(), &index, &request)
+            .page::<Transfer>(caller(ctx)?, &index, &request)
             .gql()?;
         Ok(connection(page, TransferObject))
     }

@@ -408,10 +408,12 @@ impl TransferObject {
         let Some(id) = &self.0.source_charge else {
             return Ok(None);
         };
-        services(ctx)
-            .charge(caller(ctx)?, id.as_ref())
-            .map(|charge| Some(ChargeObject(charge)))
-            .gql()
+        // Out of the caller's scope (a platform charge seen by the account it paid), the
+        // source is not shown.
+        let found = services(ctx)
+            .find::<Charge>(caller(ctx)?, id.as_ref())
+            .gql()?;
+        Ok(found.map(|found| ChargeObject(found.value)))
     }
 
     async fn transfer_group(&self) -> Option<&str> {

@@ -9,15 +9,13 @@ use crate::domain::events::Event;
 use crate::domain::platforms::Platform;
 use crate::domain::topups::Topup;
 use crate::graphql::context::{caller, services};
-use crate::graphql::errors::{to_graphql, GqlResult};
+use crate::graphql::errors::GqlResult;
 use crate::graphql::scalars::{
     CountryCodeScalar, CurrencyScalar, DateTimeScalar, JsonScalar, MinorUnitsScalar,
 };
-use crate::ledger::Holder;
 use crate::money::MinorUnits;
 use crate::policy::PolicyStatus;
 use crate::service::ledger_check::LedgerReport;
-use crate::service::ServiceError;
 
 pub struct PlatformObject(pub Platform);
 
@@ -42,15 +40,12 @@ impl PlatformObject {
 
     /// The policy that prices this platform's charges.
     async fn policy(&self, ctx: &Context<'_>) -> async_graphql::Result<PolicyObject> {
-        services(ctx)
-            .policy_status(caller(ctx)?)
-            .map(PolicyObject)
-            .ok_or_else(|| to_graphql(ServiceError::internal("policy", "no policy in force")))
+        Ok(PolicyObject(services(ctx).policy_status(caller(ctx)?)))
     }
 
     async fn balance(&self, ctx: &Context<'_>) -> async_graphql::Result<BalanceObject> {
         services(ctx)
-            .balance(&Holder::Platform(self.0.id.clone()))
+            .platform_balance(caller(ctx)?)
             .map(BalanceObject::from)
             .gql()
     }
@@ -61,7 +56,9 @@ impl PlatformObject {
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Vec<super::refunds::NegativeBalanceObject>> {
-        let negative = services(ctx).negative_accounts(&self.0.id).gql()?;
+        let negative = services(ctx)
+            .negative_accounts_in_scope(caller(ctx)?)
+            .gql()?;
         Ok(negative
             .into_iter()
             .map(super::refunds::NegativeBalanceObject)
@@ -208,6 +205,8 @@ impl PolicyObject {
     }
 
     /// Set when the file on disk failed to load; the version above is still the one in force.
+    /// With no version (empty), the policy never loaded and its platforms' charges fail
+    /// with POLICY_ERROR until it does.
     async fn last_error(&self) -> Option<String> {
         self.0.last_error.as_ref().map(ToString::to_string)
     }
