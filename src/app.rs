@@ -5,12 +5,13 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, mpsc, watch, Mutex};
+use tokio::sync::{broadcast, mpsc, watch, Mutex, Semaphore};
 
 use crate::clock::{from_micros, Clock};
 use crate::config::Settings;
 use crate::ids::IdGenerator;
 use crate::policy::{PolicyEngine, PolicyRegistry, PolicyWatcher, RegistryError};
+use crate::service::backtests::MAX_CONCURRENT_BACKTESTS;
 use crate::service::scheduler::CLOCK_META;
 use crate::service::{AppState, ServiceError, Services, EVENT_STREAM_CAPACITY};
 use crate::store::{Key, Keyspace, Store, StoreError, WriterThread};
@@ -77,6 +78,7 @@ impl Application {
             scheduler_lock: Mutex::new(()),
             event_stream,
             policies,
+            backtest_slots: Semaphore::new(MAX_CONCURRENT_BACKTESTS),
         });
         tokio::spawn(Services::record_policy_changes(
             Arc::downgrade(&services),

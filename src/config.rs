@@ -15,6 +15,9 @@ pub const MAX_REQUEST_BODY_BYTES: usize = 256 * 1024;
 pub const MAX_QUERY_DEPTH: usize = 16;
 /// The most expensive query accepted (each field costs 1).
 pub const MAX_QUERY_COMPLEXITY: usize = 5000;
+/// What a policy backtest costs against [`MAX_QUERY_COMPLEXITY`]: it replays up to
+/// 100 000 charges, so one request holds at most one.
+pub const BACKTEST_COMPLEXITY: usize = MAX_QUERY_COMPLEXITY / 2;
 /// How long one HTTP request may take before it is cut off.
 pub const REQUEST_TIMEOUT_SECONDS: u64 = 30;
 /// How often the scheduler looks for due work when the clock is the system's.
