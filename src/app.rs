@@ -48,6 +48,16 @@ pub struct Application {
 impl Application {
     /// Opens the store and builds the services; the clock resumes where it was left.
     pub fn build(settings: Settings) -> Result<Application, AppError> {
+        Application::open(settings, true)
+    }
+
+    /// Opens the store and the policies for a command that only reads (a policy backtest
+    /// from the command line): policy versions are not recorded and no events are written.
+    pub fn open_for_reading(settings: Settings) -> Result<Application, AppError> {
+        Application::open(settings, false)
+    }
+
+    fn open(settings: Settings, record_policy_changes: bool) -> Result<Application, AppError> {
         std::fs::create_dir_all(&settings.data_dir)
             .map_err(|error| StoreError::Io(error.to_string()))?;
         let (store, writer) = Store::open(&settings.data_dir)?;
@@ -80,10 +90,12 @@ impl Application {
             policies,
             backtest_slots: Semaphore::new(MAX_CONCURRENT_BACKTESTS),
         });
-        tokio::spawn(Services::record_policy_changes(
-            Arc::downgrade(&services),
-            changes,
-        ));
+        if record_policy_changes {
+            tokio::spawn(Services::record_policy_changes(
+                Arc::downgrade(&services),
+                changes,
+            ));
+        }
         Ok(Application {
             services,
             writer,

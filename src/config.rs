@@ -18,6 +18,9 @@ pub const MAX_QUERY_COMPLEXITY: usize = 5000;
 /// What a policy backtest costs against [`MAX_QUERY_COMPLEXITY`]: it replays up to
 /// 100 000 charges, so one request holds at most one.
 pub const BACKTEST_COMPLEXITY: usize = MAX_QUERY_COMPLEXITY / 2;
+/// The most charges one policy backtest replays; a window holding more is refused with
+/// the count beyond it.
+pub const MAX_BACKTEST_CHARGES: usize = 100_000;
 /// How long one HTTP request may take before it is cut off.
 pub const REQUEST_TIMEOUT_SECONDS: u64 = 30;
 /// How often the scheduler looks for due work when the clock is the system's.
@@ -35,6 +38,8 @@ pub struct Settings {
     pub policies_dir: PathBuf,
     pub simulated_clock: bool,
     pub demo: bool,
+    /// The most charges one policy backtest replays.
+    pub max_backtest_charges: usize,
 }
 
 impl Settings {
@@ -48,6 +53,7 @@ impl Settings {
             policies_dir,
             simulated_clock: false,
             demo: false,
+            max_backtest_charges: MAX_BACKTEST_CHARGES,
         }
     }
 }

@@ -25,10 +25,9 @@ use crate::money::Money;
 use crate::policy::{ChargeRequest, LoadedPolicy, PolicyError, Split};
 use crate::store::MAX_SCAN_ITEMS;
 
-/// The most charges one backtest replays; a window holding more is refused with the count.
-pub const MAX_BACKTEST_CHARGES: usize = 100_000;
-/// How far a refused backtest counts the charges of its window before it stops counting.
-pub const MAX_BACKTEST_COUNTED_CHARGES: usize = 10 * MAX_BACKTEST_CHARGES;
+/// How far a refused backtest counts the charges of its window before it stops counting,
+/// as a multiple of the most it replays (`Settings::max_backtest_charges`).
+pub const BACKTEST_COUNTING_FACTOR: usize = 10;
 /// How long one backtest may run (reading and replaying) before it is stopped; below the
 /// request timeout, so the caller hears why.
 pub const MAX_BACKTEST_SECONDS: u64 = 20;
@@ -44,7 +43,8 @@ pub const CREATED_ORDER_SLACK_SECONDS: i64 = 3600;
 /// The candidate: Rhai source, or a policy of the policies folder by name.
 #[derive(Clone, Debug)]
 pub enum Candidate {
-    Source(String),
+    /// Rhai text, compiled as the policy `name` (errors name `<name>.rhai`).
+    Source { name: String, source: String },
     Named(String),
 }
 
@@ -193,9 +193,9 @@ impl Services {
 
     fn candidate(&self, candidate: &Candidate) -> Result<LoadedPolicy, ServiceError> {
         match candidate {
-            Candidate::Source(source) => self
+            Candidate::Source { name, source } => self
                 .policies
-                .compile_candidate(CANDIDATE_POLICY_NAME, source.as_str())
+                .compile_candidate(name, source.as_str())
                 .map_err(ServiceError::from),
             Candidate::Named(name) => {
                 let policy = self.policies.named(name).ok_or_else(|| {
@@ -272,7 +272,7 @@ impl Services {
     }
 
     /// The captured charges of the window (and account), newest first, refusing a window
-    /// of more than [`MAX_BACKTEST_CHARGES`] with how many it holds.
+    /// of more than `Settings::max_backtest_charges` with how many it holds.
     fn window_charges(
         &self,
         caller: &Caller,
@@ -287,6 +287,8 @@ impl Services {
         let scan_stops_before = request
             .from
             .map(|from| from - chrono::Duration::seconds(CREATED_ORDER_SLACK_SECONDS));
+        let max_charges = self.settings.max_backtest_charges;
+        let max_counted = max_charges.saturating_mul(BACKTEST_COUNTING_FACTOR);
         let mut selected = Vec::new();
         let mut in_window = 0usize;
         let mut after: Option<String> = None;
@@ -314,10 +316,10 @@ impl Services {
                     continue;
                 }
                 in_window += 1;
-                if in_window >= MAX_BACKTEST_COUNTED_CHARGES {
+                if in_window >= max_counted {
                     break 'scan;
                 }
-                if in_window <= MAX_BACKTEST_CHARGES {
+                if in_window <= max_charges {
                     selected.push(charge);
                 } else if !selected.is_empty() {
                     // The backtest will be refused: from here on it only counts.
@@ -329,9 +331,9 @@ impl Services {
             }
             after = ids.last().cloned();
         }
-        if in_window > MAX_BACKTEST_CHARGES {
-            let beyond = in_window - MAX_BACKTEST_CHARGES;
-            let counted = if in_window >= MAX_BACKTEST_COUNTED_CHARGES {
+        if in_window > max_charges {
+            let beyond = in_window - max_charges;
+            let counted = if in_window >= max_counted {
                 "at least "
             } else {
                 ""
@@ -339,7 +341,7 @@ impl Services {
             return Err(ServiceError::invalid(
                 "input.from",
                 format!(
-                    "The window holds {counted}{in_window} charges, {counted}{beyond} more than the {MAX_BACKTEST_CHARGES} one backtest replays; narrow it with from, to or account"
+                    "The window holds {counted}{in_window} charges, {counted}{beyond} more than the {max_charges} one backtest replays; narrow it with from, to or account"
                 ),
             ));
         }

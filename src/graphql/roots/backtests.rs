@@ -9,7 +9,7 @@ use crate::graphql::errors::GqlResult;
 use crate::graphql::scalars::DateTimeScalar;
 use crate::graphql::types::backtests::PolicyBacktestObject;
 use crate::policy::MAX_POLICY_NAME_LENGTH;
-use crate::service::backtests::{BacktestRequest, Candidate};
+use crate::service::backtests::{BacktestRequest, Candidate, CANDIDATE_POLICY_NAME};
 use crate::service::{AppState, ServiceError};
 
 #[derive(InputObject)]
@@ -34,7 +34,10 @@ fn parse_backtest(input: BacktestPolicyInput) -> Result<BacktestRequest, Service
         account,
     } = input;
     let candidate = match (source, policy) {
-        (Some(source), None) => Candidate::Source(source),
+        (Some(source), None) => Candidate::Source {
+            name: CANDIDATE_POLICY_NAME.to_owned(),
+            source,
+        },
         (None, Some(policy)) if policy.chars().count() > MAX_POLICY_NAME_LENGTH => {
             return Err(ServiceError::invalid(
                 "input.policy",
