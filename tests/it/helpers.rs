@@ -66,8 +66,35 @@ pub async fn start_with(
     policies: PathBuf,
     policy: Option<String>,
 ) -> TestApp {
-    let application =
-        Application::build(settings(data_dir.clone(), policies)).expect("build application");
+    start_configured(data_dir, platform, settings(PathBuf::new(), policies), policy).await
+}
+
+/// A server over a temporary store with `settings` (its data directory replaced), and one
+/// platform priced by `policy`.
+pub async fn spawn_app_with_settings(settings: Settings, policy: &str) -> TestApp {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let data_dir = temp.path().join("data");
+    let mut app = start_configured(data_dir, None, settings, Some(policy.to_owned())).await;
+    app._temp = Some(temp);
+    app
+}
+
+/// The settings every test server starts from: port 0 and the simulated clock.
+pub fn test_settings(policies: PathBuf) -> Settings {
+    settings(PathBuf::new(), policies)
+}
+
+async fn start_configured(
+    data_dir: PathBuf,
+    platform: Option<(String, String)>,
+    settings: Settings,
+    policy: Option<String>,
+) -> TestApp {
+    let settings = Settings {
+        data_dir: data_dir.clone(),
+        ..settings
+    };
+    let application = Application::build(settings).expect("build application");
     let services = application.services.clone();
     let (platform_id, secret_key) = match platform {
         Some(platform) => platform,
