@@ -34,6 +34,7 @@ mod foundation_concurrency;
 mod foundation_crash;
 mod foundation_idempotency;
 mod foundation_ledger;
+mod policy_backtest_cli;
 mod policy_backtests;
 mod policy_files;
 mod policy_reload;

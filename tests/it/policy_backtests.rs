@@ -130,7 +130,7 @@ pub struct Scenario {
     pub e: String,
     /// Day three: 5000, destination.
     pub f: String,
-    _policies: tempfile::TempDir,
+    pub policies: tempfile::TempDir,
 }
 
 pub async fn scenario() -> Scenario {
@@ -171,7 +171,7 @@ pub async fn scenario() -> Scenario {
         d,
         e,
         f,
-        _policies: policies,
+        policies,
     }
 }
 
