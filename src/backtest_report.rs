@@ -75,11 +75,10 @@ pub fn table(backtest: &Backtest) -> String {
             result.currency.code(),
             decimal(result.current_fee, result.currency),
             decimal(result.candidate_fee, result.currency),
-            result
-                .fee_difference()
-                .map_or_else(|_| "-".to_owned(), |difference| {
-                    Money::new(difference, result.currency).decimal()
-                }),
+            result.fee_difference().map_or_else(
+                |_| "-".to_owned(),
+                |difference| { Money::new(difference, result.currency).decimal() }
+            ),
             change_note(result)
         );
     }
@@ -130,11 +129,16 @@ fn short_version(version: &str) -> &str {
 }
 
 fn decimal(amount: Option<MinorUnits>, currency: Currency) -> String {
-    amount.map_or_else(|| "-".to_owned(), |amount| Money::new(amount, currency).decimal())
+    amount.map_or_else(
+        || "-".to_owned(),
+        |amount| Money::new(amount, currency).decimal(),
+    )
 }
 
 fn minor(amount: Option<MinorUnits>) -> String {
-    amount.map(|amount| amount.get().to_string()).unwrap_or_default()
+    amount
+        .map(|amount| amount.get().to_string())
+        .unwrap_or_default()
 }
 
 /// `acct_…:808;acct_…:200`, empty when there is no route.

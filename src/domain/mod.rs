@@ -33,8 +33,8 @@ pub mod payment_methods; // the test payment methods and what each does
 pub mod payout_schedule; // validated payout schedules
 pub mod payouts; // payouts, their status path and the scheduler's times of day
 pub mod permissions; // the permission matrix by account type
-pub mod policy_backtests; // replays of recorded charges under a candidate policy, and their record
 pub mod platforms; // the platform record, names and policy names
+pub mod policy_backtests; // replays of recorded charges under a candidate policy, and their record
 pub mod refunds; // refunds and the proportional share of a fee or transfer
 pub mod requirement_fields; // requirement field names, disabled reasons
 pub mod requirements; // the onboarding state machine

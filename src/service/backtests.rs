@@ -44,7 +44,10 @@ pub const CREATED_ORDER_SLACK_SECONDS: i64 = 3600;
 #[derive(Clone, Debug)]
 pub enum Candidate {
     /// Rhai text, compiled as the policy `name` (errors name `<name>.rhai`).
-    Source { name: String, source: String },
+    Source {
+        name: String,
+        source: String,
+    },
     Named(String),
 }
 
@@ -157,7 +160,10 @@ impl Services {
         .map_err(|error| ServiceError::internal("backtest", error))??;
         let mut backtest = Backtest {
             charges: results.len(),
-            errors: results.iter().filter(|result| result.error.is_some()).count(),
+            errors: results
+                .iter()
+                .filter(|result| result.error.is_some())
+                .count(),
             rebuilt_facts: results.iter().filter(|result| result.facts_rebuilt).count(),
             current_fees: totals.current(),
             candidate_fees: totals.candidate(),
@@ -172,7 +178,10 @@ impl Services {
             run: None,
         };
         if matches!(request.candidate, Candidate::Named(_)) {
-            backtest.run = Some(self.record_backtest_run(caller, &request, &backtest).await?);
+            backtest.run = Some(
+                self.record_backtest_run(caller, &request, &backtest)
+                    .await?,
+            );
         }
         Ok(backtest)
     }

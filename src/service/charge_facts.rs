@@ -145,7 +145,6 @@ pub fn facts_from_record(recorded: &RecordedChargeFacts) -> ChargeFacts {
     }
 }
 
-
 /// The facts of a charge priced before facts were recorded, rebuilt from what the charge
 /// stores. The account and platform are as they are now (their state then is not kept),
 /// which is why a replay marks these charges as rebuilt.

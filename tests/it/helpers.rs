@@ -66,7 +66,13 @@ pub async fn start_with(
     policies: PathBuf,
     policy: Option<String>,
 ) -> TestApp {
-    start_configured(data_dir, platform, settings(PathBuf::new(), policies), policy).await
+    start_configured(
+        data_dir,
+        platform,
+        settings(PathBuf::new(), policies),
+        policy,
+    )
+    .await
 }
 
 /// A server over a temporary store with `settings` (its data directory replaced), and one

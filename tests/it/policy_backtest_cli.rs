@@ -58,7 +58,10 @@ async fn the_cli_prints_the_totals_and_largest_changes_and_writes_every_charge_a
     let candidate_version = tollgate::policy::policy_version(CANDIDATE);
     let current_version = tollgate::policy::policy_version(CURRENT_POLICY);
     let line = |charge: &str, current: &str, candidate: &str, difference: &str, change: &str| {
-        format!("{charge:<29} {:<8} {current:>12} {candidate:>12} {difference:>12}  {change}\n", "usd")
+        format!(
+            "{charge:<29} {:<8} {current:>12} {candidate:>12} {difference:>12}  {change}\n",
+            "usd"
+        )
     };
     let expected = [
         format!(

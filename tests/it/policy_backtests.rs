@@ -261,16 +261,27 @@ async fn results_page_in_the_same_order_with_cursors() {
             .as_array()
             .expect("edges")
             .iter()
-            .map(|edge| edge["node"]["charge"]["id"].as_str().expect("id").to_owned())
+            .map(|edge| {
+                edge["node"]["charge"]["id"]
+                    .as_str()
+                    .expect("id")
+                    .to_owned()
+            })
             .collect()
     };
     let first = page(None).await;
-    assert_eq!(ids(&first), vec![s.c.clone(), s.f.clone(), s.e.clone(), s.b.clone()]);
+    assert_eq!(
+        ids(&first),
+        vec![s.c.clone(), s.f.clone(), s.e.clone(), s.b.clone()]
+    );
     assert_eq!(
         first["pageInfo"],
         json!({"hasNextPage": true, "hasPreviousPage": false})
     );
-    let cursor = first["edges"][3]["cursor"].as_str().expect("cursor").to_owned();
+    let cursor = first["edges"][3]["cursor"]
+        .as_str()
+        .expect("cursor")
+        .to_owned();
     let second = page(Some(cursor)).await;
     assert_eq!(ids(&second), vec![s.a.clone(), s.d.clone()]);
     assert_eq!(
@@ -294,11 +305,7 @@ async fn a_window_and_an_account_select_some_charges_and_not_others() {
     assert_eq!(day_two["difference"], usd(-374));
     assert_eq!(
         day_two["results"]["nodes"],
-        json!([
-            s.refused(),
-            row(&s.e, Some(402), Some(130)),
-            s.routed()
-        ])
+        json!([s.refused(), row(&s.e, Some(402), Some(130)), s.routed()])
     );
     // From the third day on: only the last charge.
     let day_three = backtest(app, json!({"source": CANDIDATE, "from": to})).await;
@@ -352,7 +359,10 @@ async fn another_platforms_charges_are_never_included() {
     assert_no_errors(&theirs);
     let theirs = &theirs["data"]["backtestPolicy"];
     assert_eq!(theirs["charges"], 1);
-    assert_eq!(theirs["currentFees"], json!([{"amount": 0, "currency": "gbp"}]));
+    assert_eq!(
+        theirs["currentFees"],
+        json!([{"amount": 0, "currency": "gbp"}])
+    );
     assert_eq!(
         theirs["results"]["nodes"][0]["charge"]["id"],
         json!(other_charge)
@@ -463,7 +473,11 @@ async fn bad_input_is_refused_with_its_parameter_and_a_candidate_that_does_not_c
             "INVALID_REQUEST",
             "input.policy",
         ),
-        (json!({"policy": "nonexistent"}), "NOT_FOUND", "input.policy"),
+        (
+            json!({"policy": "nonexistent"}),
+            "NOT_FOUND",
+            "input.policy",
+        ),
         (
             json!({"source": CANDIDATE, "from": "2030-01-02T00:00:00Z", "to": "2030-01-01T00:00:00Z"}),
             "INVALID_REQUEST",

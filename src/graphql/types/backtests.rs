@@ -13,7 +13,7 @@ use crate::domain::policy_backtests::{PolicyBacktestRun, ReplayError, ReplayedCh
 use crate::graphql::context::{caller, connection, page_request, services};
 use crate::graphql::errors::GqlResult;
 use crate::graphql::scalars::{DateTimeScalar, JsonScalar};
-use crate::money::{Money, MinorUnits};
+use crate::money::{MinorUnits, Money};
 use crate::service::backtests::Backtest;
 use crate::service::pagination::encode_cursor;
 use crate::service::{Page, ServiceError};
