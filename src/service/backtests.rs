@@ -136,7 +136,7 @@ impl Services {
         if let Some(account) = &request.account {
             self.account_named(caller, account, "input.account")?;
         }
-        let candidate = Arc::new(self.candidate(&request.candidate)?);
+        let candidate = self.candidate(&request.candidate)?;
         let current = self.policies.get(&caller.platform.policy);
         let _slot = self
             .backtest_slots
@@ -200,22 +200,19 @@ impl Services {
         )
     }
 
-    fn candidate(&self, candidate: &Candidate) -> Result<LoadedPolicy, ServiceError> {
+    /// The candidate, one version for the whole backtest: a named policy's version in
+    /// force now, even if its file is replaced while the backtest runs.
+    fn candidate(&self, candidate: &Candidate) -> Result<Arc<LoadedPolicy>, ServiceError> {
         match candidate {
             Candidate::Source { name, source } => self
                 .policies
                 .compile_candidate(name, source.as_str())
+                .map(Arc::new)
                 .map_err(ServiceError::from),
-            Candidate::Named(name) => {
-                let policy = self.policies.named(name).ok_or_else(|| {
-                    ServiceError::not_found("input.policy", "policy", name.as_str())
-                })?;
-                // A copy compiled from the same source: the version in force may be
-                // replaced while the backtest runs, and the candidate must not change.
-                self.policies
-                    .compile_candidate(policy.name(), Arc::clone(policy.source()))
-                    .map_err(ServiceError::from)
-            }
+            Candidate::Named(name) => self
+                .policies
+                .named(name)
+                .ok_or_else(|| ServiceError::not_found("input.policy", "policy", name.as_str())),
         }
     }
 
