@@ -462,6 +462,52 @@ async fn facts_recorded_at_pricing_time_are_what_the_replay_sees() {
 }
 
 #[tokio::test]
+async fn only_captured_charges_are_replayed_at_the_amount_captured_and_a_requested_fee_stands() {
+    let policies = backtest_policies();
+    let app = spawn_app_with_policies(policies.path().to_path_buf(), "current").await;
+    let seller = enabled_account(&app, "CUSTOM").await;
+    let destination = |amount: i64| {
+        json!({"amount": amount, "currency": "usd", "paymentMethod": "pm_card_visa",
+               "transferData": {"destination": seller}})
+    };
+    // Declined: stored as failed, never charged a fee.
+    let mut declined = destination(3000);
+    declined["paymentMethod"] = json!("pm_card_chargeDeclined");
+    let body = create_charge(&app, None, declined).await;
+    assert_eq!(error_code(&body), "CARD_DECLINED");
+    // Authorized only: nothing charged yet.
+    let mut authorization = destination(4000);
+    authorization["capture"] = json!(false);
+    charge(&app, None, authorization).await;
+    // Authorized for 2000, captured for 1005: priced again at capture, 10% → 100.5 → 101.
+    let mut partial = destination(2000);
+    partial["capture"] = json!(false);
+    let partial = charge(&app, None, partial).await;
+    let body = app
+        .graphql(
+            "mutation($c: ID!) { captureCharge(input: {charge: $c, amount: 1005}) { id } }",
+            json!({"c": partial}),
+        )
+        .await;
+    assert_no_errors(&body);
+    // The request's own application fee wins over any policy, the candidate's included.
+    let mut requested = destination(2990);
+    requested["applicationFeeAmount"] = json!(333);
+    let requested = charge(&app, None, requested).await;
+    let result = backtest(&app, json!({"source": CANDIDATE})).await;
+    assert_eq!(result["charges"], 2);
+    assert_eq!(result["currentFees"], usd(101 + 333));
+    assert_eq!(result["candidateFees"], usd(55 + 333));
+    assert_eq!(
+        result["results"]["nodes"],
+        json!([
+            row(&partial, Some(101), Some(55)),
+            row(&requested, Some(333), Some(333))
+        ])
+    );
+}
+
+#[tokio::test]
 async fn bad_input_is_refused_with_its_parameter_and_a_candidate_that_does_not_compile_with_its_position(
 ) {
     let policies = backtest_policies();
