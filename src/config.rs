@@ -27,8 +27,19 @@ pub const REQUEST_TIMEOUT_SECONDS: u64 = 30;
 pub const SCHEDULER_INTERVAL_MILLISECONDS: u64 = 1000;
 /// The most timers the scheduler handles in one commit.
 pub const MAX_TIMERS_PER_COMMIT: usize = 256;
+/// How many times a timer's work is tried before the timer is set aside with an event.
+pub const MAX_TIMER_ATTEMPTS: u32 = 5;
+/// The wait before a failed timer is tried again; it doubles with every further failure.
+pub const TIMER_RETRY_BASE_SECONDS: i64 = 60;
 /// The furthest one `advanceClock` call may move time.
 pub const MAX_CLOCK_ADVANCE_DAYS: i64 = 3660;
+
+/// How long an idempotency key is kept, by default (Stripe keeps them 24 hours at least).
+pub const DEFAULT_IDEMPOTENCY_RETENTION_HOURS: i64 = 7 * 24;
+/// The shortest retention accepted: a client retrying within a day must get its first result.
+pub const MIN_IDEMPOTENCY_RETENTION_HOURS: i64 = 24;
+/// The longest retention accepted (ten years), so expiry times stay representable.
+pub const MAX_IDEMPOTENCY_RETENTION_HOURS: i64 = 10 * 366 * 24;
 
 /// How the server runs.
 #[derive(Debug, Clone)]
@@ -40,6 +51,8 @@ pub struct Settings {
     pub demo: bool,
     /// The most charges one policy backtest replays.
     pub max_backtest_charges: usize,
+    /// How long idempotency keys are kept before a timer deletes them.
+    pub idempotency_retention_hours: i64,
 }
 
 impl Settings {
@@ -54,6 +67,7 @@ impl Settings {
             simulated_clock: false,
             demo: false,
             max_backtest_charges: MAX_BACKTEST_CHARGES,
+            idempotency_retention_hours: DEFAULT_IDEMPOTENCY_RETENTION_HOURS,
         }
     }
 }

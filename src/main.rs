@@ -61,12 +61,16 @@ struct ServeArgs {
     data: PathBuf,
     #[arg(long, env = "TOLLGATE_POLICIES", default_value = "./policies")]
     policies: PathBuf,
-    /// Business time moves only with the advanceClock mutation.
+    /// Each platform has its own business clock, moved only by its advanceClock mutation.
     #[arg(long, env = "TOLLGATE_SIMULATED_CLOCK")]
     simulated_clock: bool,
     /// Create (once) a demo platform with a little data, and pre-fill its key in GraphiQL.
     #[arg(long, env = "TOLLGATE_DEMO")]
     demo: bool,
+    /// Hours an idempotency key is kept before it is deleted (at least 24).
+    #[arg(long, env = "TOLLGATE_IDEMPOTENCY_RETENTION_HOURS",
+          default_value_t = tollgate::config::DEFAULT_IDEMPOTENCY_RETENTION_HOURS)]
+    idempotency_retention_hours: i64,
 }
 
 #[derive(Subcommand)]
@@ -222,6 +226,9 @@ fn init_tracing() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+    // Panics are logged like every other failure; where one is caught (the storage engine
+    // on damaged files) the refusal that follows says what is wrong.
+    std::panic::set_hook(Box::new(|info| tracing::error!(%info, "a thread panicked")));
 }
 
 async fn shutdown_signal() {
@@ -257,6 +264,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         listen: args.listen,
         simulated_clock: args.simulated_clock,
         demo: args.demo,
+        idempotency_retention_hours: args.idempotency_retention_hours,
         ..Settings::new(args.data, args.policies)
     };
     let mut application =
@@ -300,9 +308,14 @@ async fn create_platform(data: PathBuf, policies: PathBuf, new: NewPlatform) -> 
 fn verify(data: PathBuf) -> Result<bool, String> {
     let (store, writer) = tollgate::store::Store::open(&data).map_err(|error| error.to_string())?;
     let report = tollgate::service::ledger_check::verify_store(&store);
+    let chain = store.chain_head();
     store.close();
     writer.join();
     let report = report.map_err(|error| error.to_string())?;
+    let (sequence, hash) = chain.map_err(|error| error.to_string())?;
+    println!(
+        "chain: entries #1 to #{sequence} linked, head {hash}, none missing since the last acknowledged flush"
+    );
     for (currency, debits, credits) in &report.totals {
         println!("{currency}: debits {debits}, credits {credits}");
     }

@@ -63,10 +63,11 @@ pub fn to_graphql(error: ServiceError) -> async_graphql::Error {
             extensions.set("code", code::INSUFFICIENT_FUNDS);
             extensions.set("type", "invalid_request_error");
         }
-        ServiceError::AccountRestricted { account, .. } => {
+        ServiceError::AccountRestricted { account, param, .. } => {
             extensions.set("code", code::ACCOUNT_RESTRICTED);
             extensions.set("type", "invalid_request_error");
             extensions.set("account", account.as_str());
+            set_param(extensions, param.as_deref());
         }
         ServiceError::IdempotencyConflict { .. } => {
             extensions.set("code", code::IDEMPOTENCY_CONFLICT);

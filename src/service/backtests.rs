@@ -222,7 +222,7 @@ impl Services {
         request: &BacktestRequest,
         backtest: &Backtest,
     ) -> Result<PolicyBacktestRun, ServiceError> {
-        let now = self.clock.now();
+        let now = self.clock.now(&caller.platform.id);
         let id: PolicyBacktestRunId = self.ids.next();
         let run = PolicyBacktestRun {
             id: id.clone(),

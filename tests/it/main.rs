@@ -24,16 +24,21 @@ mod debits_rules;
 
 mod payouts_failures;
 mod payouts_instant;
+mod payouts_reserve;
 mod payouts_schedules;
 mod payouts_support;
 
 mod demo;
 
 mod foundation_bad_input;
+mod foundation_clocks;
 mod foundation_concurrency;
 mod foundation_crash;
 mod foundation_idempotency;
 mod foundation_ledger;
+mod foundation_paging;
+mod foundation_timers;
+mod ledger_integrity;
 mod policy_backtest_cli;
 mod policy_backtests;
 mod policy_files;
@@ -42,3 +47,13 @@ mod policy_sandbox;
 mod policy_server;
 mod schema_file;
 mod webhooks;
+
+mod bank_workload;
+mod model_app;
+mod model_case;
+mod model_design;
+mod model_moves;
+mod model_ops;
+mod model_property;
+mod model_reference;
+mod money_regressions;

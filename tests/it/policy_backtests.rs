@@ -660,7 +660,7 @@ async fn forget_recorded_facts(app: &TestApp, charge_id: &str) {
     assert!(charge.pricing.facts.is_some());
     charge.pricing.facts = None;
     let platform = PlatformId::parse(&app.platform_id).expect("platform id");
-    let mut draft = Draft::new(&platform, app.services.clock.now());
+    let mut draft = Draft::new(&platform, app.services.clock.now(&platform));
     draft
         .update(charge_id, &charge, stored.revision)
         .expect("draft");
