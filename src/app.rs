@@ -5,13 +5,14 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use tokio::net::TcpListener;
-use tokio::sync::{broadcast, mpsc, watch, Mutex};
+use tokio::sync::{broadcast, mpsc, watch, Mutex, Semaphore};
 
 use crate::clock::{from_micros, Clock};
 use crate::config::{Settings, MAX_IDEMPOTENCY_RETENTION_HOURS, MIN_IDEMPOTENCY_RETENTION_HOURS};
 use crate::ids::IdGenerator;
 use crate::policy::{PolicyEngine, PolicyRegistry, PolicyWatcher, RegistryError};
 use crate::service::account_links::PublicBaseUrl;
+use crate::service::backtests::MAX_CONCURRENT_BACKTESTS;
 use crate::service::scheduler::{saved_platform_clocks, CLOCK_META};
 use crate::service::{AppState, ServiceError, Services};
 use crate::store::{Key, Keyspace, Store, StoreError, WriterThread};
@@ -50,6 +51,16 @@ pub struct Application {
 impl Application {
     /// Opens the store and builds the services; the clock resumes where it was left.
     pub fn build(settings: Settings) -> Result<Application, AppError> {
+        Application::open(settings, true)
+    }
+
+    /// Opens the store and the policies for a command that only reads (a policy backtest
+    /// from the command line): policy versions are not recorded and no events are written.
+    pub fn open_for_reading(settings: Settings) -> Result<Application, AppError> {
+        Application::open(settings, false)
+    }
+
+    fn open(settings: Settings, record_policy_changes: bool) -> Result<Application, AppError> {
         let retention = settings.idempotency_retention_hours;
         if !(MIN_IDEMPOTENCY_RETENTION_HOURS..=MAX_IDEMPOTENCY_RETENTION_HOURS).contains(&retention)
         {
@@ -93,11 +104,14 @@ impl Application {
             scheduler_lock: Mutex::new(()),
             event_stream,
             policies,
+            backtest_slots: Semaphore::new(MAX_CONCURRENT_BACKTESTS),
         });
-        tokio::spawn(Services::record_policy_changes(
-            Arc::downgrade(&services),
-            changes,
-        ));
+        if record_policy_changes {
+            tokio::spawn(Services::record_policy_changes(
+                Arc::downgrade(&services),
+                changes,
+            ));
+        }
         Ok(Application {
             services,
             writer,

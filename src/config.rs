@@ -13,6 +13,9 @@ pub const DEFAULT_PAGE_SIZE: usize = 10;
 pub const MAX_REQUEST_BODY_BYTES: usize = 256 * 1024;
 /// The deepest query accepted.
 pub const MAX_QUERY_DEPTH: usize = 16;
+/// The most charges one policy backtest replays; a window holding more is refused with
+/// the count beyond it.
+pub const MAX_BACKTEST_CHARGES: usize = 100_000;
 /// Threads that run policy hooks, off the async runtime. Hooks are CPU work, so the pool
 /// is a little larger than the machine's two cores: a slow platform holding its share
 /// still leaves threads for everyone else.
@@ -42,6 +45,9 @@ pub const MAX_QUERY_FIELDS: u64 = 2_000;
 pub const MAX_SELECTION_NESTING: usize = 64;
 /// What `ledgerCheck` costs: it reads a trial balance of the whole platform.
 pub const LEDGER_CHECK_COST: u64 = 1_000;
+/// What a policy backtest costs: it replays up to `MAX_BACKTEST_CHARGES` charges, so one
+/// request holds at most one.
+pub const BACKTEST_COST: u64 = MAX_QUERY_COST / 2;
 /// What `previewCharge` costs: it runs the platform's policy, up to its time budget.
 pub const PREVIEW_CHARGE_COST: u64 = 500;
 /// What a platform's balance costs: it scans the connected accounts' negative balances for
@@ -194,6 +200,8 @@ pub struct Settings {
     pub policies_dir: PathBuf,
     pub simulated_clock: bool,
     pub demo: bool,
+    /// The most charges one policy backtest replays.
+    pub max_backtest_charges: usize,
     /// How long idempotency keys are kept before a timer deletes them.
     pub idempotency_retention_hours: i64,
     /// The URL clients reach this server at, for links it hands out (account links); `None`
@@ -238,6 +246,7 @@ impl Settings {
             policies_dir,
             simulated_clock: false,
             demo: false,
+            max_backtest_charges: MAX_BACKTEST_CHARGES,
             idempotency_retention_hours: DEFAULT_IDEMPOTENCY_RETENTION_HOURS,
             public_url: None,
             limits: Limits::default(),

@@ -198,6 +198,7 @@ typed_id!(BankAccountId, "ba", "bank account");
 typed_id!(CardId, "card", "debit card");
 typed_id!(TopupId, "tu", "top-up");
 typed_id!(WebhookEndpointId, "we", "webhook endpoint");
+typed_id!(PolicyBacktestRunId, "pbt", "policy backtest run");
 typed_id!(
     /// A journal entry in the ledger (internal; not part of the public API).
     EntryId, "je", "journal entry"

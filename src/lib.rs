@@ -3,9 +3,11 @@
 //!
 //! Modules in reading order: money and ids are the vocabulary; the clock gives business
 //! time; `domain` holds the pure rules; `ledger` the double-entry bookkeeping; `store` the
-//! only code that touches sled; `service` the use cases; `graphql` and `http` the wire.
+//! only code that touches sled; `service` the use cases; `graphql` and `http` the wire;
+//! `backtest_report` prints a policy backtest for the command line.
 
 pub mod app;
+pub mod backtest_report;
 pub mod clock;
 pub mod config;
 pub mod domain;

@@ -1,4 +1,4 @@
-//! The `tollgate` command line: serve, platform create, verify.
+//! The `tollgate` command line: serve, platform create, verify, policy check, test and backtest.
 
 /// mimalloc: the server allocates many small, short-lived buffers per request.
 #[global_allocator]
@@ -8,12 +8,16 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 
 use tollgate::app::Application;
 use tollgate::config::{Limits, PublicUrl, Settings};
+use tollgate::ids::{AccountId, PlatformId};
+use tollgate::service::backtests::{BacktestRequest, Candidate, CANDIDATE_POLICY_NAME};
 use tollgate::service::platforms::NewPlatform;
+use tollgate::service::ServiceError;
 
 #[derive(Parser)]
 #[command(
@@ -105,9 +109,37 @@ enum PolicyCommand {
         #[arg(long, env = "TOLLGATE_POLICIES", default_value = "./policies")]
         policies: PathBuf,
     },
+    /// Replay a platform's captured charges under the policy in FILE: prints the totals
+    /// and the twenty largest changes. Reads a data directory no server holds.
+    Backtest(BacktestArgs),
 }
 
-fn policy_command(command: PolicyCommand) -> Result<bool, String> {
+#[derive(Args)]
+struct BacktestArgs {
+    /// The candidate policy's Rhai source.
+    file: PathBuf,
+    /// The platform whose charges are replayed (plat_…).
+    #[arg(long)]
+    platform: String,
+    /// Charges created at or after this RFC 3339 time, on the platform's clock.
+    #[arg(long)]
+    from: Option<String>,
+    /// Charges created before this RFC 3339 time.
+    #[arg(long)]
+    to: Option<String>,
+    /// Only charges on this connected account, or with it as their destination.
+    #[arg(long)]
+    account: Option<String>,
+    /// Also write every replayed charge to this CSV file (amounts in minor units).
+    #[arg(long)]
+    csv: Option<PathBuf>,
+    #[arg(long, env = "TOLLGATE_DATA", default_value = "./data")]
+    data: PathBuf,
+    #[arg(long, env = "TOLLGATE_POLICIES", default_value = "./policies")]
+    policies: PathBuf,
+}
+
+async fn policy_command(command: PolicyCommand) -> Result<bool, String> {
     match command {
         PolicyCommand::Check { file } => match tollgate::policy::check_file(&file) {
             Ok(report) => {
@@ -124,7 +156,66 @@ fn policy_command(command: PolicyCommand) -> Result<bool, String> {
             println!("{report}");
             Ok(report.passed())
         }
+        PolicyCommand::Backtest(args) => backtest(args).await,
     }
+}
+
+fn parse_time(flag: &str, text: Option<String>) -> Result<Option<DateTime<Utc>>, String> {
+    text.map(|text| {
+        DateTime::parse_from_rfc3339(&text)
+            .map(|time| time.with_timezone(&Utc))
+            .map_err(|error| format!("--{flag} {text} is not an RFC 3339 time: {error}"))
+    })
+    .transpose()
+}
+
+/// The request a `policy backtest` command makes: the file's source under its own name.
+fn backtest_request(args: &BacktestArgs) -> Result<BacktestRequest, String> {
+    let source = std::fs::read_to_string(&args.file)
+        .map_err(|error| format!("could not read {}: {error}", args.file.display()))?;
+    let name = args
+        .file
+        .file_stem()
+        .and_then(|stem| stem.to_str())
+        .unwrap_or(CANDIDATE_POLICY_NAME)
+        .to_owned();
+    Ok(BacktestRequest {
+        candidate: Candidate::Source { name, source },
+        from: parse_time("from", args.from.clone())?,
+        to: parse_time("to", args.to.clone())?,
+        account: args
+            .account
+            .as_deref()
+            .map(AccountId::parse)
+            .transpose()
+            .map_err(|error| format!("--account: {error}"))?,
+    })
+}
+
+async fn backtest(args: BacktestArgs) -> Result<bool, String> {
+    let request = backtest_request(&args)?;
+    let platform_id = PlatformId::parse(&args.platform).map_err(|error| error.to_string())?;
+    let application =
+        Application::open_for_reading(offline_settings(args.data.clone(), args.policies.clone()))
+            .map_err(|error| error.to_string())?;
+    let services = application.services.clone();
+    let outcome = async {
+        let platform = services
+            .platform_by_id(&platform_id)?
+            .ok_or_else(|| ServiceError::not_found("--platform", "platform", &args.platform))?;
+        let caller = services.caller(platform, None, tollgate::service::Access::Change)?;
+        services.backtest_policy(&caller, request).await
+    }
+    .await;
+    drop(services);
+    application.close().await;
+    let backtest = outcome.map_err(|error| error.to_string())?;
+    print!("{}", tollgate::backtest_report::table(&backtest));
+    if let Some(path) = &args.csv {
+        std::fs::write(path, tollgate::backtest_report::csv(&backtest))
+            .map_err(|error| format!("could not write {}: {error}", path.display()))?;
+    }
+    Ok(true)
 }
 
 fn offline_settings(data: PathBuf, policies: PathBuf) -> Settings {
@@ -290,7 +381,7 @@ fn main() -> ExitCode {
             .await
             .map(|()| true),
             Command::Verify { data } => tokio::task::block_in_place(|| verify(data)),
-            Command::Policy { command } => policy_command(command),
+            Command::Policy { command } => policy_command(command).await,
             Command::Schema => {
                 print!("{}", tollgate::graphql::sdl());
                 Ok(true)

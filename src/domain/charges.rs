@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::charge_facts::RecordedChargeFacts;
 use crate::ids::{
     AccountId, ApplicationFeeId, BalanceTransactionId, ChargeId, DisputeId, FeeRefundId, PaymentId,
     RefundId, TransferId, TransferReversalId,
@@ -61,6 +62,24 @@ pub struct Pricing {
     pub hold_days: u32,
     /// Direct charges only: whether the platform pays the processing fee.
     pub platform_pays_processing_fee: bool,
+    /// The facts the hooks were given. `None` on charges priced before facts were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facts: Option<RecordedChargeFacts>,
+}
+
+/// The application fee a charge carries once its policy has decided `decided_fee`: a
+/// transfer amount replaces the application fee, and a separate charge has none (its
+/// platform share is what `route` does not transfer).
+pub fn charged_application_fee(
+    flow: ChargeFlowKind,
+    has_transfer_amount: bool,
+    decided_fee: MinorUnits,
+) -> Option<MinorUnits> {
+    match flow {
+        ChargeFlowKind::Destination if has_transfer_amount => None,
+        ChargeFlowKind::Separate => None,
+        ChargeFlowKind::Direct | ChargeFlowKind::Destination => Some(decided_fee),
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

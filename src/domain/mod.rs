@@ -15,6 +15,7 @@ pub mod balance_transactions; // a holder's view of one ledger line
 pub mod bank_accounts; // bank account numbers, routing numbers, failing test numbers
 pub mod calendar; // business days, delays by country, payout days of a schedule
 pub mod capabilities; // CARD_PAYMENTS and TRANSFERS: fields each needs, status rule
+pub mod charge_facts; // the facts a charge's policy hooks were given, as recorded
 pub mod charges; // charges, application fees and transfers, and their amount rules
 pub mod countries; // the one table of supported countries
 pub mod debit_cards; // debit cards from test tokens
@@ -33,6 +34,7 @@ pub mod payout_schedule; // validated payout schedules
 pub mod payouts; // payouts, their status path and the scheduler's times of day
 pub mod permissions; // the permission matrix by account type
 pub mod platforms; // the platform record, names and policy names
+pub mod policy_backtests; // replays of recorded charges under a candidate policy, and their record
 pub mod refunds; // refunds and the proportional share of a fee or transfer
 pub mod requirement_fields; // requirement field names, disabled reasons
 pub mod requirements; // the onboarding state machine

@@ -12,9 +12,9 @@ use async_graphql::registry::{MetaField, MetaType, MetaTypeName, Registry};
 use async_graphql::{Name, Value, Variables};
 
 use crate::config::{
-    CHARGE_CHILDREN_BOUND, DEFAULT_LIST_BOUND, DEFAULT_PAGE_SIZE, INTROSPECTION_COST,
-    LEDGER_CHECK_COST, MAX_SELECTION_NESTING, MUTATION_COST, PLATFORM_BALANCE_COST,
-    PREVIEW_CHARGE_COST,
+    BACKTEST_COST, CHARGE_CHILDREN_BOUND, DEFAULT_LIST_BOUND, DEFAULT_PAGE_SIZE,
+    INTROSPECTION_COST, LEDGER_CHECK_COST, MAX_SELECTION_NESTING, MUTATION_COST,
+    PLATFORM_BALANCE_COST, PREVIEW_CHARGE_COST,
 };
 use crate::domain::external_accounts::MAX_EXTERNAL_ACCOUNTS_PER_ACCOUNT;
 use crate::domain::webhooks::MAX_ENABLED_EVENTS;
@@ -115,6 +115,7 @@ fn field_cost(type_name: &str, field: &str) -> u64 {
         ("Query", "balance") | ("Platform", "balance" | "negativeAccounts") => {
             PLATFORM_BALANCE_COST
         }
+        ("Mutation", "backtestPolicy") => BACKTEST_COST,
         ("Mutation", _) => MUTATION_COST,
         _ => 1,
     }

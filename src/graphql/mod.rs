@@ -15,6 +15,7 @@ use async_graphql::{MergedObject, Schema};
 use crate::config::{Limits, MAX_QUERY_DEPTH};
 use crate::service::AppState;
 use roots::accounts::{AccountsMutation, AccountsQuery};
+use roots::backtests::BacktestsMutation;
 use roots::charges::{ChargesMutation, ChargesQuery};
 use roots::core::{CoreMutation, CoreQuery};
 use roots::disputes::{DisputesMutation, DisputesQuery};
@@ -44,6 +45,7 @@ pub struct MutationRoot(
     RefundsMutation,
     DisputesMutation,
     WebhooksMutation,
+    BacktestsMutation,
 );
 
 pub type TollgateSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;

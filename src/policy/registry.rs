@@ -255,6 +255,36 @@ impl PolicyRegistry {
         decide_charge(&gateway, &policy, request, directory)
     }
 
+    /// The version in force of exactly the policy `name`, without falling back to `default`.
+    pub fn named(&self, name: &str) -> Option<Arc<LoadedPolicy>> {
+        self.read()
+            .slots
+            .get(name)
+            .and_then(|slot| slot.current.clone())
+    }
+
+    /// Compiles a candidate policy in the same sandbox as every policy, without installing
+    /// it: a backtest prices recorded charges with it and nothing else sees it.
+    pub fn compile_candidate(
+        &self,
+        name: &str,
+        source: impl Into<Arc<str>>,
+    ) -> Result<LoadedPolicy, PolicyError> {
+        LoadedPolicy::compile(Arc::clone(&self.engine), name, source)
+    }
+
+    /// Prices a charge with the gateway version in force and `candidate`, which need not be
+    /// in force: how a backtest asks what a candidate would have decided.
+    pub fn decide_charge_with(
+        &self,
+        candidate: &LoadedPolicy,
+        request: &ChargeRequest,
+        directory: &dyn SplitDirectory,
+    ) -> Result<PolicyDecision, PolicyError> {
+        let gateway = self.gateway()?;
+        decide_charge(&gateway, candidate, request, directory)
+    }
+
     /// Every policy, sorted by name.
     pub fn status(&self) -> Vec<PolicyStatus> {
         let state = self.read();

@@ -8,8 +8,10 @@ pub mod idempotency;
 pub mod account_debits;
 pub mod account_links;
 pub mod accounts;
+pub mod backtests;
 pub mod balances;
 pub mod captures;
+pub mod charge_facts;
 pub mod charges;
 pub mod demo;
 pub mod disputes;
@@ -37,7 +39,7 @@ pub mod webhooks;
 
 use std::sync::Arc;
 
-use tokio::sync::{broadcast, Mutex};
+use tokio::sync::{broadcast, Mutex, Semaphore};
 
 pub use draft::{holder_index, holder_type_index, Draft};
 pub use error::ServiceError;
@@ -65,6 +67,8 @@ pub struct Services {
     pub event_stream: broadcast::Sender<PublishedEvent>,
     /// The compiled policies, swapped atomically when a file changes.
     pub policies: Arc<PolicyRegistry>,
+    /// Policy backtests running at once, at most [`backtests::MAX_CONCURRENT_BACKTESTS`].
+    pub backtest_slots: Semaphore,
 }
 
 /// An event as streamed to subscribers, with the platform it belongs to.

@@ -195,6 +195,14 @@ impl Services {
         })
     }
 
+    /// A platform by its id, for commands that name one.
+    pub fn platform_by_id(&self, id: &PlatformId) -> Result<Option<Platform>, ServiceError> {
+        Ok(self
+            .store
+            .get_object::<Platform>(id.as_ref(), id.as_ref())?
+            .map(|versioned| versioned.value))
+    }
+
     /// The demo platform's id, if `serve --demo` made one.
     pub fn demo_platform(&self) -> Result<Option<PlatformId>, ServiceError> {
         let Some(bytes) = self

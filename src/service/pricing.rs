@@ -3,10 +3,11 @@
 
 use serde::Serialize;
 
+use super::charge_facts::recorded_facts;
 use super::{Caller, ServiceError, Services};
 use crate::domain::account_record::AccountRecord;
 use crate::domain::accounts::AccountType;
-use crate::domain::charges::{ChargeFlowKind, PricedSplit, Pricing};
+use crate::domain::charges::{charged_application_fee, ChargeFlowKind, PricedSplit, Pricing};
 use crate::domain::payment_methods::{Behaviour, PaymentMethod};
 use crate::ids::AccountId;
 use crate::money::{Currency, MinorUnits};
@@ -58,11 +59,19 @@ impl From<PolicyError> for ServiceError {
     }
 }
 
-fn policy_account_type(account_type: AccountType) -> PolicyAccountType {
+pub fn policy_account_type(account_type: AccountType) -> PolicyAccountType {
     match account_type {
         AccountType::Standard => PolicyAccountType::Standard,
         AccountType::Express => PolicyAccountType::Express,
         AccountType::Custom => PolicyAccountType::Custom,
+    }
+}
+
+pub fn policy_flow(flow: ChargeFlowKind) -> ChargeFlow {
+    match flow {
+        ChargeFlowKind::Direct => ChargeFlow::Direct,
+        ChargeFlowKind::Destination => ChargeFlow::Destination,
+        ChargeFlowKind::Separate => ChargeFlow::Separate,
     }
 }
 
@@ -78,9 +87,9 @@ pub fn account_facts(account: &AccountRecord) -> AccountFacts {
 
 /// Checks `route` destinations: this platform's accounts with TRANSFERS active. It runs on
 /// the policy threads, so it owns a handle to the store rather than borrowing the request.
-struct PlatformDirectory {
-    store: Store,
-    platform: String,
+pub(super) struct PlatformDirectory {
+    pub(super) store: Store,
+    pub(super) platform: String,
 }
 
 impl SplitDirectory for PlatformDirectory {
@@ -242,11 +251,7 @@ impl Services {
         ChargeFacts {
             amount,
             currency: input.currency,
-            flow: match parties.flow {
-                ChargeFlowKind::Direct => ChargeFlow::Direct,
-                ChargeFlowKind::Destination => ChargeFlow::Destination,
-                ChargeFlowKind::Separate => ChargeFlow::Separate,
-            },
+            flow: policy_flow(parties.flow),
             payment_method: parties.payment_method.name.to_owned(),
             card: CardFacts {
                 brand: card.brand.to_owned(),
@@ -278,8 +283,10 @@ impl Services {
         amount: MinorUnits,
         requested_fee: Option<MinorUnits>,
     ) -> Result<PricedCharge, ServiceError> {
+        let facts = self.charge_facts(caller, input, parties, amount);
+        let recorded = recorded_facts(&facts);
         let request = ChargeRequest {
-            facts: self.charge_facts(caller, input, parties, amount),
+            facts,
             requested_application_fee: requested_fee,
             has_transfer_data: input.destination.is_some(),
         };
@@ -320,12 +327,11 @@ impl Services {
             }
             _ => false,
         };
-        // A transfer amount replaces the application fee, and a separate charge has none.
-        let application_fee = match parties.flow {
-            ChargeFlowKind::Destination if input.transfer_amount.is_some() => None,
-            ChargeFlowKind::Separate => None,
-            _ => Some(decision.application_fee),
-        };
+        let application_fee = charged_application_fee(
+            parties.flow,
+            input.transfer_amount.is_some(),
+            decision.application_fee,
+        );
         let pricing = Pricing {
             policy: decision.policy_name,
             version: decision.policy_version,
@@ -336,6 +342,7 @@ impl Services {
             splits,
             hold_days: decision.hold_days,
             platform_pays_processing_fee,
+            facts: Some(recorded),
         };
         Ok(PricedCharge {
             pricing,

@@ -22,6 +22,7 @@ use crate::domain::charges::{ApplicationFee, Charge, Transfer};
 use crate::domain::disputes::Dispute;
 use crate::domain::events::Event;
 use crate::domain::payouts::Payout;
+use crate::domain::policy_backtests::PolicyBacktestRun;
 use crate::domain::refunds::{FeeRefundRecord, Refund};
 use crate::domain::topups::Topup;
 use crate::domain::webhooks::WebhookEndpoint;
@@ -88,6 +89,12 @@ impl Scoped for Transfer {
 impl Scoped for ApplicationFee {
     fn owner(&self) -> Owner<'_> {
         Owner::Account(&self.account)
+    }
+}
+
+impl Scoped for PolicyBacktestRun {
+    fn owner(&self) -> Owner<'_> {
+        Owner::Platform
     }
 }
 

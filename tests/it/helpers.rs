@@ -79,6 +79,24 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     app
 }
 
+/// A server over a temporary store with `settings` (its data directory replaced), and one
+/// platform priced by `policy`.
+pub async fn spawn_app_with_settings(settings: Settings, policy: &str) -> TestApp {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let settings = Settings {
+        data_dir: temp.path().join("data"),
+        ..settings
+    };
+    let mut app = start_with_settings(settings, None, Some(policy.to_owned())).await;
+    app._temp = Some(temp);
+    app
+}
+
+/// The settings every test server starts from: port 0 and the simulated clock.
+pub fn test_settings(policies: PathBuf) -> Settings {
+    settings(PathBuf::new(), policies)
+}
+
 pub async fn start_with_settings(
     settings: Settings,
     platform: Option<(String, String)>,

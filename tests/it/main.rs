@@ -39,6 +39,8 @@ mod foundation_ledger;
 mod foundation_paging;
 mod foundation_timers;
 mod ledger_integrity;
+mod policy_backtest_cli;
+mod policy_backtests;
 mod policy_checks;
 mod policy_fairness;
 mod policy_files;

@@ -339,6 +339,12 @@ fn mutation_cases(world: &World) -> Vec<Case> {
             json!({"amount": 100, "currency": "usd"}),
         ),
         input(
+            "backtestPolicy",
+            "BacktestPolicyInput",
+            "{ charges }",
+            json!({"policy": "default"}),
+        ),
+        input(
             "advanceClock",
             "AdvanceClockInput",
             "",

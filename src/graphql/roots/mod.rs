@@ -2,6 +2,7 @@
 
 pub mod account_inputs;
 pub mod accounts;
+pub mod backtests;
 pub mod charges;
 pub mod core;
 pub mod disputes;

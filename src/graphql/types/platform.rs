@@ -1,14 +1,16 @@
 //! The platform, its top-ups, events and ledger check on the wire.
 
+use async_graphql::connection::Connection;
 use async_graphql::{Context, Object, SimpleObject, ID};
 
 use super::accounts::AccountObject;
+use super::backtests::PolicyBacktestRunObject;
 use super::money::{BalanceObject, MoneyObject};
 use crate::domain::account_record::AccountRecord;
 use crate::domain::events::Event;
 use crate::domain::platforms::Platform;
 use crate::domain::topups::Topup;
-use crate::graphql::context::{caller, services};
+use crate::graphql::context::{caller, connection, page_request, services};
 use crate::graphql::errors::GqlResult;
 use crate::graphql::scalars::{
     CountryCodeScalar, CurrencyScalar, DateTimeScalar, JsonScalar, MinorUnitsScalar,
@@ -213,5 +215,19 @@ impl PolicyObject {
 
     async fn source(&self) -> String {
         self.0.source.as_deref().unwrap_or_default().to_owned()
+    }
+
+    /// Backtests run against this policy by name, newest first.
+    async fn backtests(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, PolicyBacktestRunObject>> {
+        let request = page_request(first, after)?;
+        let page = services(ctx)
+            .backtest_runs(caller(ctx)?, &self.0.name, &request)
+            .gql()?;
+        Ok(connection(page, PolicyBacktestRunObject))
     }
 }
