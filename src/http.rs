@@ -1,13 +1,15 @@
 //! The only code that knows axum: /graphql (POST and GraphiQL), /graphql/ws, /healthz, and
 //! the hosted onboarding page (`onboarding_page`).
 
+pub mod graphiql;
+pub mod graphiql_examples;
 mod onboarding_page;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_graphql::http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS};
+use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{Data, ServerError, Value};
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
@@ -74,26 +76,22 @@ fn use_parsed_query(
 }
 
 pub fn router(services: AppState, schema: TollgateSchema, demo_secret_key: Option<&str>) -> Router {
-    let authorization = demo_secret_key.map(|key| format!("Bearer {key}"));
-    let mut graphiql = GraphiQLSource::build()
-        .endpoint("/graphql")
-        .subscription_endpoint("/graphql/ws")
-        .title("tollgate");
-    if let Some(authorization) = authorization.as_deref() {
-        graphiql = graphiql
-            .header("Authorization", authorization)
-            .ws_connection_param("Authorization", authorization);
-    }
+    let prefilled_key = graphiql::demo_key_for_graphiql(services.settings.listen, demo_secret_key);
+    let page = graphiql::page(prefilled_key);
     let state = HttpState {
         services,
         schema,
-        graphiql: Arc::new(graphiql.finish()),
+        graphiql: Arc::new(page),
         parsed: Arc::new(Mutex::new(HashMap::new())),
     };
     Router::new()
         .route("/", get(graphiql_page))
         .route("/graphql", get(graphiql_page).post(graphql))
         .route("/graphql/ws", get(graphql_ws))
+        .route(
+            &format!("{}/{{file}}", graphiql::ASSET_PREFIX),
+            get(graphiql::asset),
+        )
         .route("/healthz", get(healthz))
         .route(
             &format!("{ONBOARDING_PATH}/{{platform}}/{{link}}"),

@@ -28,6 +28,7 @@ mod payouts_schedules;
 mod payouts_support;
 
 mod demo;
+mod graphiql;
 
 mod foundation_bad_input;
 mod foundation_concurrency;
