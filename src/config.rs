@@ -17,6 +17,14 @@ pub const MAX_QUERY_DEPTH: usize = 16;
 pub const MAX_QUERY_COMPLEXITY: usize = 5000;
 /// How long one HTTP request may take before it is cut off.
 pub const REQUEST_TIMEOUT_SECONDS: u64 = 30;
+/// How long the scheduler may leave a due timer before /readyz reports it not ready.
+pub const MAX_READY_SCHEDULER_LAG_SECONDS: i64 = 60;
+/// The longest request id taken from a client's `x-request-id` (longer ones are replaced).
+pub const MAX_REQUEST_ID_CHARS: usize = 64;
+/// The longest GraphQL operation name written to the access log.
+pub const MAX_LOGGED_OPERATION_NAME_CHARS: usize = 64;
+/// How long browsers may cache a CORS preflight answer.
+pub const CORS_MAX_AGE_SECONDS: u64 = 600;
 /// How often the scheduler looks for due work when the clock is the system's.
 pub const SCHEDULER_INTERVAL_MILLISECONDS: u64 = 1000;
 /// The most timers the scheduler handles in one commit.
@@ -32,6 +40,10 @@ pub struct Settings {
     pub policies_dir: PathBuf,
     pub simulated_clock: bool,
     pub demo: bool,
+    /// Browser origins allowed to call the API (CORS); empty allows none, `*` any.
+    pub cors_origins: Vec<String>,
+    /// The key of the operator API (`/operator/graphql`); without one it is off.
+    pub operator_key: Option<String>,
 }
 
 impl Settings {
@@ -45,6 +57,8 @@ impl Settings {
             policies_dir,
             simulated_clock: false,
             demo: false,
+            cors_origins: Vec::new(),
+            operator_key: None,
         }
     }
 }

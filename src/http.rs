@@ -1,9 +1,14 @@
 //! The only code that knows axum: /graphql (POST and GraphiQL), /graphql/ws, /healthz, and
 //! the hosted onboarding page (`onboarding_page`).
 
+mod auth;
+pub mod cors;
 pub mod graphiql;
 pub mod graphiql_examples;
+mod health;
 mod onboarding_page;
+mod prometheus;
+pub mod telemetry;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,12 +18,13 @@ use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{Data, ServerError, Value};
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
-use axum::extract::{State, WebSocketUpgrade};
+use axum::extract::{FromRef, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -45,6 +51,14 @@ struct HttpState {
     /// Parsed query documents by their text: clients send the same few queries again and
     /// again, and parsing is a large share of a small request's cost.
     parsed: Arc<Mutex<HashMap<String, ExecutableDocument>>>,
+    /// The schema's root fields, the only operation labels metrics use.
+    root_fields: Arc<Vec<String>>,
+}
+
+impl FromRef<HttpState> for AppState {
+    fn from_ref(state: &HttpState) -> AppState {
+        state.services.clone()
+    }
 }
 
 /// Hands the request a cached parse of its query, or parses and caches it.
@@ -78,13 +92,19 @@ fn use_parsed_query(
 pub fn router(services: AppState, schema: TollgateSchema, demo_secret_key: Option<&str>) -> Router {
     let prefilled_key = graphiql::demo_key_for_graphiql(services.settings.listen, demo_secret_key);
     let page = graphiql::page(prefilled_key);
+    prometheus::install();
+    let cors = cors::layer(&services.settings.cors_origins).unwrap_or_else(|error| {
+        tracing::error!(%error, "CORS is off");
+        None
+    });
     let state = HttpState {
         services,
+        root_fields: Arc::new(crate::graphql::root_field_names(&schema)),
         schema,
         graphiql: Arc::new(page),
         parsed: Arc::new(Mutex::new(HashMap::new())),
     };
-    Router::new()
+    let router = Router::new()
         .route("/", get(graphiql_page))
         .route("/graphql", get(graphiql_page).post(graphql))
         .route("/graphql/ws", get(graphql_ws))
@@ -92,7 +112,9 @@ pub fn router(services: AppState, schema: TollgateSchema, demo_secret_key: Optio
             &format!("{}/{{file}}", graphiql::ASSET_PREFIX),
             get(graphiql::asset),
         )
-        .route("/healthz", get(healthz))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(prometheus::metrics_page))
         .route(
             &format!("{ONBOARDING_PATH}/{{platform}}/{{link}}"),
             get(onboarding_page::show).post(onboarding_page::submit),
@@ -101,8 +123,28 @@ pub fn router(services: AppState, schema: TollgateSchema, demo_secret_key: Optio
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(REQUEST_TIMEOUT_SECONDS),
+        ));
+    // CORS answers preflights before the request reaches a handler, inside the request's
+    // span so they are logged like any request.
+    let router = match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    router
+        .layer(axum::middleware::from_fn(telemetry::access_log))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(telemetry::request_span)
+                .on_request(())
+                .on_response(()),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(
+            telemetry::MakeTollgateRequestId::default(),
         ))
-        .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::map_request(
+            telemetry::drop_unusable_request_id,
+        ))
         .with_state(state)
 }
 
@@ -110,24 +152,31 @@ async fn graphiql_page(State(state): State<HttpState>) -> Html<String> {
     Html(state.graphiql.as_str().to_owned())
 }
 
-async fn healthz() -> &'static str {
-    "ok"
-}
-
 /// A GraphQL-shaped error body for requests refused before execution.
-fn refuse(status: StatusCode, error: ServiceError) -> Response {
-    let error = to_graphql(error).into_server_error(Default::default());
+fn refuse(status: StatusCode, error: ServiceError, request_id: Option<&str>) -> Response {
+    let mut error = to_graphql(error).into_server_error(Default::default());
+    tag_with_request_id(&mut error, request_id);
     let body = serde_json::json!({ "data": null, "errors": [error] });
     (status, Json(body)).into_response()
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
+/// Puts the request's id in an error's `extensions.requestId`, so a client can quote it.
+fn tag_with_request_id(error: &mut ServerError, request_id: Option<&str>) {
+    if let Some(request_id) = request_id {
+        error
+            .extensions
+            .get_or_insert_with(Default::default)
+            .set("requestId", Value::from(request_id));
+    }
+}
+
+/// The key in the Authorization header (Bearer in any case, or Basic with the key as user).
+fn api_key(headers: &HeaderMap) -> Option<String> {
+    let value = headers
         .get(axum::http::header::AUTHORIZATION)?
         .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
+        .ok()?;
+    auth::api_key(value)
 }
 
 /// Authenticates the key and checks the Connect-Account header.
@@ -140,7 +189,7 @@ fn authenticate(
         (
             StatusCode::UNAUTHORIZED,
             ServiceError::Unauthenticated {
-                message: "No API key provided: send 'Authorization: Bearer sk_…' with a platform's secret key".into(),
+                message: "No API key provided: send 'Authorization: Bearer sk_…' (or basic auth with the key as user name) with a platform's secret key".into(),
             },
         )
     })?;
@@ -163,6 +212,7 @@ async fn graphql(
     headers: HeaderMap,
     request: GraphQLRequest,
 ) -> Response {
+    let request_id = telemetry::request_id(&headers);
     let connect_account = match headers
         .get(CONNECT_ACCOUNT_HEADER)
         .map(|value| value.to_str())
@@ -176,24 +226,36 @@ async fn graphql(
                     "Connect-Account",
                     "The Connect-Account header must be an account id such as acct_…",
                 ),
+                request_id,
             )
         }
     };
-    let caller = match authenticate(&state.services, bearer(&headers), connect_account) {
+    let key = api_key(&headers);
+    let caller = match authenticate(&state.services, key.as_deref(), connect_account) {
         Ok(caller) => caller,
-        Err((status, error)) => return refuse(status, error),
+        Err((status, error)) => return refuse(status, error, request_id),
     };
     let mut request = request
         .into_inner()
         .data(public_base_url(&headers, &state.services));
     use_parsed_query(&state.parsed, &mut request);
+    let operation_name = request.operation_name.clone();
+    let mut details = telemetry::describe(
+        request.parsed_query().ok(),
+        operation_name.as_deref(),
+        &state.root_fields,
+    );
+    details.platform = Some(caller.platform.id.to_string());
     let (accounts, transfers) = crate::graphql::loaders::for_request(&state.services);
     let request = request.data(caller).data(accounts).data(transfers);
     let mut response = state.schema.execute(request).await;
     for error in &mut response.errors {
         classify(error);
+        tag_with_request_id(error, request_id);
     }
-    GraphQLResponse::from(response).into_response()
+    let mut response = GraphQLResponse::from(response).into_response();
+    response.extensions_mut().insert(details);
+    response
 }
 
 /// The longest Host header used to build links back to this server.
@@ -259,13 +321,12 @@ async fn graphql_ws(
                             .map(str::to_owned)
                     };
                     let authorization = field("Authorization").or_else(|| field("authorization"));
-                    let key = authorization
-                        .as_deref()
-                        .and_then(|value| value.strip_prefix("Bearer "))
-                        .map(str::trim);
-                    let connect_account = field("Connect-Account");
-                    let caller = authenticate(&services, key, connect_account.as_deref())
-                        .map_err(|(_, error)| to_graphql(error))?;
+                    let key = authorization.as_deref().and_then(auth::api_key);
+                    let connect_account =
+                        field("Connect-Account").or_else(|| field("connect-account"));
+                    let caller =
+                        authenticate(&services, key.as_deref(), connect_account.as_deref())
+                            .map_err(|(_, error)| to_graphql(error))?;
                     let mut data = Data::default();
                     data.insert(caller);
                     Ok(data)

@@ -4,11 +4,13 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use tokio::net::TcpListener;
 
 use tollgate::app::Application;
@@ -24,6 +26,16 @@ use tollgate::service::platforms::NewPlatform;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How log lines are written to stderr: `text` (coloured only on a terminal) or `json`
+    /// (one object a line, with the request id of the request being served).
+    #[arg(long, global = true, env = "TOLLGATE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -44,6 +56,7 @@ enum Command {
     Schema,
     /// Prove the whole ledger: every entry balances and every balance equals its postings.
     Verify {
+        /// The data directory of a stopped server.
         #[arg(long, env = "TOLLGATE_DATA", default_value = "./data")]
         data: PathBuf,
     },
@@ -51,32 +64,49 @@ enum Command {
 
 #[derive(Args)]
 struct ServeArgs {
+    /// The address and port to listen on; GraphiQL shows the demo key only on loopback.
     #[arg(long, env = "TOLLGATE_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Where the store lives (created if missing).
     #[arg(long, env = "TOLLGATE_DATA", default_value = "./data")]
     data: PathBuf,
+    /// The folder of fee policies (`<name>.rhai`), watched for changes.
     #[arg(long, env = "TOLLGATE_POLICIES", default_value = "./policies")]
     policies: PathBuf,
-    /// Business time moves only with the advanceClock mutation.
-    #[arg(long, env = "TOLLGATE_SIMULATED_CLOCK")]
+    /// Business time moves only with the advanceClock mutation (1/true/yes or 0/false/no).
+    #[arg(long, env = "TOLLGATE_SIMULATED_CLOCK", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
     simulated_clock: bool,
-    /// Create (once) a demo platform with a little data, and pre-fill its key in GraphiQL.
-    #[arg(long, env = "TOLLGATE_DEMO")]
+    /// Create (once) a demo platform with a little data, pre-fill its key in GraphiQL, and
+    /// run on the simulated clock.
+    #[arg(long, env = "TOLLGATE_DEMO", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
     demo: bool,
+    /// A browser origin allowed to call the API (CORS), e.g. http://localhost:5173; repeat
+    /// it or separate origins with commas; `*` allows any.
+    #[arg(
+        long = "cors-origin",
+        env = "TOLLGATE_CORS_ORIGIN",
+        value_delimiter = ','
+    )]
+    cors_origins: Vec<String>,
 }
 
 #[derive(Subcommand)]
 enum PlatformCommand {
     /// Create a platform; prints one JSON line with its id and secret key.
     Create {
+        /// The platform's name, shown to its connected accounts.
         #[arg(long)]
         name: String,
+        /// The platform's country (ISO 3166-1 alpha-2, e.g. US).
         #[arg(long)]
         country: String,
+        /// The platform's default currency (ISO 4217, e.g. usd); the country's by default.
         #[arg(long)]
         default_currency: Option<String>,
+        /// The policy (`<name>.rhai` in the policies folder) that prices its charges.
         #[arg(long)]
         policy: Option<String>,
+        /// The data directory of a stopped server.
         #[arg(long, env = "TOLLGATE_DATA", default_value = "./data")]
         data: PathBuf,
         /// The policies folder, to check that the platform's policy exists.
@@ -88,10 +118,15 @@ enum PlatformCommand {
 #[derive(Subcommand)]
 enum PolicyCommand {
     /// Compile a policy file: list its hooks, or report errors with line and column.
-    Check { file: PathBuf },
+    Check {
+        /// The policy file (`.rhai`).
+        file: PathBuf,
+    },
     /// Run the tests (`<name>.test.rhai`) of one policy, or of every policy.
     Test {
+        /// A policy's name (`tickets`), file (`tickets.rhai`) or path; every policy if left out.
         name: Option<String>,
+        /// The policies folder (a path in NAME takes precedence).
         #[arg(long, env = "TOLLGATE_POLICIES", default_value = "./policies")]
         policies: PathBuf,
     },
@@ -110,6 +145,11 @@ fn policy_command(command: PolicyCommand) -> Result<bool, String> {
             }
         },
         PolicyCommand::Test { name, policies } => {
+            let (policies, name) = match name.as_deref().map(tollgate::policy::policy_argument) {
+                Some((Some(folder), name)) => (folder, Some(name)),
+                Some((None, name)) => (policies, Some(name)),
+                None => (policies, None),
+            };
             let report = tollgate::policy::run_tests(&policies, name.as_deref());
             println!("{report}");
             Ok(report.passed())
@@ -124,13 +164,21 @@ fn offline_settings(data: PathBuf, policies: PathBuf) -> Settings {
     }
 }
 
-fn init_tracing() {
+fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn,sled=warn"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        // Colour codes only for a person at a terminal, never in a file or a pipe.
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
 }
 
 async fn shutdown_signal() {
@@ -162,10 +210,13 @@ async fn shutdown_signal() {
 }
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
+    tollgate::http::cors::layer(&args.cors_origins)?;
     let settings = Settings {
         listen: args.listen,
-        simulated_clock: args.simulated_clock,
+        // The demo's tour moves time with advanceClock, which needs the simulated clock.
+        simulated_clock: args.simulated_clock || args.demo,
         demo: args.demo,
+        cors_origins: args.cors_origins,
         ..Settings::new(args.data, args.policies)
     };
     let mut application =
@@ -232,7 +283,7 @@ fn verify(data: PathBuf) -> Result<bool, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    init_tracing(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -65,3 +65,32 @@ pub fn build_schema(state: Option<AppState>) -> TollgateSchema {
 pub fn sdl() -> String {
     build_schema(None).sdl()
 }
+
+/// The names of the Query, Mutation and Subscription fields (read back from the SDL), so
+/// requests can be labelled by the field they call without trusting client input.
+pub fn root_field_names(schema: &TollgateSchema) -> Vec<String> {
+    use async_graphql::parser::types::{TypeKind, TypeSystemDefinition};
+    let Ok(document) = async_graphql::parser::parse_schema(schema.sdl()) else {
+        tracing::error!("the schema's own SDL does not parse");
+        return Vec::new();
+    };
+    let mut names = Vec::new();
+    for definition in document.definitions {
+        let TypeSystemDefinition::Type(definition) = definition else {
+            continue;
+        };
+        let definition = definition.node;
+        if !["Query", "Mutation", "Subscription"].contains(&definition.name.node.as_str()) {
+            continue;
+        }
+        if let TypeKind::Object(object) = definition.kind {
+            names.extend(
+                object
+                    .fields
+                    .into_iter()
+                    .map(|field| field.node.name.node.to_string()),
+            );
+        }
+    }
+    names
+}

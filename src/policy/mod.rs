@@ -49,7 +49,7 @@ pub use source::{
     policy_version, FunctionDefinition, MAX_POLICY_NAME_LENGTH, MAX_POLICY_SOURCE_BYTES,
 };
 pub use testing::{
-    check_file, run_tests, CheckReport, PolicyTestReport, TestCaseReport, TestFailure, TestReport,
-    MAX_TESTS_PER_FILE,
+    check_file, policy_argument, run_tests, CheckReport, PolicyTestReport, TestCaseReport,
+    TestFailure, TestReport, MAX_TESTS_PER_FILE,
 };
 pub use watch::PolicyWatcher;

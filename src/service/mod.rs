@@ -107,4 +107,17 @@ impl Services {
     ) -> Result<Option<crate::store::Versioned<T>>, ServiceError> {
         Ok(self.store.get_object(&caller.platform_key(), id)?)
     }
+
+    /// One of the caller's objects that must exist: any other id (unknown, or another
+    /// platform's) is NOT_FOUND naming `param`, the same for every kind of object.
+    pub fn find_required<T: serde::de::DeserializeOwned>(
+        &self,
+        caller: &Caller,
+        id: &str,
+        param: &str,
+        kind: &str,
+    ) -> Result<crate::store::Versioned<T>, ServiceError> {
+        self.find(caller, id)?
+            .ok_or_else(|| ServiceError::not_found(param, kind, id))
+    }
 }

@@ -221,9 +221,16 @@ impl Services {
             services: self,
             caller,
         };
-        let decision =
-            self.policies
-                .decide_charge(&caller.platform.policy, &request, &directory)?;
+        let started = std::time::Instant::now();
+        let decision = self
+            .policies
+            .decide_charge(&caller.platform.policy, &request, &directory);
+        metrics::histogram!(
+            "tollgate_policy_evaluation_seconds",
+            "platform" => caller.platform.id.to_string()
+        )
+        .record(started.elapsed());
+        let decision = decision?;
         let mut splits = Vec::with_capacity(decision.splits.len());
         for split in decision.splits {
             let destination = AccountId::parse(&split.destination)

@@ -149,6 +149,31 @@ impl Store {
         Ok(())
     }
 
+    /// Whether the writer thread still takes commits.
+    pub fn writer_alive(&self) -> bool {
+        !self.sender.is_closed()
+    }
+
+    /// Commits waiting for the writer to take them.
+    pub fn writer_queue_depth(&self) -> usize {
+        self.sender
+            .max_capacity()
+            .saturating_sub(self.sender.capacity())
+    }
+
+    /// When the oldest timer at or before `now_micros` was due, if one is waiting.
+    pub fn oldest_due_timer_micros(&self, now_micros: i64) -> Result<Option<i64>, StoreError> {
+        let Some((key, _)) = self.due_timers(now_micros, 1)?.into_iter().next() else {
+            return Ok(None);
+        };
+        let stamp = key
+            .rest()
+            .get(..16)
+            .and_then(|stamp| i64::from_str_radix(stamp, 16).ok())
+            .ok_or_else(|| StoreError::Codec("a timer key without its due time".into()))?;
+        Ok(Some(stamp))
+    }
+
     /// Reads made so far (point reads and scans), for tests that bound a query's cost.
     pub fn read_count(&self) -> u64 {
         self.reads.load(Ordering::Relaxed)

@@ -46,6 +46,7 @@ pub(crate) fn run(tree: sled::Tree, mut receiver: mpsc::Receiver<Submission>) {
                 Err(_) => break,
             }
         }
+        metrics::histogram!("tollgate_writer_group_commits").record(group.len() as f64);
         let answered = apply_group(&tree, &mut group);
         if to_flusher.send(answered).is_err() {
             tracing::error!("the flusher thread stopped");
@@ -72,7 +73,10 @@ fn flush_and_answer(tree: &sled::Tree, inbox: &std::sync::mpsc::Receiver<Vec<Pen
             .iter()
             .any(|(_, result)| matches!(result, Ok(Applied::Committed)));
         if needs_flush {
-            if let Err(error) = tree.flush() {
+            let started = std::time::Instant::now();
+            let flushed = tree.flush();
+            metrics::histogram!("tollgate_writer_flush_seconds").record(started.elapsed());
+            if let Err(error) = flushed {
                 tracing::error!(%error, commits = waiting.len(), "flush failed; the commits are not acknowledged");
                 for (_, result) in &mut waiting {
                     if matches!(result, Ok(Applied::Committed)) {

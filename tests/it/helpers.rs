@@ -66,8 +66,28 @@ pub async fn start_with(
     policies: PathBuf,
     policy: Option<String>,
 ) -> TestApp {
-    let application =
-        Application::build(settings(data_dir.clone(), policies)).expect("build application");
+    start_configured(data_dir, platform, policies, policy, |_| {}).await
+}
+
+/// A server over a new temporary store with one platform, its settings changed first.
+pub async fn spawn_app_configured(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let data_dir = temp.path().join("data");
+    let mut app = start_configured(data_dir, None, policies_dir(), None, configure).await;
+    app._temp = Some(temp);
+    app
+}
+
+pub async fn start_configured(
+    data_dir: PathBuf,
+    platform: Option<(String, String)>,
+    policies: PathBuf,
+    policy: Option<String>,
+    configure: impl FnOnce(&mut Settings),
+) -> TestApp {
+    let mut settings = settings(data_dir.clone(), policies);
+    configure(&mut settings);
+    let application = Application::build(settings).expect("build application");
     let services = application.services.clone();
     let (platform_id, secret_key) = match platform {
         Some(platform) => platform,

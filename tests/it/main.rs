@@ -29,6 +29,7 @@ mod payouts_support;
 
 mod demo;
 mod graphiql;
+mod operations;
 
 mod foundation_bad_input;
 mod foundation_concurrency;
