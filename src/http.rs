@@ -7,6 +7,7 @@ pub mod graphiql;
 pub mod graphiql_examples;
 mod health;
 mod onboarding_page;
+pub mod operator;
 mod prometheus;
 pub mod telemetry;
 
@@ -53,6 +54,7 @@ struct HttpState {
     parsed: Arc<Mutex<HashMap<String, ExecutableDocument>>>,
     /// The schema's root fields, the only operation labels metrics use.
     root_fields: Arc<Vec<String>>,
+    operator: crate::graphql::operator::OperatorSchema,
 }
 
 impl FromRef<HttpState> for AppState {
@@ -98,6 +100,7 @@ pub fn router(services: AppState, schema: TollgateSchema, demo_secret_key: Optio
         None
     });
     let state = HttpState {
+        operator: crate::graphql::operator::build_operator_schema(services.clone()),
         services,
         root_fields: Arc::new(crate::graphql::root_field_names(&schema)),
         schema,
@@ -115,6 +118,8 @@ pub fn router(services: AppState, schema: TollgateSchema, demo_secret_key: Optio
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(prometheus::metrics_page))
+        .route("/operator/graphql", axum::routing::post(operator::graphql))
+        .route("/operator/backup", get(operator::backup))
         .route(
             &format!("{ONBOARDING_PATH}/{{platform}}/{{link}}"),
             get(onboarding_page::show).post(onboarding_page::submit),

@@ -1,4 +1,5 @@
-//! The `tollgate` command line: serve, platform create, verify.
+//! The `tollgate` command line: serve, platform create, verify, backup, restore, policy,
+//! schema.
 
 /// mimalloc: the server allocates many small, short-lived buffers per request.
 #[global_allocator]
@@ -15,6 +16,7 @@ use tokio::net::TcpListener;
 
 use tollgate::app::Application;
 use tollgate::config::Settings;
+use tollgate::operator_client::OperatorClient;
 use tollgate::service::platforms::NewPlatform;
 
 #[derive(Parser)]
@@ -56,10 +58,53 @@ enum Command {
     Schema,
     /// Prove the whole ledger: every entry balances and every balance equals its postings.
     Verify {
-        /// The data directory of a stopped server.
+        /// The data directory of a stopped server (ignored with --server).
+        #[arg(long, env = "TOLLGATE_DATA", default_value = "./data")]
+        data: PathBuf,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Write a consistent snapshot of a running server's store to a file.
+    Backup {
+        /// The file to write (replaced only once the snapshot is complete).
+        #[arg(long)]
+        to: PathBuf,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Load a backup into a new data directory, then prove its ledger.
+    Restore {
+        /// The backup file written by `tollgate backup`.
+        #[arg(long)]
+        from: PathBuf,
+        /// The data directory to create; it must be absent or empty.
         #[arg(long, env = "TOLLGATE_DATA", default_value = "./data")]
         data: PathBuf,
     },
+}
+
+/// Where a running server's operator API is.
+#[derive(Args)]
+struct ServerArgs {
+    /// A running server's URL (e.g. http://127.0.0.1:8080): act through its operator API.
+    #[arg(long, env = "TOLLGATE_SERVER")]
+    server: Option<String>,
+    /// The key the server was started with (--operator-key).
+    #[arg(long, env = "TOLLGATE_OPERATOR_KEY", hide_env_values = true)]
+    operator_key: Option<String>,
+}
+
+impl ServerArgs {
+    /// The operator client, when a server is named; an error when its key is missing.
+    fn client(&self) -> Result<Option<OperatorClient>, String> {
+        match (&self.server, &self.operator_key) {
+            (None, _) => Ok(None),
+            (Some(server), Some(key)) => Ok(Some(OperatorClient::new(server, key))),
+            (Some(_), None) => {
+                Err("--server needs --operator-key (or TOLLGATE_OPERATOR_KEY)".into())
+            }
+        }
+    }
 }
 
 #[derive(Args)]
@@ -88,6 +133,10 @@ struct ServeArgs {
         value_delimiter = ','
     )]
     cors_origins: Vec<String>,
+    /// Turns on the operator API (/operator/graphql, /operator/backup) for this key, at
+    /// least 16 characters: create platforms, verify and back up while serving.
+    #[arg(long, env = "TOLLGATE_OPERATOR_KEY", hide_env_values = true)]
+    operator_key: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -106,12 +155,14 @@ enum PlatformCommand {
         /// The policy (`<name>.rhai` in the policies folder) that prices its charges.
         #[arg(long)]
         policy: Option<String>,
-        /// The data directory of a stopped server.
+        /// The data directory of a stopped server (ignored with --server).
         #[arg(long, env = "TOLLGATE_DATA", default_value = "./data")]
         data: PathBuf,
         /// The policies folder, to check that the platform's policy exists.
         #[arg(long, env = "TOLLGATE_POLICIES", default_value = "./policies")]
         policies: PathBuf,
+        #[command(flatten)]
+        server: ServerArgs,
     },
 }
 
@@ -211,12 +262,16 @@ async fn shutdown_signal() {
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
     tollgate::http::cors::layer(&args.cors_origins)?;
+    if let Some(key) = &args.operator_key {
+        tollgate::http::operator::check_operator_key(key)?;
+    }
     let settings = Settings {
         listen: args.listen,
         // The demo's tour moves time with advanceClock, which needs the simulated clock.
         simulated_clock: args.simulated_clock || args.demo,
         demo: args.demo,
         cors_origins: args.cors_origins,
+        operator_key: args.operator_key,
         ..Settings::new(args.data, args.policies)
     };
     let mut application =
@@ -247,8 +302,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
 }
 
 async fn create_platform(data: PathBuf, policies: PathBuf, new: NewPlatform) -> Result<(), String> {
-    let application =
-        Application::build(offline_settings(data, policies)).map_err(|error| error.to_string())?;
+    let application = Application::build(offline_settings(data, policies))
+        .map_err(|error| explain_locked(error.to_string()))?;
     let created = application.services.create_platform(new).await;
     application.close().await;
     let created = created.map_err(|error| error.to_string())?;
@@ -257,8 +312,18 @@ async fn create_platform(data: PathBuf, policies: PathBuf, new: NewPlatform) -> 
     Ok(())
 }
 
+/// A hint for the message sled gives when a running server holds the store.
+fn explain_locked(error: String) -> String {
+    if error.contains("lock") {
+        format!("{error}\n(a server is running on this data directory: use --server URL --operator-key KEY to act through it)")
+    } else {
+        error
+    }
+}
+
 fn verify(data: PathBuf) -> Result<bool, String> {
-    let (store, writer) = tollgate::store::Store::open(&data).map_err(|error| error.to_string())?;
+    let (store, writer) =
+        tollgate::store::Store::open(&data).map_err(|error| explain_locked(error.to_string()))?;
     let report = tollgate::service::ledger_check::verify_store(&store);
     store.close();
     writer.join();
@@ -279,6 +344,47 @@ fn verify(data: PathBuf) -> Result<bool, String> {
         }
     );
     Ok(report.balanced)
+}
+
+/// `verify --server`: the same report, from the running server.
+async fn verify_remote(client: &OperatorClient) -> Result<bool, String> {
+    let report = client.verify().await?;
+    for totals in report["totals"].as_array().into_iter().flatten() {
+        println!(
+            "{}: debits {}, credits {}",
+            totals["currency"].as_str().unwrap_or_default(),
+            totals["debits"].as_str().unwrap_or_default(),
+            totals["credits"].as_str().unwrap_or_default()
+        );
+    }
+    for violation in report["violations"].as_array().into_iter().flatten() {
+        println!("violation: {}", violation.as_str().unwrap_or_default());
+    }
+    let balanced = report["balanced"].as_bool() == Some(true);
+    println!(
+        "{} entries: {}",
+        report["entries"].as_str().unwrap_or_default(),
+        if balanced { "balanced" } else { "NOT balanced" }
+    );
+    Ok(balanced)
+}
+
+async fn backup(to: PathBuf, server: ServerArgs) -> Result<bool, String> {
+    let client = server
+        .client()?
+        .ok_or("backup needs a running server: --server URL --operator-key KEY")?;
+    let records = client.backup_to(&to).await?;
+    println!("{records} records written to {}", to.display());
+    Ok(true)
+}
+
+fn restore(from: PathBuf, data: PathBuf) -> Result<bool, String> {
+    let file = std::fs::File::open(&from)
+        .map_err(|error| format!("could not read {}: {error}", from.display()))?;
+    let records = tollgate::store::backup::restore(&mut std::io::BufReader::new(file), &data)
+        .map_err(|error| error.to_string())?;
+    println!("{records} records restored into {}", data.display());
+    verify(data)
 }
 
 fn main() -> ExitCode {
@@ -306,20 +412,45 @@ fn main() -> ExitCode {
                         policy,
                         data,
                         policies,
+                        server,
                     },
-            } => create_platform(
-                data,
-                policies,
-                NewPlatform {
-                    name,
-                    country,
-                    default_currency,
-                    policy,
-                },
-            )
-            .await
-            .map(|()| true),
-            Command::Verify { data } => tokio::task::block_in_place(|| verify(data)),
+            } => match server.client() {
+                Ok(Some(client)) => client
+                    .create_platform(
+                        &name,
+                        &country,
+                        default_currency.as_deref(),
+                        policy.as_deref(),
+                    )
+                    .await
+                    .and_then(|created| {
+                        serde_json::to_string(&created).map_err(|error| error.to_string())
+                    })
+                    .map(|line| {
+                        println!("{line}");
+                        true
+                    }),
+                Ok(None) => create_platform(
+                    data,
+                    policies,
+                    NewPlatform {
+                        name,
+                        country,
+                        default_currency,
+                        policy,
+                    },
+                )
+                .await
+                .map(|()| true),
+                Err(error) => Err(error),
+            },
+            Command::Verify { data, server } => match server.client() {
+                Ok(Some(client)) => verify_remote(&client).await,
+                Ok(None) => tokio::task::block_in_place(|| verify(data)),
+                Err(error) => Err(error),
+            },
+            Command::Backup { to, server } => backup(to, server).await,
+            Command::Restore { from, data } => tokio::task::block_in_place(|| restore(from, data)),
             Command::Policy { command } => policy_command(command),
             Command::Schema => {
                 print!("{}", tollgate::graphql::sdl());

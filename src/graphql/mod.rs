@@ -4,6 +4,7 @@ pub mod context;
 pub mod demo;
 pub mod errors;
 pub mod loaders;
+pub mod operator;
 pub mod roots;
 pub mod scalars;
 pub mod types;

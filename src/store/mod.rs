@@ -5,6 +5,7 @@
 //! [`Store::commit`], which hands the commit to the writer thread and waits for the flush
 //! that makes it durable.
 
+pub mod backup;
 mod codec;
 mod commit;
 mod keys;
@@ -87,6 +88,9 @@ pub struct Store {
     sender: mpsc::Sender<Submission>,
     /// How many reads this handle's clones have made, for tests of query costs.
     reads: Arc<AtomicU64>,
+    /// Held by the writer while it applies a group: whoever holds it sees no write happen
+    /// (consistent backups and ledger checks on a running server).
+    apply_lock: Arc<std::sync::Mutex<()>>,
 }
 
 /// The writer thread; joining it waits for the last group to be flushed.
@@ -114,9 +118,11 @@ impl Store {
         let tree: sled::Tree = (*db).clone();
         let (sender, receiver) = mpsc::channel(WRITER_QUEUE_CAPACITY);
         let writer_tree = tree.clone();
+        let apply_lock = Arc::new(std::sync::Mutex::new(()));
+        let writer_lock = Arc::clone(&apply_lock);
         let handle = std::thread::Builder::new()
             .name("tollgate-writer".into())
-            .spawn(move || writer::run(writer_tree, receiver))
+            .spawn(move || writer::run(writer_tree, receiver, &writer_lock))
             .map_err(|error| StoreError::Io(error.to_string()))?;
         Ok((
             Store {
@@ -124,6 +130,7 @@ impl Store {
                 tree,
                 sender,
                 reads: Arc::default(),
+                apply_lock,
             },
             WriterThread(handle),
         ))
@@ -147,6 +154,25 @@ impl Store {
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
         Ok(())
+    }
+
+    /// Runs `read` while no commit is applied, after flushing every applied one: it sees
+    /// one consistent, durable state. Writes wait (they are queued, not refused) meanwhile.
+    pub fn with_writes_paused<R, E: From<StoreError>>(
+        &self,
+        read: impl FnOnce(&Store) -> Result<R, E>,
+    ) -> Result<R, E> {
+        let _paused = self
+            .apply_lock
+            .lock()
+            .map_err(|_| StoreError::WriterStopped)?;
+        self.tree.flush().map_err(StoreError::from)?;
+        read(self)
+    }
+
+    /// Writes every key and value to `out` in the backup format (see `backup`).
+    pub fn write_backup(&self, out: &mut impl std::io::Write) -> Result<u64, StoreError> {
+        backup::write(&self.tree, out)
     }
 
     /// Whether the writer thread still takes commits.

@@ -22,7 +22,11 @@ type Overlay = HashMap<Key, Option<Vec<u8>>>;
 /// An answer waiting for the flush that makes its commit durable.
 type Pending = (Submission, Result<Applied, StoreError>);
 
-pub(crate) fn run(tree: sled::Tree, mut receiver: mpsc::Receiver<Submission>) {
+pub(crate) fn run(
+    tree: sled::Tree,
+    mut receiver: mpsc::Receiver<Submission>,
+    apply_lock: &std::sync::Mutex<()>,
+) {
     // The flusher answers callers after each flush, so the writer can stage and apply the
     // next group while the disk works on the previous one.
     let (to_flusher, flusher_inbox) = std::sync::mpsc::channel::<Vec<Pending>>();
@@ -47,7 +51,13 @@ pub(crate) fn run(tree: sled::Tree, mut receiver: mpsc::Receiver<Submission>) {
             }
         }
         metrics::histogram!("tollgate_writer_group_commits").record(group.len() as f64);
-        let answered = apply_group(&tree, &mut group);
+        let answered = {
+            // A poisoned lock only means a reader panicked; applying is still safe.
+            let _applying = apply_lock
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            apply_group(&tree, &mut group)
+        };
         if to_flusher.send(answered).is_err() {
             tracing::error!("the flusher thread stopped");
             break;

@@ -30,6 +30,7 @@ mod payouts_support;
 mod demo;
 mod graphiql;
 mod operations;
+mod operator;
 
 mod foundation_bad_input;
 mod foundation_concurrency;
