@@ -117,3 +117,183 @@ impl<T> GqlResult<T> for Result<T, ServiceError> {
         self.map_err(to_graphql)
     }
 }
+
+/// One row of the error-code table in the README (`error_code_table`), checked against
+/// `to_graphql` by a test so the two cannot drift apart.
+pub struct ErrorCodeDoc {
+    pub code: &'static str,
+    /// `extensions.type`, Stripe's error family.
+    pub error_type: &'static str,
+    /// Extensions besides `code`, `type` and `requestId`.
+    pub extensions: &'static [&'static str],
+    pub meaning: &'static str,
+}
+
+pub const ERROR_CODES: [ErrorCodeDoc; 11] = [
+    ErrorCodeDoc {
+        code: code::INVALID_REQUEST,
+        error_type: "invalid_request_error",
+        extensions: &["param"],
+        meaning: "The input is wrong (the offending input in `param`); GraphQL syntax and validation errors too. Nothing was written.",
+    },
+    ErrorCodeDoc {
+        code: code::NOT_FOUND,
+        error_type: "invalid_request_error",
+        extensions: &["param"],
+        meaning: "No such object for this platform (unknown, or another platform's): every lookup by id answers this way.",
+    },
+    ErrorCodeDoc {
+        code: code::UNAUTHENTICATED,
+        error_type: "authentication_error",
+        extensions: &[],
+        meaning: "No key, or not a platform's secret key (HTTP 401).",
+    },
+    ErrorCodeDoc {
+        code: code::FORBIDDEN,
+        error_type: "invalid_request_error",
+        extensions: &["param"],
+        meaning: "The key may not do this, or not for this account type.",
+    },
+    ErrorCodeDoc {
+        code: code::CARD_DECLINED,
+        error_type: "card_error",
+        extensions: &["declineCode", "charge"],
+        meaning: "The test card was declined; the failed charge is recorded and named.",
+    },
+    ErrorCodeDoc {
+        code: code::INSUFFICIENT_FUNDS,
+        error_type: "invalid_request_error",
+        extensions: &[],
+        meaning: "The available balance does not cover the transfer, payout or refund.",
+    },
+    ErrorCodeDoc {
+        code: code::ACCOUNT_RESTRICTED,
+        error_type: "invalid_request_error",
+        extensions: &["account"],
+        meaning: "The connected account cannot take charges or payouts yet (onboarding incomplete or restricted).",
+    },
+    ErrorCodeDoc {
+        code: code::IDEMPOTENCY_CONFLICT,
+        error_type: "idempotency_error",
+        extensions: &[],
+        meaning: "The idempotency key was used before with a different request.",
+    },
+    ErrorCodeDoc {
+        code: code::POLICY_ERROR,
+        error_type: "policy_error",
+        extensions: &["policy", "hook", "line", "column"],
+        meaning: "The platform's fee policy failed or returned a value the host refuses; nothing moved.",
+    },
+    ErrorCodeDoc {
+        code: code::RATE_LIMITED,
+        error_type: "rate_limit_error",
+        extensions: &[],
+        meaning: "Too many requests; retry later.",
+    },
+    ErrorCodeDoc {
+        code: code::INTERNAL,
+        error_type: "api_error",
+        extensions: &[],
+        meaning: "Something failed inside the server; the details are in its log under the same request id.",
+    },
+];
+
+/// The README's error-code table, in Markdown.
+pub fn error_code_table() -> String {
+    let mut table =
+        String::from("| code | `type` | other extensions | meaning |\n|---|---|---|---|\n");
+    for row in &ERROR_CODES {
+        let extensions = if row.extensions.is_empty() {
+            "—".to_owned()
+        } else {
+            row.extensions
+                .iter()
+                .map(|name| format!("`{name}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        table.push_str(&format!(
+            "| `{}` | `{}` | {} | {} |\n",
+            row.code, row.error_type, extensions, row.meaning
+        ));
+    }
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One error of every variant, with every optional detail set.
+    fn one_of_each() -> Vec<ServiceError> {
+        let message = || "m".to_owned();
+        let param = || Some("p".to_owned());
+        vec![
+            ServiceError::InvalidRequest {
+                message: message(),
+                param: param(),
+            },
+            ServiceError::NotFound {
+                message: message(),
+                param: param(),
+            },
+            ServiceError::Unauthenticated { message: message() },
+            ServiceError::Forbidden {
+                message: message(),
+                param: param(),
+            },
+            ServiceError::CardDeclined {
+                message: message(),
+                decline_code: "generic_decline".into(),
+                charge: "ch_1".into(),
+            },
+            ServiceError::InsufficientFunds { message: message() },
+            ServiceError::AccountRestricted {
+                message: message(),
+                account: "acct_1".into(),
+            },
+            ServiceError::IdempotencyConflict { message: message() },
+            ServiceError::Policy {
+                message: message(),
+                policy: "p".into(),
+                hook: "h".into(),
+                line: Some(1),
+                column: Some(2),
+            },
+            ServiceError::RateLimited { message: message() },
+            ServiceError::Internal { detail: "d".into() },
+        ]
+    }
+
+    #[test]
+    fn the_error_code_table_matches_the_mapping() {
+        let mut documented: Vec<&str> = ERROR_CODES.iter().map(|row| row.code).collect();
+        for error in one_of_each() {
+            let server = to_graphql(error).into_server_error(Default::default());
+            let extensions = server.extensions.expect("extensions");
+            let json = serde_json::to_value(&extensions).expect("json");
+            let code = json["code"].as_str().expect("code");
+            let row = ERROR_CODES
+                .iter()
+                .find(|row| row.code == code)
+                .unwrap_or_else(|| panic!("{code} is not in the table"));
+            assert_eq!(json["type"], row.error_type, "{code}");
+            let mut others: Vec<&str> = json
+                .as_object()
+                .expect("object")
+                .keys()
+                .map(String::as_str)
+                .filter(|key| !["code", "type"].contains(key))
+                .collect();
+            others.sort_unstable();
+            let mut expected = row.extensions.to_vec();
+            expected.sort_unstable();
+            assert_eq!(others, expected, "{code}");
+            documented.retain(|documented| *documented != code);
+        }
+        assert!(
+            documented.is_empty(),
+            "documented but never produced: {documented:?}"
+        );
+    }
+}

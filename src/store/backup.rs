@@ -92,7 +92,12 @@ pub fn check(backup: &mut impl Read) -> Result<u64, StoreError> {
 }
 
 fn load(backup: &mut impl Read, data_dir: &Path) -> Result<u64, StoreError> {
-    let db = sled::Config::new().path(data_dir).open()?;
+    // No background flusher: it would hold the directory's lock for a moment after the
+    // store is dropped, and `restore` opens it again right away to verify it.
+    let db = sled::Config::new()
+        .path(data_dir)
+        .flush_every_ms(None)
+        .open()?;
     let mut batch = sled::Batch::default();
     let mut in_batch = 0;
     let records = read_records(backup, |key, value| {

@@ -41,5 +41,6 @@ mod policy_files;
 mod policy_reload;
 mod policy_sandbox;
 mod policy_server;
+mod readme;
 mod schema_file;
 mod webhooks;
