@@ -72,6 +72,12 @@ enum Command {
         #[command(flatten)]
         server: ServerArgs,
     },
+    /// Exit 0 if a URL answers 2xx within 5 s (the container health check: /readyz).
+    Probe {
+        /// The URL to ask.
+        #[arg(long, default_value = "http://127.0.0.1:8080/readyz")]
+        url: String,
+    },
     /// Load a backup into a new data directory, then prove its ledger.
     Restore {
         /// The backup file written by `tollgate backup`.
@@ -378,6 +384,24 @@ async fn backup(to: PathBuf, server: ServerArgs) -> Result<bool, String> {
     Ok(true)
 }
 
+/// How long `probe` waits for an answer.
+const PROBE_TIMEOUT_SECONDS: u64 = 5;
+
+async fn probe(url: &str) -> Result<bool, String> {
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(PROBE_TIMEOUT_SECONDS))
+        .build()
+        .map_err(|error| error.to_string())?;
+    let response = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|error| format!("{url}: {error}"))?;
+    let status = response.status();
+    println!("{url}: {status}");
+    Ok(status.is_success())
+}
+
 fn restore(from: PathBuf, data: PathBuf) -> Result<bool, String> {
     let file = std::fs::File::open(&from)
         .map_err(|error| format!("could not read {}: {error}", from.display()))?;
@@ -450,6 +474,7 @@ fn main() -> ExitCode {
                 Err(error) => Err(error),
             },
             Command::Backup { to, server } => backup(to, server).await,
+            Command::Probe { url } => probe(&url).await,
             Command::Restore { from, data } => tokio::task::block_in_place(|| restore(from, data)),
             Command::Policy { command } => policy_command(command),
             Command::Schema => {

@@ -31,6 +31,7 @@ mod demo;
 mod graphiql;
 mod operations;
 mod operator;
+mod packaging;
 
 mod foundation_bad_input;
 mod foundation_concurrency;
