@@ -5,6 +5,7 @@ mod auth;
 pub mod cors;
 pub mod graphiql;
 pub mod graphiql_examples;
+mod graphql_over_http;
 mod health;
 mod onboarding_page;
 pub mod operator;
@@ -18,7 +19,7 @@ use std::time::Duration;
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{Data, ServerError, Value};
-use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLWebSocket};
 use axum::extract::{FromRef, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -214,10 +215,22 @@ fn authenticate(
 
 async fn graphql(
     State(state): State<HttpState>,
+    method: axum::http::Method,
     headers: HeaderMap,
     request: GraphQLRequest,
 ) -> Response {
     let request_id = telemetry::request_id(&headers);
+    if graphql_over_http::unsupported_content_type(&method, &headers) {
+        return refuse(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ServiceError::invalid(
+                "Content-Type",
+                "Send the request as Content-Type: application/json",
+            ),
+            request_id,
+        );
+    }
+    let media_type = graphql_over_http::negotiate(&headers);
     let connect_account = match headers
         .get(CONNECT_ACCOUNT_HEADER)
         .map(|value| value.to_str())
@@ -258,7 +271,7 @@ async fn graphql(
         classify(error);
         tag_with_request_id(error, request_id);
     }
-    let mut response = GraphQLResponse::from(response).into_response();
+    let mut response = graphql_over_http::respond(response, media_type);
     response.extensions_mut().insert(details);
     response
 }

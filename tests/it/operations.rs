@@ -518,3 +518,59 @@ async fn every_flag_has_help_and_policy_test_takes_a_file_name() {
         String::from_utf8_lossy(&output.stdout)
     );
 }
+
+#[tokio::test]
+async fn graphql_over_http_media_types_and_request_errors() {
+    let app = spawn_app().await;
+    let send = |accept: &'static str, query: &'static str| {
+        app.client
+            .post(app.url())
+            .bearer_auth(&app.secret_key)
+            .header("Accept", accept)
+            .json(&json!({"query": query}))
+            .send()
+    };
+    for (accept, status, content_type, has_data) in [
+        (
+            "application/graphql-response+json",
+            400,
+            "application/graphql-response+json",
+            false,
+        ),
+        ("application/json", 200, "application/json", true),
+        ("*/*", 200, "application/json", true),
+    ] {
+        for query in ["{ platform { name ", "{ noSuchField }"] {
+            let response = send(accept, query).await.expect("send");
+            assert_eq!(response.status(), status, "{accept} {query}");
+            assert!(response.headers()["content-type"]
+                .to_str()
+                .expect("type")
+                .starts_with(content_type));
+            let body: Value = response.json().await.expect("json");
+            assert_eq!(
+                body.get("data").is_some(),
+                has_data,
+                "{accept} {query}: {body}"
+            );
+            assert_eq!(error_code(&body), "INVALID_REQUEST");
+        }
+        let ok = send(accept, PLATFORM_NAME).await.expect("send");
+        assert_eq!(ok.status(), 200);
+        assert!(ok.headers()["content-type"]
+            .to_str()
+            .expect("type")
+            .starts_with(content_type));
+    }
+    let plain = app
+        .client
+        .post(app.url())
+        .bearer_auth(&app.secret_key)
+        .header("Content-Type", "text/plain")
+        .body(json!({"query": PLATFORM_NAME}).to_string())
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(plain.status(), 415);
+    app.stop().await;
+}
