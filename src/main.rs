@@ -333,7 +333,11 @@ fn verify(data: PathBuf) -> Result<bool, String> {
     let report = tollgate::service::ledger_check::verify_store(&store);
     store.close();
     writer.join();
-    let report = report.map_err(|error| error.to_string())?;
+    print_report(&report.map_err(|error| error.to_string())?)
+}
+
+/// Prints a ledger report; true when the ledger is balanced.
+fn print_report(report: &tollgate::service::ledger_check::LedgerReport) -> Result<bool, String> {
     for (currency, debits, credits) in &report.totals {
         println!("{currency}: debits {debits}, credits {credits}");
     }
@@ -405,10 +409,14 @@ async fn probe(url: &str) -> Result<bool, String> {
 fn restore(from: PathBuf, data: PathBuf) -> Result<bool, String> {
     let file = std::fs::File::open(&from)
         .map_err(|error| format!("could not read {}: {error}", from.display()))?;
-    let records = tollgate::store::backup::restore(&mut std::io::BufReader::new(file), &data)
-        .map_err(|error| error.to_string())?;
+    let (store, writer, records) =
+        tollgate::store::Store::restore(&mut std::io::BufReader::new(file), &data)
+            .map_err(|error| error.to_string())?;
     println!("{records} records restored into {}", data.display());
-    verify(data)
+    let report = tollgate::service::ledger_check::verify_store(&store);
+    store.close();
+    writer.join();
+    print_report(&report.map_err(|error| error.to_string())?)
 }
 
 fn main() -> ExitCode {

@@ -1,7 +1,7 @@
 //! The backup format and restoring from it. A backup is every key and value of the store,
 //! in key order: a header (`TOLLGATE-BACKUP` and a format version), then each record as a
 //! big-endian u32 length and bytes for the key and for the value, then an end marker and
-//! the record count, so a truncated file is refused.
+//! the record count, so a truncated file is refused. `Store::restore` loads one.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -67,10 +67,8 @@ fn read_bytes(input: &mut impl Read, length: u32) -> Result<Vec<u8>, StoreError>
     Ok(bytes)
 }
 
-/// Loads a backup into a new store at `data_dir`, which must not hold one yet; returns
-/// how many records were restored. Nothing is left behind in `data_dir` if the backup is
-/// damaged.
-pub fn restore(backup: &mut impl Read, data_dir: &Path) -> Result<u64, StoreError> {
+/// Refuses a data directory that already holds something.
+pub(crate) fn refuse_occupied(data_dir: &Path) -> Result<(), StoreError> {
     let occupied = std::fs::read_dir(data_dir).is_ok_and(|mut entries| entries.next().is_some());
     if occupied {
         return Err(StoreError::Io(format!(
@@ -78,12 +76,7 @@ pub fn restore(backup: &mut impl Read, data_dir: &Path) -> Result<u64, StoreErro
             data_dir.display()
         )));
     }
-    let restored = load(backup, data_dir);
-    if restored.is_err() {
-        // Best effort: a half-restored store must not be mistaken for a good one.
-        let _ = std::fs::remove_dir_all(data_dir);
-    }
-    restored
+    Ok(())
 }
 
 /// Reads a whole backup without storing it: the record count if it is complete and sound.
@@ -91,13 +84,8 @@ pub fn check(backup: &mut impl Read) -> Result<u64, StoreError> {
     read_records(backup, |_, _| Ok(()))
 }
 
-fn load(backup: &mut impl Read, data_dir: &Path) -> Result<u64, StoreError> {
-    // No background flusher: it would hold the directory's lock for a moment after the
-    // store is dropped, and `restore` opens it again right away to verify it.
-    let db = sled::Config::new()
-        .path(data_dir)
-        .flush_every_ms(None)
-        .open()?;
+/// Writes every record of a backup into `db`, then flushes; returns how many.
+pub(crate) fn load(backup: &mut impl Read, db: &sled::Db) -> Result<u64, StoreError> {
     let mut batch = sled::Batch::default();
     let mut in_batch = 0;
     let records = read_records(backup, |key, value| {
@@ -160,6 +148,7 @@ fn read_records(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Store;
 
     fn sample_backup() -> (Vec<u8>, tempfile::TempDir) {
         let temp = tempfile::tempdir().expect("temp");
@@ -181,23 +170,17 @@ mod tests {
         let (bytes, temp) = sample_backup();
         assert_eq!(check(&mut bytes.as_slice()).expect("check"), 25);
         let target = temp.path().join("restored");
-        assert_eq!(
-            restore(&mut bytes.as_slice(), &target).expect("restore"),
-            25
-        );
-        {
-            let db = sled::Config::new().path(&target).open().expect("open");
-            assert_eq!(db.len(), 25);
-            assert_eq!(
-                db.get(24u32.to_be_bytes())
-                    .expect("get")
-                    .expect("present")
-                    .to_vec(),
-                vec![7u8; 24]
-            );
-        }
-        let again = restore(&mut bytes.as_slice(), &target);
-        assert!(matches!(again, Err(StoreError::Io(_))), "{again:?}");
+        let (store, writer, records) =
+            Store::restore(&mut bytes.as_slice(), &target).expect("restore");
+        assert_eq!(records, 25);
+        let last = store
+            .get_raw(&crate::store::Key::from_bytes(&24u32.to_be_bytes()))
+            .expect("get");
+        assert_eq!(last, Some(vec![7u8; 24]));
+        store.close();
+        writer.join();
+        let again = Store::restore(&mut bytes.as_slice(), &target);
+        assert!(matches!(again, Err(StoreError::Io(_))), "{:?}", again.err());
     }
 
     #[test]
@@ -213,7 +196,7 @@ mod tests {
             assert!(check(&mut damaged.as_slice()).is_err(), "case {index}");
             let target = temp.path().join(format!("damaged-{index}"));
             assert!(
-                restore(&mut damaged.as_slice(), &target).is_err(),
+                Store::restore(&mut damaged.as_slice(), &target).is_err(),
                 "case {index}"
             );
             assert!(!target.exists(), "case {index} left files behind");

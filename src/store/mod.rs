@@ -107,14 +107,23 @@ impl WriterThread {
 impl Store {
     /// Opens (or creates) the store in `path` and starts its writer.
     pub fn open(path: &Path) -> Result<(Store, WriterThread), StoreError> {
-        let db = sled::Config::new()
+        Store::start(Store::open_database(path)?)
+    }
+
+    /// Opens the sled database in `path` as the store uses it.
+    fn open_database(path: &Path) -> Result<sled::Db, StoreError> {
+        Ok(sled::Config::new()
             .path(path)
             .cache_capacity(CACHE_CAPACITY_BYTES)
             // The writer flushes every group itself; a background flush adds nothing.
             .flush_every_ms(None)
             // Every request is a write: favour write throughput over space.
             .mode(sled::Mode::HighThroughput)
-            .open()?;
+            .open()?)
+    }
+
+    /// Starts the writer over an open database.
+    fn start(db: sled::Db) -> Result<(Store, WriterThread), StoreError> {
         let tree: sled::Tree = (*db).clone();
         let (sender, receiver) = mpsc::channel(WRITER_QUEUE_CAPACITY);
         let writer_tree = tree.clone();
@@ -168,6 +177,30 @@ impl Store {
             .map_err(|_| StoreError::WriterStopped)?;
         self.tree.flush().map_err(StoreError::from)?;
         read(self)
+    }
+
+    /// Loads a backup into a new store at `data_dir` (absent or empty) and opens it, so it
+    /// can be checked at once; returns the store and how many records were restored.
+    pub fn restore(
+        backup: &mut impl std::io::Read,
+        data_dir: &Path,
+    ) -> Result<(Store, WriterThread, u64), StoreError> {
+        backup::refuse_occupied(data_dir)?;
+        let loaded = Store::open_database(data_dir).and_then(|db| {
+            let records = backup::load(backup, &db)?;
+            Ok((db, records))
+        });
+        match loaded {
+            Ok((db, records)) => {
+                let (store, writer) = Store::start(db)?;
+                Ok((store, writer, records))
+            }
+            Err(error) => {
+                // A half-restored store must not be mistaken for a good one.
+                let _ = std::fs::remove_dir_all(data_dir);
+                Err(error)
+            }
+        }
     }
 
     /// Writes every key and value to `out` in the backup format (see `backup`).
