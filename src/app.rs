@@ -8,10 +8,10 @@ use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, watch, Mutex};
 
 use crate::clock::{from_micros, Clock};
-use crate::config::Settings;
+use crate::config::{Settings, MAX_IDEMPOTENCY_RETENTION_HOURS, MIN_IDEMPOTENCY_RETENTION_HOURS};
 use crate::ids::IdGenerator;
 use crate::policy::{PolicyEngine, PolicyRegistry, PolicyWatcher, RegistryError};
-use crate::service::scheduler::CLOCK_META;
+use crate::service::scheduler::{saved_platform_clocks, CLOCK_META};
 use crate::service::{AppState, ServiceError, Services, EVENT_STREAM_CAPACITY};
 use crate::store::{Key, Keyspace, Store, StoreError, WriterThread};
 
@@ -34,6 +34,8 @@ pub enum AppError {
     Serve(std::io::Error),
     #[error("could not load the policies: {0}")]
     Policies(#[from] RegistryError),
+    #[error("{0}")]
+    Settings(String),
 }
 
 /// The state and the writer thread behind it.
@@ -47,15 +49,28 @@ pub struct Application {
 impl Application {
     /// Opens the store and builds the services; the clock resumes where it was left.
     pub fn build(settings: Settings) -> Result<Application, AppError> {
+        let retention = settings.idempotency_retention_hours;
+        if !(MIN_IDEMPOTENCY_RETENTION_HOURS..=MAX_IDEMPOTENCY_RETENTION_HOURS).contains(&retention)
+        {
+            return Err(AppError::Settings(format!(
+                "idempotency keys must be kept {MIN_IDEMPOTENCY_RETENTION_HOURS} to \
+                 {MAX_IDEMPOTENCY_RETENTION_HOURS} hours, not {retention}"
+            )));
+        }
         std::fs::create_dir_all(&settings.data_dir)
             .map_err(|error| StoreError::Io(error.to_string()))?;
         let (store, writer) = Store::open(&settings.data_dir)?;
         let clock = if settings.simulated_clock {
-            let saved = store
+            // Platforms resume where their clocks were left; one without a saved clock starts
+            // at the server-wide time an earlier version saved, or now.
+            let start = store
                 .get_raw(&Key::new(Keyspace::Meta, CLOCK_META))?
                 .and_then(|bytes| <[u8; 8]>::try_from(bytes.as_slice()).ok())
                 .map(|bytes| from_micros(i64::from_be_bytes(bytes)));
-            Clock::simulated(saved.unwrap_or_else(Utc::now))
+            Clock::simulated(
+                start.unwrap_or_else(Utc::now),
+                saved_platform_clocks(&store)?,
+            )
         } else {
             Clock::System
         };
@@ -146,6 +161,8 @@ impl Application {
         demo_secret_key: Option<String>,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), AppError> {
+        // A store from an earlier version is brought up to date before any request.
+        self.services.migrate().await?;
         let schema = crate::graphql::build_schema(Some(self.services.clone()));
         let router = crate::http::router(self.services.clone(), schema, demo_secret_key.as_deref());
         tokio::spawn(Services::deliver_webhooks(

@@ -29,8 +29,19 @@ pub const CORS_MAX_AGE_SECONDS: u64 = 600;
 pub const SCHEDULER_INTERVAL_MILLISECONDS: u64 = 1000;
 /// The most timers the scheduler handles in one commit.
 pub const MAX_TIMERS_PER_COMMIT: usize = 256;
+/// How many times a timer's work is tried before the timer is set aside with an event.
+pub const MAX_TIMER_ATTEMPTS: u32 = 5;
+/// The wait before a failed timer is tried again; it doubles with every further failure.
+pub const TIMER_RETRY_BASE_SECONDS: i64 = 60;
 /// The furthest one `advanceClock` call may move time.
 pub const MAX_CLOCK_ADVANCE_DAYS: i64 = 3660;
+
+/// How long an idempotency key is kept, by default (Stripe keeps them 24 hours at least).
+pub const DEFAULT_IDEMPOTENCY_RETENTION_HOURS: i64 = 7 * 24;
+/// The shortest retention accepted: a client retrying within a day must get its first result.
+pub const MIN_IDEMPOTENCY_RETENTION_HOURS: i64 = 24;
+/// The longest retention accepted (ten years), so expiry times stay representable.
+pub const MAX_IDEMPOTENCY_RETENTION_HOURS: i64 = 10 * 366 * 24;
 
 /// How the server runs.
 #[derive(Debug, Clone)]
@@ -44,6 +55,8 @@ pub struct Settings {
     pub cors_origins: Vec<String>,
     /// The key of the operator API (`/operator/graphql`); without one it is off.
     pub operator_key: Option<String>,
+    /// How long idempotency keys are kept before a timer deletes them.
+    pub idempotency_retention_hours: i64,
 }
 
 impl Settings {
@@ -59,6 +72,7 @@ impl Settings {
             demo: false,
             cors_origins: Vec::new(),
             operator_key: None,
+            idempotency_retention_hours: DEFAULT_IDEMPOTENCY_RETENTION_HOURS,
         }
     }
 }

@@ -124,7 +124,8 @@ struct ServeArgs {
     /// The folder of fee policies (`<name>.rhai`), watched for changes.
     #[arg(long, env = "TOLLGATE_POLICIES", default_value = "./policies")]
     policies: PathBuf,
-    /// Business time moves only with the advanceClock mutation (1/true/yes or 0/false/no).
+    /// Each platform has its own business clock, moved only by its advanceClock mutation
+    /// (1/true/yes or 0/false/no).
     #[arg(long, env = "TOLLGATE_SIMULATED_CLOCK", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
     simulated_clock: bool,
     /// Create (once) a demo platform with a little data, pre-fill its key in GraphiQL, and
@@ -143,6 +144,10 @@ struct ServeArgs {
     /// least 16 characters: create platforms, verify and back up while serving.
     #[arg(long, env = "TOLLGATE_OPERATOR_KEY", hide_env_values = true)]
     operator_key: Option<String>,
+    /// Hours an idempotency key is kept before it is deleted (at least 24).
+    #[arg(long, env = "TOLLGATE_IDEMPOTENCY_RETENTION_HOURS",
+          default_value_t = tollgate::config::DEFAULT_IDEMPOTENCY_RETENTION_HOURS)]
+    idempotency_retention_hours: i64,
 }
 
 #[derive(Subcommand)]
@@ -236,6 +241,9 @@ fn init_tracing(format: LogFormat) {
             .with_span_list(false)
             .init(),
     }
+    // Panics are logged like every other failure; where one is caught (the storage engine
+    // on damaged files) the refusal that follows says what is wrong.
+    std::panic::set_hook(Box::new(|info| tracing::error!(%info, "a thread panicked")));
 }
 
 async fn shutdown_signal() {
@@ -278,6 +286,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         demo: args.demo,
         cors_origins: args.cors_origins,
         operator_key: args.operator_key,
+        idempotency_retention_hours: args.idempotency_retention_hours,
         ..Settings::new(args.data, args.policies)
     };
     let mut application =
@@ -331,9 +340,15 @@ fn verify(data: PathBuf) -> Result<bool, String> {
     let (store, writer) =
         tollgate::store::Store::open(&data).map_err(|error| explain_locked(error.to_string()))?;
     let report = tollgate::service::ledger_check::verify_store(&store);
+    let chain = store.chain_head();
     store.close();
     writer.join();
-    print_report(&report.map_err(|error| error.to_string())?)
+    let report = report.map_err(|error| error.to_string())?;
+    let (sequence, hash) = chain.map_err(|error| error.to_string())?;
+    println!(
+        "chain: entries #1 to #{sequence} linked, head {hash}, none missing since the last acknowledged flush"
+    );
+    print_report(&report)
 }
 
 /// Prints a ledger report; true when the ledger is balanced.

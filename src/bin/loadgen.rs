@@ -277,7 +277,7 @@ async fn store_only(
             };
             while Instant::now() < deadline {
                 let sent = Instant::now();
-                let now = services.clock.now();
+                let now = services.clock.now(&platform_id);
                 let id: TopupId = services.ids.next();
                 let mut entry = EntryBuilder::new(
                     &services.ids,

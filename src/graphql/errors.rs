@@ -63,10 +63,11 @@ pub fn to_graphql(error: ServiceError) -> async_graphql::Error {
             extensions.set("code", code::INSUFFICIENT_FUNDS);
             extensions.set("type", "invalid_request_error");
         }
-        ServiceError::AccountRestricted { account, .. } => {
+        ServiceError::AccountRestricted { account, param, .. } => {
             extensions.set("code", code::ACCOUNT_RESTRICTED);
             extensions.set("type", "invalid_request_error");
             extensions.set("account", account.as_str());
+            set_param(extensions, param.as_deref());
         }
         ServiceError::IdempotencyConflict { .. } => {
             extensions.set("code", code::IDEMPOTENCY_CONFLICT);
@@ -169,7 +170,7 @@ pub const ERROR_CODES: [ErrorCodeDoc; 11] = [
     ErrorCodeDoc {
         code: code::ACCOUNT_RESTRICTED,
         error_type: "invalid_request_error",
-        extensions: &["account"],
+        extensions: &["account", "param"],
         meaning: "The connected account cannot take charges or payouts yet (onboarding incomplete or restricted).",
     },
     ErrorCodeDoc {
@@ -251,6 +252,7 @@ mod tests {
             ServiceError::AccountRestricted {
                 message: message(),
                 account: "acct_1".into(),
+                param: param(),
             },
             ServiceError::IdempotencyConflict { message: message() },
             ServiceError::Policy {

@@ -16,7 +16,7 @@ pub use entry::{
     Posting,
 };
 pub use holder::{Bucket, Holder, LedgerAccount};
-pub use verify::{LedgerAudit, LedgerTotals};
+pub use verify::{CurrencyTotals, LedgerAudit, LedgerTotals, RunningTotals};
 
 use crate::money::MoneyError;
 

@@ -74,7 +74,7 @@ impl Services {
                 ServiceError::invalid("input.currency", capitalized(&other.to_string()))
             }
         })?;
-        let now = self.clock.now();
+        let now = self.clock.now(&caller.platform.id);
         let mut draft = Draft::new(&caller.platform.id, now);
         let debited = Holder::Account(input.account.clone());
         draft.condition(

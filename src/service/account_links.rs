@@ -86,7 +86,7 @@ impl Services {
         base: &PublicBaseUrl,
     ) -> Result<CreatedAccountLink, ServiceError> {
         let found = self.account_named(caller, &request.account, "input.account")?;
-        let now = self.clock.now();
+        let now = self.clock.now(&caller.platform.id);
         let link = AccountLink::new(
             self.ids.next(),
             request.account.clone(),
@@ -152,7 +152,7 @@ impl Services {
         let Some((caller, link)) = self.hosted_link(platform, link)? else {
             return Ok(HostedPage::Missing);
         };
-        if !link.value.is_usable(self.clock.now()) {
+        if !link.value.is_usable(self.clock.now(&caller.platform.id)) {
             return Ok(HostedPage::Redirect(link.value.refresh_url().to_owned()));
         }
         let account = self.account(&caller, link.value.account())?.value;
@@ -174,7 +174,10 @@ impl Services {
             return Ok(HostedPage::Missing);
         };
         let refresh = HostedPage::Redirect(found_link.value.refresh_url().to_owned());
-        if !found_link.value.is_usable(self.clock.now()) {
+        if !found_link
+            .value
+            .is_usable(self.clock.now(&caller.platform.id))
+        {
             return Ok(refresh);
         }
         let account = self.account(&caller, found_link.value.account())?;
@@ -206,7 +209,7 @@ impl Services {
         account: &AccountRecord,
         submission: &HostedSubmission,
     ) -> Vec<FormError> {
-        let now = self.clock.now();
+        let now = self.clock.now(&caller.platform.id);
         let mut problems = Vec::new();
         let mut trial = account.clone();
         match parse_details(&submission.details, account, now) {
@@ -246,7 +249,7 @@ impl Services {
         link_id: &str,
         submission: &HostedSubmission,
     ) -> Result<Prepared, ServiceError> {
-        let now = self.clock.now();
+        let now = self.clock.now(&caller.platform.id);
         let link = self
             .find::<AccountLink>(caller, link_id)?
             .ok_or_else(link_spent)?;

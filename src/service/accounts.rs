@@ -87,7 +87,7 @@ impl Services {
         caller: &Caller,
         account: &NewAccount,
     ) -> Result<Prepared, ServiceError> {
-        let now = self.clock.now();
+        let now = self.clock.now(&caller.platform.id);
         let id: AccountId = self.ids.next();
         let schedule = self.initial_payout_schedule(caller, &id, account)?;
         let record = AccountRecord::new(id.clone(), account, schedule, now);
@@ -193,7 +193,7 @@ impl Services {
         after: AccountRecord,
         changes: &OnboardingChanges,
     ) -> Result<Prepared, ServiceError> {
-        let mut draft = Draft::new(&caller.platform.id, self.clock.now());
+        let mut draft = Draft::new(&caller.platform.id, self.clock.now(&caller.platform.id));
         self.record_account_change(&mut draft, &caller.platform_key(), before, &after, changes)?;
         Ok(Prepared {
             draft,

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{holder_index, Caller, Page, PageRequest, ServiceError, Services};
+use super::{holder_index, holder_type_index, Caller, Page, PageRequest, ServiceError, Services};
 use crate::domain::balance_transactions::BalanceTransaction;
 use crate::ids::AccountId;
 use crate::ledger::{BalanceTransactionType, Bucket, Holder, LedgerAccount};
@@ -35,9 +35,6 @@ fn instant_available(holder: &Holder, available: &BTreeMap<Currency, MinorUnits>
         })
         .collect()
 }
-
-/// The most balance transactions a filtered list scans to fill one page.
-const MAX_FILTER_SCAN: usize = 5000;
 
 impl Services {
     /// The holder a balance request is about: the named account, the Connect-Account, or
@@ -135,49 +132,10 @@ impl Services {
         request: &PageRequest,
     ) -> Result<Page<BalanceTransaction>, ServiceError> {
         let platform = caller.platform_key();
-        let index = holder_index(holder);
-        let Some(wanted) = transaction_type else {
-            return self.page(&platform, &index, request);
+        let index = match transaction_type {
+            None => holder_index(holder),
+            Some(wanted) => holder_type_index(holder, wanted),
         };
-        // Filtering by type scans the holder's index; bounded so a rare type cannot make
-        // one request read the whole history.
-        let mut cursor = request.after.clone();
-        let mut items = Vec::new();
-        let mut scanned = 0usize;
-        let mut has_next_page = false;
-        'scan: while scanned < MAX_FILTER_SCAN {
-            let ids = self.store.scan_index(
-                &platform,
-                &index,
-                cursor.as_deref(),
-                crate::config::MAX_PAGE_SIZE,
-            )?;
-            if ids.is_empty() {
-                break;
-            }
-            for id in ids {
-                scanned += 1;
-                cursor = Some(id.clone());
-                let Some(transaction) = self
-                    .store
-                    .get_object::<BalanceTransaction>(&platform, &id)?
-                else {
-                    continue;
-                };
-                if transaction.value.transaction_type != wanted {
-                    continue;
-                }
-                if items.len() == request.first {
-                    has_next_page = true;
-                    break 'scan;
-                }
-                items.push((super::pagination::encode_cursor(&id), transaction.value));
-            }
-        }
-        Ok(Page {
-            items,
-            has_next_page,
-            has_previous_page: request.after.is_some(),
-        })
+        self.page(&platform, &index, request)
     }
 }

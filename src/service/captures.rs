@@ -106,7 +106,7 @@ impl Services {
             amount,
             request.application_fee,
         )?;
-        let now = self.clock.now();
+        let now = self.clock.now(&caller.platform.id);
         let mut draft = Draft::new(&caller.platform.id, now);
         if let Some(expires_at) = charge.authorization_expires_at {
             draft.delete(Key::timer(
@@ -158,7 +158,7 @@ impl Services {
         let platform_id = crate::ids::PlatformId::parse(platform)
             .map_err(|error| ServiceError::internal("timer", error))?;
         idempotency::apply(self, || {
-            let now = self.clock.now();
+            let now = self.clock.now(&platform_id);
             let mut draft = Draft::new(&platform_id, now);
             draft.condition(
                 crate::store::Condition::Exists {

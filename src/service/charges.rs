@@ -77,9 +77,10 @@ impl Services {
 
     fn prepare_charge(&self, caller: &Caller, input: &NewCharge) -> Result<Prepared, ServiceError> {
         let parties = self.charge_parties(caller, input)?;
+        self.check_on_behalf_of(caller, input, &parties)?;
         let pricing =
             self.price_charge(caller, input, &parties, input.amount, input.application_fee)?;
-        let now = self.clock.now();
+        let now = self.clock.now(&caller.platform.id);
         let id: ChargeId = self.ids.next();
         let mut charge = Charge {
             id: id.clone(),

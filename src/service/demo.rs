@@ -33,7 +33,8 @@ impl Services {
             id: created.id,
             secret_key: created.secret_key,
         };
-        let mut draft = Draft::system(self.clock.now());
+        // The server's own bookkeeping, on no platform's clock: wall time.
+        let mut draft = Draft::system(chrono::Utc::now());
         draft.raw(meta, to_payload(&demo)?);
         self.store.commit(draft.commit).await?;
         Ok((demo, true))

@@ -262,7 +262,7 @@ impl Services {
             };
             ServiceError::invalid(param, format!("{id}: {error}"))
         })?;
-        let mut draft = Draft::new(&caller.platform.id, self.clock.now());
+        let mut draft = Draft::new(&caller.platform.id, self.clock.now(&caller.platform.id));
         self.apply_dispute_change(&mut draft, &found.value, dispute, found.revision)?;
         Ok(Prepared {
             draft,
@@ -345,7 +345,7 @@ impl Services {
         let platform_id =
             PlatformId::parse(platform).map_err(|error| ServiceError::internal("timer", error))?;
         idempotency::apply(self, || {
-            let mut draft = Draft::new(&platform_id, self.clock.now());
+            let mut draft = Draft::new(&platform_id, self.clock.now(&platform_id));
             draft.condition(
                 Condition::Exists {
                     key: timer_key.clone(),

@@ -8,7 +8,7 @@ use super::ServiceError;
 use crate::domain::balance_transactions::BalanceTransaction;
 use crate::domain::events::Event;
 use crate::ids::{AccountId, IdGenerator, PlatformId};
-use crate::ledger::{Bucket, Entry, Holder};
+use crate::ledger::{BalanceTransactionType, Bucket, Entry, Holder};
 use crate::store::{to_payload, Commit, Condition, Expect, Key, Write};
 
 /// Timer kinds the scheduler knows.
@@ -164,7 +164,11 @@ impl Draft {
             }
             let transaction = BalanceTransaction::from_line(line, &entry.id, entry.created);
             let id = transaction.id.to_string();
-            self.insert(&id, &transaction, &[holder_index(&line.holder)])?;
+            let indexes = [
+                holder_index(&line.holder),
+                holder_type_index(&line.holder, transaction.transaction_type),
+            ];
+            self.insert(&id, &transaction, &indexes)?;
             if line.bucket == Bucket::Pending {
                 pending.entry(line.available_on).or_default().push(id);
             }
@@ -191,4 +195,15 @@ impl Draft {
 /// The index of one holder's balance transactions.
 pub fn holder_index(holder: &Holder) -> String {
     format!("txns:{}", holder.as_str())
+}
+
+/// The index of one holder's balance transactions of one type, so a list filtered by type
+/// reads exactly its page, however rare the type.
+pub fn holder_type_index(holder: &Holder, transaction_type: BalanceTransactionType) -> String {
+    // The type's name as the API spells it ("APPLICATION_FEE").
+    let name = serde_json::to_value(transaction_type)
+        .ok()
+        .and_then(|value| value.as_str().map(str::to_owned))
+        .unwrap_or_else(|| format!("{transaction_type:?}"));
+    format!("txns_type:{}:{name}", holder.as_str())
 }

@@ -36,7 +36,13 @@ pub enum ServiceError {
     #[error("{message}")]
     InsufficientFunds { message: String },
     #[error("{message}")]
-    AccountRestricted { message: String, account: String },
+    AccountRestricted {
+        message: String,
+        account: String,
+        /// The input that named the account, when one did.
+        #[serde(default)]
+        param: Option<String>,
+    },
     #[error("{message}")]
     IdempotencyConflict { message: String },
     #[error("{message}")]

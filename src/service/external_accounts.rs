@@ -62,7 +62,8 @@ impl Services {
     ) -> Result<BankAccount, ServiceError> {
         let bank = parse_bank_account(caller, request.bank.clone(), "input.")?;
         let id: BankAccountId = self.ids.next();
-        let added = ExternalAccount::bank_account(id.clone(), bank, self.clock.now());
+        let added =
+            ExternalAccount::bank_account(id.clone(), bank, self.clock.now(&caller.platform.id));
         let added = self
             .add_external_account(
                 caller,
@@ -84,7 +85,7 @@ impl Services {
         caller: &Caller,
         request: NewDebitCardRequest,
     ) -> Result<DebitCard, ServiceError> {
-        let now = self.clock.now();
+        let now = self.clock.now(&caller.platform.id);
         let found = self.account_named(caller, &request.account, "input.account")?;
         let card = NewDebitCard::from_test_token(
             &request.token,
@@ -127,7 +128,7 @@ impl Services {
                 .map_err(|denied| {
                     ServiceError::forbidden(Some("input.account"), denied.to_string())
                 })?;
-            let mut draft = Draft::new(&caller.platform.id, self.clock.now());
+            let mut draft = Draft::new(&caller.platform.id, self.clock.now(&caller.platform.id));
             let mut updated = found.value.clone();
             let changes = self.add_external_account_to_draft(
                 &mut draft,

@@ -91,7 +91,7 @@ impl Services {
             ),
             other => ServiceError::invalid("input.amount", format!("The fee refund: {other}")),
         })?;
-        let now = self.clock.now();
+        let now = self.clock.now(&caller.platform.id);
         let mut draft = Draft::new(&caller.platform.id, now);
         let mut entry = EntryBuilder::new(
             &self.ids,

@@ -1,16 +1,23 @@
-//! Running a write under an idempotency key: the same key with the same input returns the
-//! first outcome and moves nothing again; with a different input it is a conflict.
+//! Running a write under an idempotency key, as Stripe does: the same key with the same
+//! input returns the first outcome and moves nothing again; with a different input it is a
+//! conflict. A request that began executing stores its outcome, success or refusal (a failed
+//! balance condition, a restricted account); input that fails validation stores nothing.
+//! Replays are answered only from durable state, and keys expire after their retention.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{Caller, Draft, ServiceError, Services};
-use crate::store::{Applied, IdempotencyClaim, StoreError};
+use crate::ids::PlatformId;
+use crate::store::{Applied, Commit, Condition, IdempotencyClaim, Key, StoreError, Write};
 
 /// The longest idempotency key accepted.
 pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
 /// How often a commit is rebuilt when an object it read changed underneath it.
 pub const MAX_COMMIT_ATTEMPTS: usize = 16;
+/// The timer that deletes an idempotency key once its retention has passed.
+pub const TIMER_IDEMPOTENCY_EXPIRY: &str = "idempotency_expiry";
 
 /// A validated idempotency key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,6 +95,76 @@ fn decode(outcome: &[u8]) -> Result<String, ServiceError> {
         .into_result()
 }
 
+/// Refusals made while executing: stored under the key and replayed. Everything else (bad
+/// input, a missing object, a policy or storage failure) leaves the key free for a retry.
+fn is_stored_refusal(error: &ServiceError) -> bool {
+    matches!(
+        error,
+        ServiceError::InsufficientFunds { .. } | ServiceError::AccountRestricted { .. }
+    )
+}
+
+/// The key and fingerprint of a request made under an idempotency key.
+struct Claim<'a> {
+    key: &'a IdempotencyKey,
+    fingerprint: String,
+}
+
+impl Claim<'_> {
+    /// Adds the claim to `commit`, with the timer that deletes it after its retention.
+    fn attach(
+        &self,
+        services: &Services,
+        commit: &mut Commit,
+        platform: &PlatformId,
+        outcome: &StoredOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<(), ServiceError> {
+        let retention = chrono::Duration::hours(services.settings.idempotency_retention_hours);
+        let expires = now.checked_add_signed(retention).unwrap_or(now);
+        commit.idempotency = Some(IdempotencyClaim {
+            key: self.key.as_str().to_owned(),
+            fingerprint: self.fingerprint.clone(),
+            outcome: serde_json::to_vec(outcome)
+                .map_err(|error| ServiceError::internal("outcome", error))?,
+            created_micros: now.timestamp_micros(),
+        });
+        commit.writes.push(Write::Raw {
+            key: Key::timer(
+                expires.timestamp_micros(),
+                TIMER_IDEMPOTENCY_EXPIRY,
+                platform.as_ref(),
+                self.key.as_str(),
+            ),
+            value: self.key.as_str().as_bytes().to_vec(),
+        });
+        Ok(())
+    }
+}
+
+/// Stores a refusal under the key and returns it; when another request stored an outcome
+/// under the key first, that outcome is returned instead.
+async fn store_refusal(
+    services: &Services,
+    caller: &Caller,
+    claim: &Claim<'_>,
+    error: ServiceError,
+) -> Result<String, ServiceError> {
+    let mut commit = Commit::new(Some(caller.platform.id.clone()));
+    let outcome = StoredOutcome::Err { error };
+    claim.attach(
+        services,
+        &mut commit,
+        &caller.platform.id,
+        &outcome,
+        services.clock.now(&caller.platform.id),
+    )?;
+    match services.store.commit(commit).await? {
+        Applied::Committed => outcome.into_result(),
+        Applied::Replayed { outcome } => decode(&outcome),
+    }
+}
+
 /// Builds and applies a commit, replaying the first outcome when the key was seen before.
 /// `build` is called again (a bounded number of times) when an object it read changed.
 pub async fn run(
@@ -99,13 +176,19 @@ pub async fn run(
     mut build: impl FnMut() -> Result<Prepared, ServiceError>,
 ) -> Result<String, ServiceError> {
     let platform = caller.platform.id.to_string();
-    let fingerprint = match key {
-        Some(_) => Some(fingerprint(operation, caller, input)?),
+    let claim = match key {
+        Some(key) => Some(Claim {
+            key,
+            fingerprint: fingerprint(operation, caller, input)?,
+        }),
         None => None,
     };
-    if let (Some(key), Some(fingerprint)) = (key, &fingerprint) {
-        if let Some(record) = services.store.idempotency(&platform, key.as_str())? {
-            if &record.fingerprint != fingerprint {
+    if let Some(claim) = &claim {
+        if let Some(record) = services.store.idempotency(&platform, claim.key.as_str())? {
+            // The record may belong to a commit applied but not yet flushed: answer only
+            // once it is durable.
+            services.store.wait_durable().await?;
+            if record.fingerprint != claim.fingerprint {
                 return Err(StoreError::IdempotencyConflict.into());
             }
             return decode(record.outcome.as_bytes());
@@ -116,7 +199,16 @@ pub async fn run(
             mut draft,
             object_id,
             error,
-        } = build()?;
+        } = match build() {
+            Ok(prepared) => prepared,
+            Err(refusal) if is_stored_refusal(&refusal) => {
+                return match &claim {
+                    Some(claim) => store_refusal(services, caller, claim, refusal).await,
+                    None => Err(refusal),
+                };
+            }
+            Err(other) => return Err(other),
+        };
         let outcome = match &error {
             None => StoredOutcome::Ok {
                 object_id: object_id.clone(),
@@ -125,14 +217,15 @@ pub async fn run(
                 error: error.clone(),
             },
         };
-        if let (Some(key), Some(fingerprint)) = (key, &fingerprint) {
-            draft.commit.idempotency = Some(IdempotencyClaim {
-                key: key.as_str().to_owned(),
-                fingerprint: fingerprint.clone(),
-                outcome: serde_json::to_vec(&outcome)
-                    .map_err(|error| ServiceError::internal("outcome", error))?,
-                created_micros: draft.now().timestamp_micros(),
-            });
+        if let Some(claim) = &claim {
+            let now = draft.now();
+            claim.attach(
+                services,
+                &mut draft.commit,
+                &caller.platform.id,
+                &outcome,
+                now,
+            )?;
         }
         let Draft {
             commit,
@@ -148,9 +241,15 @@ pub async fn run(
             Ok(Applied::Replayed { outcome }) => return decode(&outcome),
             Err(StoreError::RevisionConflict { .. }) => continue,
             Err(StoreError::ConditionFailed { index, .. }) => {
-                return Err(condition_errors.get(index).cloned().unwrap_or_else(|| {
+                let refusal = condition_errors.get(index).cloned().unwrap_or_else(|| {
                     ServiceError::internal("condition", format!("condition {index} has no error"))
-                }))
+                });
+                return match &claim {
+                    Some(claim) if is_stored_refusal(&refusal) => {
+                        store_refusal(services, caller, claim, refusal).await
+                    }
+                    _ => Err(refusal),
+                };
             }
             Err(other) => return Err(other.into()),
         }
@@ -159,6 +258,31 @@ pub async fn run(
         operation,
         "the objects it changes kept changing; giving up after repeated attempts",
     ))
+}
+
+impl Services {
+    /// Deletes an idempotency key whose retention has passed, with its timer.
+    pub(super) async fn expire_idempotency_key(
+        &self,
+        platform: &str,
+        timer: Key,
+        payload: &[u8],
+    ) -> Result<(), ServiceError> {
+        let platform =
+            PlatformId::parse(platform).map_err(|error| ServiceError::internal("timer", error))?;
+        let idempotency_key = String::from_utf8_lossy(payload).into_owned();
+        apply(self, || {
+            let mut draft = Draft::new(&platform, self.clock.now(&platform));
+            draft.condition(
+                Condition::Exists { key: timer.clone() },
+                ServiceError::internal("idempotency expiry", "already expired"),
+            );
+            draft.delete(timer.clone());
+            draft.delete(Key::idempotency(platform.as_ref(), &idempotency_key));
+            Ok(Some(draft))
+        })
+        .await
+    }
 }
 
 /// Applies a commit that has no idempotency key (system work such as releases), retrying

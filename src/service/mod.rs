@@ -17,6 +17,7 @@ pub mod events;
 pub mod external_accounts;
 pub mod fee_refunds;
 pub mod ledger_check;
+pub mod migrations;
 pub mod negative_balances;
 pub mod onboarding;
 pub mod pagination;
@@ -36,7 +37,7 @@ use std::sync::Arc;
 
 use tokio::sync::{broadcast, Mutex};
 
-pub use draft::{holder_index, Draft};
+pub use draft::{holder_index, holder_type_index, Draft};
 pub use error::ServiceError;
 pub use idempotency::{IdempotencyKey, Prepared};
 pub use pagination::{Page, PageRequest};

@@ -17,10 +17,6 @@ use crate::ledger::{Bucket, Holder};
 use crate::money::{Currency, MinorUnits, Money};
 use crate::store::MAX_SCAN_ITEMS;
 
-/// The most accounts one look-up for negative balances reads, so a platform with a very
-/// large number of accounts cannot make one request scan them all.
-pub const MAX_NEGATIVE_BALANCE_SCAN_ACCOUNTS: usize = 10_000;
-
 /// One connected account's negative available balance in one currency.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NegativeBalance {
@@ -83,6 +79,36 @@ impl Services {
             .collect())
     }
 
+    /// The platform's reserve in one currency (zero when it holds none).
+    pub fn platform_reserve_in(
+        &self,
+        platform: &PlatformId,
+        currency: Currency,
+    ) -> Result<MinorUnits, ServiceError> {
+        Ok(self
+            .platform_reserve(platform)?
+            .into_iter()
+            .find(|money| money.currency == currency)
+            .map_or(MinorUnits::ZERO, |money| money.amount))
+    }
+
+    /// What the platform may pay out or transfer without a source transaction in one
+    /// currency: at least `amount` must stay above the reserve it holds against its Express
+    /// and Custom accounts' negative balances. Returns the available balance the platform
+    /// needs (`amount + reserve`) and the reserve.
+    pub fn platform_minimum_available(
+        &self,
+        platform: &PlatformId,
+        currency: Currency,
+        amount: MinorUnits,
+    ) -> Result<(MinorUnits, MinorUnits), ServiceError> {
+        let reserve = self.platform_reserve_in(platform, currency)?;
+        let minimum = amount
+            .checked_add(reserve)
+            .map_err(|error| ServiceError::internal("reserve", error))?;
+        Ok((minimum, reserve))
+    }
+
     fn negative_accounts_of_type(
         &self,
         platform: &PlatformId,
@@ -94,16 +120,15 @@ impl Services {
             negative_balance_liability(account_type) == NegativeBalanceLiability::Platform;
         let mut found = Vec::new();
         let mut cursor: Option<String> = None;
-        let mut scanned = 0usize;
-        while scanned < MAX_NEGATIVE_BALANCE_SCAN_ACCOUNTS {
-            let limit = MAX_SCAN_ITEMS.min(MAX_NEGATIVE_BALANCE_SCAN_ACCOUNTS - scanned);
-            let ids = self
-                .store
-                .scan_index(&platform_key, &index, cursor.as_deref(), limit)?;
+        // Every account of the type is read, a page at a time: a reserve that stopped short
+        // would let the platform pay out money it owes.
+        loop {
+            let ids =
+                self.store
+                    .scan_index(&platform_key, &index, cursor.as_deref(), MAX_SCAN_ITEMS)?;
             let Some(last) = ids.last().cloned() else {
                 break;
             };
-            scanned += ids.len();
             for id in ids {
                 let account = AccountId::parse(&id)
                     .map_err(|error| ServiceError::internal("account index", error))?;

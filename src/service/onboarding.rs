@@ -34,7 +34,7 @@ impl Services {
         found: &Versioned<AccountRecord>,
         input: &DetailsInput,
     ) -> Result<Prepared, ServiceError> {
-        let now = self.clock.now();
+        let now = self.clock.now(&caller.platform.id);
         let mut account = found.value.clone();
         let details = parse_details(input, &account, now)?;
         let changes = account.submit_details(&details, now).map_err(|error| {
@@ -86,7 +86,7 @@ impl Services {
             .map_err(|error| ServiceError::internal("deadline timer", error))?;
         let timer: DeadlineTimer = crate::store::from_payload(payload)?;
         idempotency::apply(self, || {
-            let now = self.clock.now();
+            let now = self.clock.now(&platform_id);
             let mut draft = Draft::new(&platform_id, now);
             draft.condition(
                 Condition::Exists { key: key.clone() },

@@ -16,7 +16,8 @@
 //! days for GB, the EU, CA…; the table in `countries`). Availability itself stays the
 //! gateway's (2 days, plus a policy's hold), so a run holds back the available funds whose delay
 //! has not passed: it reads the account's balance transactions newest first until one is old
-//! enough, summing the positive available ones (bounded by `MAX_DELAY_SCAN_TRANSACTIONS`).
+//! enough, summing the positive available ones; it reads as many pages as that takes, since
+//! stopping short would pay held funds early.
 //! Each account's payouts are one commit with a `BalanceAtLeast` condition per currency; when a
 //! manual payout got there first, the run reads the balance again and pays what is left.
 
@@ -49,8 +50,6 @@ use crate::store::{to_payload, Applied, Condition, Key, StoreError};
 pub const TIMER_PAYOUT_RUN: &str = "payout_run";
 /// Accounts one payout-run timer reads; a full page continues in another timer.
 pub const MAX_ACCOUNTS_PER_PAYOUT_RUN: usize = 100;
-/// Balance transactions read to find what the delay still holds, per account and currency.
-pub const MAX_DELAY_SCAN_TRANSACTIONS: usize = 5000;
 /// Balance transactions read per index page while looking.
 const DELAY_SCAN_PAGE: usize = 100;
 
@@ -344,8 +343,7 @@ impl Services {
         let index = holder_index(holder);
         let mut cursor: Option<String> = None;
         let mut held = 0i64;
-        let mut scanned = 0usize;
-        while scanned < MAX_DELAY_SCAN_TRANSACTIONS {
+        loop {
             let ids = self.store.scan_index(
                 platform.as_ref(),
                 &index,
@@ -356,7 +354,6 @@ impl Services {
                 break;
             }
             for id in ids {
-                scanned += 1;
                 let Some(found) = self
                     .store
                     .get_object::<BalanceTransaction>(platform.as_ref(), &id)?
@@ -386,7 +383,9 @@ impl Services {
                     && transaction.net.get() > 0
                     && !payout_money
                 {
-                    held = held.saturating_add(transaction.net.get());
+                    held = held.checked_add(transaction.net.get()).ok_or_else(|| {
+                        ServiceError::internal("payout run", "held funds overflow")
+                    })?;
                 }
             }
         }

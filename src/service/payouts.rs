@@ -130,6 +130,7 @@ impl Services {
             return Err(ServiceError::AccountRestricted {
                 message: format!("{account_id} cannot be paid out: payouts are not enabled"),
                 account: account_id.to_string(),
+                param: Some(param.to_owned()),
             });
         }
         if self.account_balance_is_negative(account_id)? {
@@ -223,7 +224,11 @@ impl Services {
         Ok(Payer {
             holder: Holder::Platform(caller.platform.id.clone()),
             account: None,
-            destination: ExternalAccount::bank_account(id, bank, self.clock.now()),
+            destination: ExternalAccount::bank_account(
+                id,
+                bank,
+                self.clock.now(&caller.platform.id),
+            ),
         })
     }
 
@@ -249,7 +254,7 @@ impl Services {
 
     fn prepare_payout(&self, caller: &Caller, input: &NewPayout) -> Result<Prepared, ServiceError> {
         let payer = self.payer(caller, input)?;
-        let now = self.clock.now();
+        let now = self.clock.now(&caller.platform.id);
         let (gateway_fee, platform_fee) = match (&payer.account, input.method) {
             (Some(found), PayoutMethod::Instant) => {
                 self.instant_payout_fees(caller, &found.value, input)?
@@ -273,6 +278,24 @@ impl Services {
             }
         }
         let mut draft = Draft::new(&caller.platform.id, now);
+        // A platform's reserve against its accounts' negative balances stays withheld.
+        let (minimum, reserve) = match &payer.holder {
+            Holder::Platform(platform) => {
+                self.platform_minimum_available(platform, input.currency, debit)?
+            }
+            _ => (debit, MinorUnits::ZERO),
+        };
+        let shortfall = if reserve.is_zero() {
+            format!(
+                "The available {} balance of {} is less than the payout's {debit}",
+                input.currency, payer.holder
+            )
+        } else {
+            format!(
+                "The available {} balance of {} less its reserve of {reserve} (held against connected accounts' negative balances) is less than the payout's {debit}",
+                input.currency, payer.holder
+            )
+        };
         draft.condition(
             Condition::BalanceAtLeast {
                 account: LedgerAccount::new(
@@ -280,12 +303,9 @@ impl Services {
                     input.currency,
                     Bucket::Available,
                 ),
-                minimum_minor: debit.get(),
+                minimum_minor: minimum.get(),
             },
-            ServiceError::insufficient_funds(format!(
-                "The available {} balance of {} is less than the payout's {debit}",
-                input.currency, payer.holder
-            )),
+            ServiceError::insufficient_funds(shortfall),
         );
         let id: PayoutId = self.ids.next();
         let movement = PayoutMovement {
@@ -406,7 +426,7 @@ impl Services {
                 .ok_or_else(|| {
                     ServiceError::not_found("input.payout", "payout", input.payout.as_ref())
                 })?;
-            let mut draft = Draft::new(&caller.platform.id, self.clock.now());
+            let mut draft = Draft::new(&caller.platform.id, self.clock.now(&caller.platform.id));
             self.return_payout(
                 &mut draft,
                 &caller.platform.id,

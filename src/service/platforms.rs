@@ -76,14 +76,15 @@ impl Services {
                 ),
             ));
         }
-        let now = self.clock.now();
+        let platform_id: PlatformId = self.ids.next();
+        let now = self.clock.now(&platform_id);
         let secret_key_id: SecretKeyId = self.ids.next();
         let mut secret = [0u8; SECRET_BYTES];
         rand::thread_rng().fill_bytes(&mut secret);
         let key_body = secret_key_id.as_str().trim_start_matches("skid_");
         let secret_key = format!("sk_{key_body}_{}", hex::encode(secret));
         let platform = Platform {
-            id: self.ids.next(),
+            id: platform_id,
             name,
             country,
             default_currency,
@@ -94,6 +95,13 @@ impl Services {
         let mut draft = Draft::new(&platform.id, now);
         let platform_id = platform.id.to_string();
         draft.insert(&platform_id, &platform, &[])?;
+        if self.clock.is_simulated() {
+            // The platform's own simulated clock starts here and survives restarts.
+            draft.raw(
+                super::scheduler::platform_clock_key(&platform.id),
+                now.timestamp_micros().to_be_bytes().to_vec(),
+            );
+        }
         // The server's own list of platforms (not any platform's): policy changes reach
         // every platform that uses the changed policy through it.
         draft.raw(

@@ -9,10 +9,8 @@ use tokio::sync::mpsc;
 use super::{Caller, Draft, ServiceError, Services};
 use crate::domain::platforms::Platform;
 use crate::policy::{PolicyChange, PolicyStatus, DEFAULT_POLICY_NAME, GATEWAY_POLICY_NAME};
-use crate::store::{Key, Keyspace};
+use crate::store::{Key, Keyspace, MAX_SCAN_ITEMS};
 
-/// The most platforms one policy change writes events for.
-pub const MAX_PLATFORMS_PER_POLICY_EVENT: usize = 10_000;
 /// The index of every platform, kept by the server itself.
 pub const PLATFORMS_INDEX: &str = "platforms";
 
@@ -76,13 +74,13 @@ impl Services {
                 )
             }
         };
-        let now = self.clock.now();
         if let Some((version, source)) = source {
             // The version in force is kept per policy: a restart that loads the same file
             // again, or the very first load, is not a change worth an event.
             let current = Key::new(Keyspace::Meta, &format!("policy_version:{name}"));
             let previous = self.store.get_raw(&current)?;
-            let mut draft = Draft::system(now);
+            // The server's own bookkeeping, on no platform's clock: wall time.
+            let mut draft = Draft::system(chrono::Utc::now());
             draft.raw(
                 Key::new(Keyspace::PolicySource, &version),
                 source.as_bytes().to_vec(),
@@ -94,29 +92,51 @@ impl Services {
                 _ => return Ok(()),
             }
         }
-        let platforms =
-            self.store
-                .scan_index("", PLATFORMS_INDEX, None, MAX_PLATFORMS_PER_POLICY_EVENT)?;
-        for platform_id in platforms {
-            let Some(found) = self
-                .store
-                .get_object::<Platform>(&platform_id, &platform_id)?
-            else {
-                continue;
+        // Every platform that uses the policy hears of it: the server's list of platforms is
+        // read a page at a time to its end.
+        let mut after: Option<String> = None;
+        loop {
+            let platforms =
+                self.store
+                    .scan_index("", PLATFORMS_INDEX, after.as_deref(), MAX_SCAN_ITEMS)?;
+            let Some(last) = platforms.last().cloned() else {
+                break;
             };
-            let platform = found.value;
-            let affected = name == GATEWAY_POLICY_NAME
-                || platform.policy == name
-                || (name == DEFAULT_POLICY_NAME && !self.policies.contains(&platform.policy));
-            if !affected {
-                continue;
+            for platform_id in platforms {
+                self.record_policy_event(&platform_id, &name, event_type, &data)
+                    .await?;
             }
-            let mut draft = Draft::new(&platform.id, now);
-            draft.event(&self.ids, event_type, None, &data)?;
-            let published = std::mem::take(&mut draft.published);
-            self.store.commit(draft.commit).await?;
-            self.publish(&platform.id, published);
+            after = Some(last);
         }
+        Ok(())
+    }
+
+    /// Writes one policy event for a platform when the changed policy is the one it uses.
+    async fn record_policy_event(
+        &self,
+        platform_id: &str,
+        name: &str,
+        event_type: &str,
+        data: &serde_json::Value,
+    ) -> Result<(), ServiceError> {
+        let Some(found) = self
+            .store
+            .get_object::<Platform>(platform_id, platform_id)?
+        else {
+            return Ok(());
+        };
+        let platform = found.value;
+        let affected = name == GATEWAY_POLICY_NAME
+            || platform.policy == name
+            || (name == DEFAULT_POLICY_NAME && !self.policies.contains(&platform.policy));
+        if !affected {
+            return Ok(());
+        }
+        let mut draft = Draft::new(&platform.id, self.clock.now(&platform.id));
+        draft.event(&self.ids, event_type, None, data)?;
+        let published = std::mem::take(&mut draft.published);
+        self.store.commit(draft.commit).await?;
+        self.publish(&platform.id, published);
         Ok(())
     }
 }

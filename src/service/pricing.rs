@@ -136,6 +136,7 @@ impl Services {
                         "{direct} cannot take charges: its CARD_PAYMENTS capability is not active"
                     ),
                     account: direct.to_string(),
+                    param: Some("Connect-Account".to_owned()),
                 });
             }
             return Ok(ChargeParties {
@@ -152,6 +153,7 @@ impl Services {
                 return Err(ServiceError::AccountRestricted {
                     message: format!("{destination} cannot receive transfers: its TRANSFERS capability is not active"),
                     account: destination.to_string(),
+                    param: Some("input.transferData.destination".to_owned()),
                 });
             }
             return Ok(ChargeParties {
@@ -160,11 +162,65 @@ impl Services {
                 payment_method,
             });
         }
+        if input.application_fee.is_some() {
+            // Stripe's rule: a fee is taken from a connected account, so a charge on the
+            // platform alone has nobody to take it from; dropping it would lose it silently.
+            return Err(ServiceError::invalid(
+                "input.applicationFeeAmount",
+                "applicationFeeAmount needs a connected account: give transferData.destination (a destination charge) or the Connect-Account header (a direct charge)",
+            ));
+        }
         Ok(ChargeParties {
             flow: ChargeFlowKind::Separate,
             account: None,
             payment_method,
         })
+    }
+
+    /// Stripe's rules on `onBehalfOf` for a new charge: the account the charge settles for
+    /// must be able to take card payments, and a destination (or direct) charge can only
+    /// be made on behalf of its destination (or its own account).
+    pub fn check_on_behalf_of(
+        &self,
+        caller: &Caller,
+        input: &NewCharge,
+        parties: &ChargeParties,
+    ) -> Result<(), ServiceError> {
+        let Some(on_behalf_of) = &input.on_behalf_of else {
+            return Ok(());
+        };
+        let required = match parties.flow {
+            ChargeFlowKind::Destination => input
+                .destination
+                .as_ref()
+                .map(|id| (id, "transferData.destination")),
+            ChargeFlowKind::Direct => caller
+                .connect_account
+                .as_ref()
+                .map(|id| (id, "the Connect-Account")),
+            ChargeFlowKind::Separate => None,
+        };
+        if let Some((required, named)) = required {
+            if required != on_behalf_of {
+                return Err(ServiceError::invalid(
+                    "input.onBehalfOf",
+                    format!("onBehalfOf must be {named} ({required}), not {on_behalf_of}"),
+                ));
+            }
+        }
+        let account = self
+            .account_named(caller, on_behalf_of, "input.onBehalfOf")?
+            .value;
+        if !account.card_payments_active() {
+            return Err(ServiceError::AccountRestricted {
+                message: format!(
+                    "A charge cannot be made on behalf of {on_behalf_of}: its CARD_PAYMENTS capability is not active"
+                ),
+                account: on_behalf_of.to_string(),
+                param: Some("input.onBehalfOf".to_owned()),
+            });
+        }
+        Ok(())
     }
 
     pub fn charge_facts(
@@ -199,7 +255,7 @@ impl Services {
                 name: caller.platform.name.clone(),
                 country: caller.platform.country.clone(),
             },
-            created_unix_seconds: self.clock.now().timestamp(),
+            created_unix_seconds: self.clock.now(&caller.platform.id).timestamp(),
         }
     }
 

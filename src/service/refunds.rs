@@ -2,6 +2,8 @@
 //! direct charge, the platform otherwise), optionally with the application fee and the
 //! charge's transfers in proportion; an uncaptured charge's authorization is released.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use super::draft::TIMER_AUTHORIZATION_EXPIRY;
@@ -13,10 +15,12 @@ use crate::domain::refunds::{
     refund_amount, share_in_proportion, Refund, RefundReason, RefundRuleError, RefundStatus,
     ReversalOfTransfer,
 };
-use crate::ids::{ChargeId, RefundId, TransferReversalId};
-use crate::ledger::{BalanceTransactionType, EntryBuilder, EntryKind, Holder, LineSpec};
+use crate::ids::{AccountId, ChargeId, RefundId, TransferReversalId};
+use crate::ledger::{
+    BalanceTransactionType, Bucket, EntryBuilder, EntryKind, Holder, LedgerAccount, LineSpec,
+};
 use crate::money::MinorUnits;
-use crate::store::{Key, Versioned};
+use crate::store::{Condition, Key, Versioned};
 
 /// A parsed `createRefund` input.
 #[derive(Debug, Clone, Serialize)]
@@ -124,7 +128,7 @@ impl Services {
             .map_err(money_error("refund"))?;
         let amount = refund_amount(input.amount, left).map_err(|error| refusal(&charge, error))?;
         let after = left.checked_sub(amount).map_err(money_error("refund"))?;
-        let now = self.clock.now();
+        let now = self.clock.now(&caller.platform.id);
         let mut draft = Draft::new(&caller.platform.id, now);
         let id: RefundId = self.ids.next();
         let mut entry = EntryBuilder::new(
@@ -241,7 +245,7 @@ impl Services {
                 },
             ));
         }
-        let now = self.clock.now();
+        let now = self.clock.now(&caller.platform.id);
         let mut draft = Draft::new(&caller.platform.id, now);
         draft.delete(Key::timer(
             expires_at.timestamp_micros(),
@@ -292,6 +296,10 @@ impl Services {
                 format!("{} has no transfer to reverse", charge.id),
             ));
         }
+        // What the reversals take from each account that must cover them: each reversal's
+        // own condition sees the balance before the commit, so two reversals to one account
+        // need their sum covered too.
+        let mut covered: BTreeMap<AccountId, MinorUnits> = BTreeMap::new();
         for transfer_id in &charge.transfers {
             let found = self
                 .find::<Transfer>(caller, transfer_id.as_ref())?
@@ -309,12 +317,32 @@ impl Services {
             if share.is_zero() {
                 continue;
             }
+            if !found.value.for_destination_charge {
+                let total = covered.entry(found.value.destination.clone()).or_default();
+                *total = total.checked_add(share).map_err(money_error("reversal"))?;
+            }
             let reversal: TransferReversalId = self.ids.next();
             self.reverse_transfer_into(&caller.platform.id, found, &reversal, share, draft, entry)?;
             refund.transfer_reversals.push(ReversalOfTransfer {
                 transfer: transfer_id.clone(),
                 reversal,
             });
+        }
+        for (account, total) in covered {
+            draft.condition(
+                Condition::BalanceAtLeast {
+                    account: LedgerAccount::new(
+                        Holder::Account(account.clone()),
+                        charge.currency,
+                        Bucket::Available,
+                    ),
+                    minimum_minor: total.get(),
+                },
+                ServiceError::insufficient_funds(format!(
+                    "{account}'s available {} balance does not cover the reversals of {total}",
+                    charge.currency
+                )),
+            );
         }
         Ok(())
     }

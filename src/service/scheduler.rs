@@ -1,7 +1,14 @@
-//! The scheduler: moves simulated time and runs everything that has come due, in due-time
-//! order: pending funds becoming available today, and more kinds of work as they are added.
+//! The scheduler: moves a platform's simulated time and runs everything that has come due
+//! for that platform, in due-time order: pending funds becoming available, deadlines, payout
+//! runs and payouts on their way.
+//!
+//! Timers never block each other. A timer whose work fails is retried later with exponential
+//! backoff (`TIMER_RETRY_BASE_SECONDS`, doubling), counting its attempts in its key's kind
+//! (`release#2`: kinds are the code's own words, while subjects may be any text); after
+//! `MAX_TIMER_ATTEMPTS` it is set aside (the parked-timer keyspace) with a `timer.failed`
+//! event, and every other timer goes on. A key that cannot be read is set aside at once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
@@ -9,46 +16,91 @@ use super::accounts::TIMER_REQUIREMENTS_DEADLINE;
 use super::draft::{
     ReleaseTimer, TIMER_AUTHORIZATION_EXPIRY, TIMER_DISPUTE_DEADLINE, TIMER_RELEASE,
 };
-use super::idempotency;
+use super::idempotency::{self, TIMER_IDEMPOTENCY_EXPIRY};
 use super::payout_lifecycle::{TIMER_PAYOUT_ARRIVAL, TIMER_PAYOUT_SUBMISSION};
 use super::payout_runs::TIMER_PAYOUT_RUN;
-use super::{Draft, ServiceError, Services};
-use crate::config::{MAX_CLOCK_ADVANCE_DAYS, MAX_TIMERS_PER_COMMIT};
+use super::{Caller, Draft, ServiceError, Services};
+use crate::config::{
+    MAX_CLOCK_ADVANCE_DAYS, MAX_TIMERS_PER_COMMIT, MAX_TIMER_ATTEMPTS, TIMER_RETRY_BASE_SECONDS,
+};
 use crate::domain::balance_transactions::{BalanceTransaction, BalanceTransactionStatus};
 use crate::domain::topups::{Topup, TopupStatus};
 use crate::ids::PlatformId;
 use crate::ledger::{BalanceTransactionType, Bucket, EntryBuilder, EntryKind, Holder};
 use crate::money::Currency;
-use crate::store::{Condition, Key, Keyspace};
+use crate::store::{Condition, Key, Keyspace, StoreError, MAX_SCAN_ITEMS};
 
-/// The meta key of the simulated clock's time, so it survives a restart.
+/// The meta key of the one simulated time earlier versions kept for the whole server: where
+/// every platform without a clock of its own starts.
 pub const CLOCK_META: &str = "simulated_clock_micros";
+/// The meta keys of each platform's simulated time: `clock:<platform id>` → 8 big-endian
+/// bytes of microseconds, so every platform's clock survives a restart.
+pub const PLATFORM_CLOCK_META_PREFIX: &str = "clock:";
+/// What separates a retried timer's kind from its attempt count.
+const ATTEMPT_MARK: char = '#';
+/// Past this many doublings the backoff stops growing (and the shift cannot overflow).
+const MAX_RETRY_DOUBLINGS: u32 = 16;
+/// The event written when a timer is set aside.
+pub const TIMER_FAILED_EVENT: &str = "timer.failed";
 
-/// A due timer, parsed from its key.
+/// The meta key of one platform's simulated time.
+pub fn platform_clock_key(platform: &PlatformId) -> Key {
+    Key::new(
+        Keyspace::Meta,
+        &format!("{PLATFORM_CLOCK_META_PREFIX}{platform}"),
+    )
+}
+
+/// A due timer, parsed from its key: `<platform>/<due>/<kind>[#<attempts>]/<subject>`.
 struct DueTimer {
     key: Key,
-    kind: String,
     platform: String,
+    kind: String,
+    subject: String,
+    /// How many times its work has failed so far.
+    failed_attempts: u32,
     payload: Vec<u8>,
 }
 
-fn parse_timer(key: Key, payload: Vec<u8>) -> Option<DueTimer> {
-    let mut parts = key.rest().splitn(4, '/');
-    let _due = parts.next()?;
-    let kind = parts.next()?.to_owned();
-    let platform = parts.next()?.to_owned();
+fn parse_timer(key: &Key, payload: &[u8]) -> Option<DueTimer> {
+    let rest = std::str::from_utf8(key.as_bytes().get(1..)?).ok()?;
+    let mut parts = rest.splitn(4, '/');
+    let platform = parts.next()?;
+    let stamp = parts.next()?;
+    let kind = parts.next()?;
+    let subject = parts.next()?;
+    if stamp.len() != 16 || i64::from_str_radix(stamp, 16).is_err() {
+        return None;
+    }
+    let (kind, failed_attempts) = match kind.split_once(ATTEMPT_MARK) {
+        Some((kind, attempts)) => (kind, attempts.parse().ok()?),
+        None => (kind, 0),
+    };
+    if kind.is_empty() {
+        return None;
+    }
     Some(DueTimer {
-        key,
-        kind,
-        platform,
-        payload,
+        key: key.clone(),
+        platform: platform.to_owned(),
+        kind: kind.to_owned(),
+        subject: subject.to_owned(),
+        failed_attempts,
+        payload: payload.to_vec(),
     })
 }
 
+/// How long after its `failed_attempts`-th failure a timer is tried again.
+fn retry_delay(failed_attempts: u32) -> chrono::Duration {
+    let doublings = failed_attempts.saturating_sub(1).min(MAX_RETRY_DOUBLINGS);
+    chrono::Duration::seconds(TIMER_RETRY_BASE_SECONDS.saturating_mul(1i64 << doublings))
+}
+
 impl Services {
-    /// Moves the simulated clock (never backwards) and runs everything due by then.
+    /// Moves the caller's platform's simulated clock (never backwards) and runs everything
+    /// due for that platform by then. Other platforms' clocks and timers are untouched.
     pub async fn advance_clock(
         &self,
+        caller: &Caller,
         to: Option<DateTime<Utc>>,
         seconds: Option<i64>,
     ) -> Result<DateTime<Utc>, ServiceError> {
@@ -58,8 +110,9 @@ impl Services {
                 "advanceClock works only when the server runs with --simulated-clock",
             ));
         }
+        let platform = &caller.platform.id;
         let _guard = self.scheduler_lock.lock().await;
-        let now = self.clock.now();
+        let now = self.clock.now(platform);
         let target = match (to, seconds) {
             (Some(to), None) => to,
             (None, Some(seconds)) if seconds >= 0 => chrono::Duration::try_seconds(seconds)
@@ -93,86 +146,246 @@ impl Services {
             ));
         }
         // Persist first: after a crash the clock is never earlier than work already done.
-        let mut draft = Draft::system(now);
+        let mut draft = Draft::new(platform, now);
         draft.raw(
-            Key::new(Keyspace::Meta, CLOCK_META),
+            platform_clock_key(platform),
             target.timestamp_micros().to_be_bytes().to_vec(),
         );
         self.store.commit(draft.commit).await?;
         self.clock
-            .advance_to(target)
+            .advance_to(platform, target)
             .map_err(|error| ServiceError::invalid("input.to", error.to_string()))?;
-        self.run_due_work().await?;
+        self.run_due_work_of(platform.as_ref(), target).await?;
         Ok(target)
     }
 
-    /// Runs every timer due at the current time, oldest first, until none is left.
+    /// Runs every platform's due timers by its own clock: the scheduler's round on the
+    /// system clock. Platforms are found one seek each, a page at a time.
     pub async fn run_due_work(&self) -> Result<usize, ServiceError> {
         let mut handled = 0usize;
+        let mut after: Option<String> = None;
         loop {
-            let now = self.clock.now();
-            let due = self
+            let owners = self
                 .store
-                .due_timers(now.timestamp_micros(), MAX_TIMERS_PER_COMMIT)?;
+                .timer_platforms(after.as_deref(), MAX_SCAN_ITEMS)?;
+            let Some(last) = owners.last().cloned() else {
+                return Ok(handled);
+            };
+            for owner in &owners {
+                // A platform's timers run on its clock; timers under anything else (the
+                // server's own) on wall time.
+                let now = match PlatformId::parse(owner) {
+                    Ok(platform) => self.clock.now(&platform),
+                    Err(_) => Utc::now(),
+                };
+                handled = handled.saturating_add(self.run_due_work_of(owner, now).await?);
+            }
+            after = Some(last);
+        }
+    }
+
+    /// Runs one platform's timers due at `now`, oldest first, until none is left. A timer
+    /// that fails is retried later or set aside, so it never holds up the others; the
+    /// only error returned is the store failing to record that.
+    ///
+    /// Work may arm timers due before the rest of the batch read (a payout run arms the next
+    /// day's run): after each piece of work other than a release the due timers are read
+    /// again, so the next day's run comes before funds released after it.
+    pub async fn run_due_work_of(
+        &self,
+        platform: &str,
+        now: DateTime<Utc>,
+    ) -> Result<usize, ServiceError> {
+        let mut handled = 0usize;
+        // A timer whose work succeeded but left its key behind would come due again at
+        // once; seen twice in one run, it counts as failed, so the loop always ends.
+        let mut seen: HashSet<Key> = HashSet::new();
+        'batches: loop {
+            let due =
+                self.store
+                    .due_timers(platform, now.timestamp_micros(), MAX_TIMERS_PER_COMMIT)?;
             if due.is_empty() {
                 return Ok(handled);
             }
-            let mut releases: BTreeMap<String, Vec<DueTimer>> = BTreeMap::new();
+            let mut releases: Vec<DueTimer> = Vec::new();
             for (key, payload) in due {
-                let Some(timer) = parse_timer(key, payload) else {
+                let Some(timer) = parse_timer(&key, &payload) else {
+                    self.park_unreadable_timer(&key, payload, now).await?;
                     continue;
                 };
+                if !seen.insert(key) {
+                    let error = ServiceError::internal("timer", "its work left the timer in place");
+                    self.timer_failed(&timer, now, &error).await?;
+                    continue;
+                }
+                handled = handled.saturating_add(1);
+                if timer.kind == TIMER_RELEASE {
+                    releases.push(timer);
+                    continue;
+                }
                 // Releases due earlier land before any later work reads the balances.
-                if timer.kind != TIMER_RELEASE {
-                    for (platform, timers) in std::mem::take(&mut releases) {
-                        self.release_funds(&platform, &timers).await?;
-                    }
+                self.run_releases(std::mem::take(&mut releases), now)
+                    .await?;
+                if let Err(error) = self.run_timer(&timer).await {
+                    self.timer_failed(&timer, now, &error).await?;
                 }
-                match timer.kind.as_str() {
-                    TIMER_RELEASE => releases
-                        .entry(timer.platform.clone())
-                        .or_default()
-                        .push(timer),
-                    TIMER_REQUIREMENTS_DEADLINE => {
-                        self.enforce_requirements_deadline(
-                            &timer.platform,
-                            &timer.key,
-                            &timer.payload,
-                        )
-                        .await?
-                    }
-                    TIMER_PAYOUT_RUN => {
-                        self.run_payouts(&timer.platform, timer.key, &timer.payload)
-                            .await?
-                    }
-                    TIMER_PAYOUT_SUBMISSION => {
-                        self.submit_payout(&timer.platform, timer.key, &timer.payload)
-                            .await?
-                    }
-                    TIMER_PAYOUT_ARRIVAL => {
-                        self.arrive_payout(&timer.platform, timer.key, &timer.payload)
-                            .await?
-                    }
-                    TIMER_AUTHORIZATION_EXPIRY => {
-                        self.expire_authorization(&timer.platform, timer.key, &timer.payload)
-                            .await?
-                    }
-                    TIMER_DISPUTE_DEADLINE => {
-                        self.dispute_deadline(&timer.platform, timer.key, &timer.payload)
-                            .await?
-                    }
-                    other => {
-                        tracing::error!(kind = other, "unknown timer kind; dropping it");
-                        let mut draft = Draft::system(now);
-                        draft.delete(timer.key);
-                        self.store.commit(draft.commit).await?;
-                    }
+                continue 'batches;
+            }
+            self.run_releases(releases, now).await?;
+        }
+    }
+
+    /// One timer's work, by its kind.
+    async fn run_timer(&self, timer: &DueTimer) -> Result<(), ServiceError> {
+        let platform = timer.platform.as_str();
+        let key = timer.key.clone();
+        let payload = timer.payload.as_slice();
+        match timer.kind.as_str() {
+            TIMER_RELEASE => {
+                self.release_funds(platform, std::slice::from_ref(timer))
+                    .await
+            }
+            TIMER_REQUIREMENTS_DEADLINE => {
+                self.enforce_requirements_deadline(platform, &key, payload)
+                    .await
+            }
+            TIMER_PAYOUT_RUN => self.run_payouts(platform, key, payload).await,
+            TIMER_PAYOUT_SUBMISSION => self.submit_payout(platform, key, payload).await,
+            TIMER_PAYOUT_ARRIVAL => self.arrive_payout(platform, key, payload).await,
+            TIMER_AUTHORIZATION_EXPIRY => self.expire_authorization(platform, key, payload).await,
+            TIMER_DISPUTE_DEADLINE => self.dispute_deadline(platform, key, payload).await,
+            TIMER_IDEMPOTENCY_EXPIRY => self.expire_idempotency_key(platform, key, payload).await,
+            other => Err(ServiceError::internal(
+                "timer",
+                format!("unknown timer kind '{other}'"),
+            )),
+        }
+    }
+
+    /// Releases the due release timers of one platform together; when that fails, each
+    /// alone, so one bad timer is retried by itself.
+    async fn run_releases(
+        &self,
+        releases: Vec<DueTimer>,
+        now: DateTime<Utc>,
+    ) -> Result<(), ServiceError> {
+        let Some(first) = releases.first() else {
+            return Ok(());
+        };
+        match self.release_funds(&first.platform, &releases).await {
+            Ok(()) => return Ok(()),
+            Err(error) => {
+                tracing::warn!(platform = %first.platform, %error, "releasing due funds together failed; releasing each alone");
+            }
+        }
+        for timer in &releases {
+            if let Err(error) = self.run_timer(timer).await {
+                self.timer_failed(timer, now, &error).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a failed attempt: the timer comes due again after a backoff, or, after
+    /// `MAX_TIMER_ATTEMPTS`, is set aside with a `timer.failed` event for its platform.
+    async fn timer_failed(
+        &self,
+        timer: &DueTimer,
+        now: DateTime<Utc>,
+        error: &ServiceError,
+    ) -> Result<(), ServiceError> {
+        let failed_attempts = timer.failed_attempts.saturating_add(1);
+        let platform = PlatformId::parse(&timer.platform).ok();
+        let mut draft = match &platform {
+            Some(platform) => Draft::new(platform, now),
+            None => Draft::system(now),
+        };
+        draft.condition(
+            Condition::Exists {
+                key: timer.key.clone(),
+            },
+            ServiceError::internal("timer", "already handled"),
+        );
+        draft.delete(timer.key.clone());
+        if failed_attempts >= MAX_TIMER_ATTEMPTS {
+            tracing::error!(
+                platform = %timer.platform,
+                kind = %timer.kind,
+                subject = %timer.subject,
+                failed_attempts,
+                %error,
+                "a timer failed every attempt; set aside"
+            );
+            draft.raw(timer.key.parked(), timer.payload.clone());
+            if platform.is_some() {
+                // The event says which work stopped, never why: that detail is logged.
+                let data = serde_json::json!({
+                    "kind": timer.kind,
+                    "subject": timer.subject,
+                    "attempts": failed_attempts,
+                });
+                draft.event(&self.ids, TIMER_FAILED_EVENT, None, &data)?;
+            }
+        } else {
+            let retry_at = now
+                .checked_add_signed(retry_delay(failed_attempts))
+                .unwrap_or(now);
+            tracing::warn!(
+                platform = %timer.platform,
+                kind = %timer.kind,
+                subject = %timer.subject,
+                failed_attempts,
+                %retry_at,
+                %error,
+                "a timer failed; it will be tried again"
+            );
+            draft.raw(
+                Key::timer(
+                    retry_at.timestamp_micros(),
+                    &format!("{}{ATTEMPT_MARK}{failed_attempts}", timer.kind),
+                    &timer.platform,
+                    &timer.subject,
+                ),
+                timer.payload.clone(),
+            );
+        }
+        self.commit_timer_bookkeeping(draft, platform.as_ref())
+            .await
+    }
+
+    /// Sets aside a timer whose key cannot be read, so it never comes due again.
+    async fn park_unreadable_timer(
+        &self,
+        key: &Key,
+        payload: Vec<u8>,
+        now: DateTime<Utc>,
+    ) -> Result<(), ServiceError> {
+        tracing::error!(key = %String::from_utf8_lossy(key.as_bytes()), "a timer key cannot be read; set aside");
+        let mut draft = Draft::system(now);
+        draft.condition(
+            Condition::Exists { key: key.clone() },
+            ServiceError::internal("timer", "already handled"),
+        );
+        draft.delete(key.clone());
+        draft.raw(key.parked(), payload);
+        self.commit_timer_bookkeeping(draft, None).await
+    }
+
+    async fn commit_timer_bookkeeping(
+        &self,
+        draft: Draft,
+        platform: Option<&PlatformId>,
+    ) -> Result<(), ServiceError> {
+        match self.store.commit(draft.commit).await {
+            Ok(_) => {
+                if let Some(platform) = platform {
+                    self.publish(platform, draft.published);
                 }
-                handled += 1;
+                Ok(())
             }
-            for (platform, timers) in releases {
-                self.release_funds(&platform, &timers).await?;
-            }
+            // Gone already: handled meanwhile.
+            Err(StoreError::ConditionFailed { .. }) => Ok(()),
+            Err(other) => Err(other.into()),
         }
     }
 
@@ -181,7 +394,7 @@ impl Services {
         let platform_id =
             PlatformId::parse(platform).map_err(|error| ServiceError::internal("timer", error))?;
         idempotency::apply(self, || {
-            let now = self.clock.now();
+            let now = self.clock.now(&platform_id);
             let mut draft = Draft::new(&platform_id, now);
             let mut released: BTreeMap<Holder, BTreeMap<Currency, i64>> = BTreeMap::new();
             for timer in timers {
@@ -283,5 +496,91 @@ impl Services {
                 tracing::error!(%error, "scheduled work failed; it will be retried");
             }
         }
+    }
+}
+
+/// Every platform's saved simulated time, read a page at a time.
+pub fn saved_platform_clocks(
+    store: &crate::store::Store,
+) -> Result<Vec<(PlatformId, DateTime<Utc>)>, ServiceError> {
+    let mut clocks = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page =
+            store.meta_with_prefix(PLATFORM_CLOCK_META_PREFIX, after.as_deref(), MAX_SCAN_ITEMS)?;
+        let Some((last, _)) = page.last() else {
+            return Ok(clocks);
+        };
+        after = Some(last.clone());
+        for (name, value) in page {
+            let platform = name
+                .strip_prefix(PLATFORM_CLOCK_META_PREFIX)
+                .and_then(|platform| PlatformId::parse(platform).ok());
+            let micros = <[u8; 8]>::try_from(value.as_slice())
+                .ok()
+                .map(i64::from_be_bytes);
+            match (platform, micros) {
+                (Some(platform), Some(micros)) => {
+                    clocks.push((platform, crate::clock::from_micros(micros)))
+                }
+                _ => tracing::error!(key = %name, "a saved platform clock cannot be read; skipped"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(rest: &str) -> Option<(String, String, String, u32)> {
+        let key = Key::new(Keyspace::Timer, rest);
+        parse_timer(&key, b"{}").map(|timer| {
+            (
+                timer.platform,
+                timer.kind,
+                timer.subject,
+                timer.failed_attempts,
+            )
+        })
+    }
+
+    #[test]
+    fn timer_keys_parse_with_their_attempts_and_unreadable_ones_do_not() {
+        let owned = |platform: &str, kind: &str, subject: &str, attempts| {
+            Some((platform.into(), kind.into(), subject.into(), attempts))
+        };
+        let cases = [
+            (
+                "plat_a/0000000000000005/release/ent_1/5",
+                owned("plat_a", "release", "ent_1/5", 0),
+            ),
+            (
+                "plat_a/0000000000000005/payout_run#3/run~acct_1",
+                owned("plat_a", "payout_run", "run~acct_1", 3),
+            ),
+            // A subject is any text (an idempotency key, say), '#' and '/' included.
+            (
+                "plat_a/0000000000000005/idempotency_expiry/a/b#c",
+                owned("plat_a", "idempotency_expiry", "a/b#c", 0),
+            ),
+            ("plat_a/0000000000000005", None),
+            ("plat_a/0000000000000005//x", None),
+            ("plat_a/0000000000000005/#2/x", None),
+            ("plat_a/00000005/release/x", None),
+            ("plat_a/zzzzzzzzzzzzzzzz/release/x", None),
+            ("plat_a/0000000000000005/release#many/x", None),
+        ];
+        for (rest, expected) in cases {
+            assert_eq!(parsed(rest), expected, "{rest}");
+        }
+    }
+
+    #[test]
+    fn retries_wait_twice_as_long_each_time() {
+        let waits: Vec<i64> = (1..=MAX_TIMER_ATTEMPTS)
+            .map(|attempts| retry_delay(attempts).num_seconds())
+            .collect();
+        assert_eq!(waits, vec![60, 120, 240, 480, 960]);
     }
 }

@@ -46,7 +46,7 @@ impl Services {
     }
 
     fn prepare_topup(&self, caller: &Caller, input: &NewTopup) -> Result<Prepared, ServiceError> {
-        let now = self.clock.now();
+        let now = self.clock.now(&caller.platform.id);
         let id: TopupId = self.ids.next();
         let platform = Holder::Platform(caller.platform.id.clone());
         let mut entry = EntryBuilder::new(

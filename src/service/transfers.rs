@@ -90,9 +90,10 @@ impl Services {
                     input.destination
                 ),
                 account: input.destination.to_string(),
+                param: Some("input.destination".to_owned()),
             });
         }
-        let now = self.clock.now();
+        let now = self.clock.now(&caller.platform.id);
         let mut draft = Draft::new(&caller.platform.id, now);
         let platform = Holder::Platform(caller.platform.id.clone());
         let (available_on, source) = match &input.source_transaction {
@@ -143,13 +144,24 @@ impl Services {
                 (available_on, Some((charge, found.revision)))
             }
             None => {
+                // The reserve against connected accounts' negative balances stays withheld.
+                let (minimum, reserve) = self.platform_minimum_available(
+                    &caller.platform.id,
+                    input.currency,
+                    input.amount,
+                )?;
+                let withheld = if reserve.is_zero() {
+                    String::new()
+                } else {
+                    format!(" less its reserve of {reserve} (held against connected accounts' negative balances)")
+                };
                 draft.condition(
                     Condition::BalanceAtLeast {
                         account: LedgerAccount::new(platform.clone(), input.currency, Bucket::Available),
-                        minimum_minor: input.amount.get(),
+                        minimum_minor: minimum.get(),
                     },
                     ServiceError::insufficient_funds(format!(
-                        "The platform's available {} balance is less than the transfer amount {}; use sourceTransaction to draw on a charge's pending funds",
+                        "The platform's available {} balance{withheld} is less than the transfer amount {}; use sourceTransaction to draw on a charge's pending funds",
                         input.currency, input.amount
                     )),
                 );
@@ -261,7 +273,7 @@ impl Services {
                 ),
             ));
         }
-        let now = self.clock.now();
+        let now = self.clock.now(&caller.platform.id);
         let mut draft = Draft::new(&caller.platform.id, now);
         let reversal_id: TransferReversalId = self.ids.next();
         let mut entry = EntryBuilder::new(

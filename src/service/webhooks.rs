@@ -79,10 +79,10 @@ impl Services {
             url,
             enabled_events,
             secret: format!("whsec_{}", hex::encode(secret)),
-            created: self.clock.now(),
+            created: self.clock.now(&caller.platform.id),
         };
         let id = idempotency::run(self, caller, "createWebhookEndpoint", None, &(), || {
-            let mut draft = Draft::new(&caller.platform.id, self.clock.now());
+            let mut draft = Draft::new(&caller.platform.id, self.clock.now(&caller.platform.id));
             draft.insert(
                 endpoint.id.as_ref(),
                 &endpoint,
@@ -160,7 +160,8 @@ impl Services {
                     }
                 }
             }
-            let timestamp = services.clock.now().timestamp();
+            // Signatures carry wall time, whatever the platform's business clock says.
+            let timestamp = chrono::Utc::now().timestamp();
             drop(services);
             let wanting = endpoints
                 .get(&platform)

@@ -16,12 +16,22 @@ pub enum Keyspace {
     Entry,
     /// `k<platform>/<idempotency key>` → the first request's fingerprint and outcome.
     Idempotency,
-    /// `t<due micros, 16 hex digits>/<kind>/<platform>/<subject>` → a timer's payload.
+    /// `t<platform>/<due micros, 16 hex digits>/<kind>/<subject>` → a timer's payload. Each
+    /// platform's timers sort together by due time, so one platform's simulated clock runs
+    /// exactly its own due work.
     Timer,
+    /// `a<the timer key without its tag>` → a timer set aside after failing every attempt,
+    /// or one whose key cannot be read; the scheduler never runs it again.
+    ParkedTimer,
     /// `s<secret key id>` → the platform and the hash of its secret key.
     SecretKey,
     /// `p<version hash>` → a policy's source.
     PolicySource,
+    /// `c<sequence, 16 hex digits>` → the key (after its tag) of the chain's entry number
+    /// `sequence`, so the chain can be walked in order.
+    Chain,
+    /// `x` → the whole ledger's running totals; `x<platform>` → one platform's.
+    Totals,
     /// `m<name>` → settings the server keeps for itself (the simulated time, the demo platform).
     Meta,
 }
@@ -35,9 +45,12 @@ impl Keyspace {
             Keyspace::Entry => b'e',
             Keyspace::Idempotency => b'k',
             Keyspace::Timer => b't',
+            Keyspace::ParkedTimer => b'a',
             Keyspace::SecretKey => b's',
             Keyspace::PolicySource => b'p',
             Keyspace::Meta => b'm',
+            Keyspace::Chain => b'c',
+            Keyspace::Totals => b'x',
         }
     }
 }
@@ -80,8 +93,22 @@ impl Key {
     pub fn timer(due_micros: i64, kind: &str, platform: &str, subject: &str) -> Key {
         Key::new(
             Keyspace::Timer,
-            &format!("{}/{kind}/{platform}/{subject}", timer_stamp(due_micros)),
+            &format!("{platform}/{}/{kind}/{subject}", timer_stamp(due_micros)),
         )
+    }
+
+    /// The start of one platform's timers.
+    pub fn timer_prefix(platform: &str) -> Key {
+        Key::new(Keyspace::Timer, &format!("{platform}/"))
+    }
+
+    /// Where a timer is set aside: the same bytes under the parked-timer tag.
+    pub fn parked(&self) -> Key {
+        let mut bytes = self.0.clone();
+        if let Some(tag) = bytes.first_mut() {
+            *tag = Keyspace::ParkedTimer.tag();
+        }
+        Key(bytes)
     }
 
     pub fn as_bytes(&self) -> &[u8] {
@@ -102,4 +129,52 @@ impl Key {
 /// Times before the epoch are clamped to it.
 pub fn timer_stamp(due_micros: i64) -> String {
     format!("{:016x}", due_micros.max(0))
+}
+
+/// The timer key of the earlier layout, `t<due>/<kind>/<platform>/<subject>`, in today's
+/// layout; `None` for a key that is not in the earlier layout.
+pub(super) fn timer_key_from_due_first_layout(key: &[u8]) -> Option<Key> {
+    let rest = std::str::from_utf8(key.strip_prefix(&[Keyspace::Timer.tag()])?).ok()?;
+    let (stamp, after) = rest.split_once('/')?;
+    if stamp.len() != 16 || !stamp.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+        return None;
+    }
+    let mut parts = after.splitn(3, '/');
+    let kind = parts.next()?;
+    let platform = parts.next()?;
+    let subject = parts.next()?;
+    Some(Key::new(
+        Keyspace::Timer,
+        &format!("{platform}/{stamp}/{kind}/{subject}"),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timers_of_one_platform_sort_together_by_due_time() {
+        let early = Key::timer(5, "release", "plat_b", "x");
+        let late = Key::timer(7, "release", "plat_b", "a");
+        let other = Key::timer(1, "release", "plat_c", "a");
+        assert_eq!(early.rest(), "plat_b/0000000000000005/release/x");
+        assert!(early < late && late < other);
+        assert!(early
+            .as_bytes()
+            .starts_with(Key::timer_prefix("plat_b").as_bytes()));
+        assert_eq!(early.parked().rest(), early.rest());
+        assert_eq!(early.parked().as_bytes()[0], b'a');
+    }
+
+    #[test]
+    fn a_timer_key_of_the_earlier_layout_is_rewritten_in_place_of_its_platform() {
+        let old = Key::new(Keyspace::Timer, "0000000000000005/release/plat_b/ent_1/5");
+        assert_eq!(
+            timer_key_from_due_first_layout(old.as_bytes()),
+            Some(Key::timer(5, "release", "plat_b", "ent_1/5"))
+        );
+        let current = Key::timer(5, "release", "plat_b", "ent_1/5");
+        assert_eq!(timer_key_from_due_first_layout(current.as_bytes()), None);
+    }
 }

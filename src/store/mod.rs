@@ -3,14 +3,20 @@
 //!
 //! Reads go straight to sled (lock-free, concurrent). Writes go only through
 //! [`Store::commit`], which hands the commit to the writer thread and waits for the flush
-//! that makes it durable.
+//! that makes it durable. Opening a store proves its ledger chain and compares it with the
+//! high-water record first: a damaged, shortened or altered store is refused.
 
 pub mod backup;
+mod chain;
 mod codec;
 mod commit;
+mod high_water;
 mod keys;
+#[cfg(test)]
+mod tests;
 mod writer;
 
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -22,11 +28,14 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use codec::{from_payload, to_payload};
 pub use commit::{Applied, Commit, Condition, Expect, IdempotencyClaim, Write};
+pub use high_water::HIGH_WATER_FILE;
 pub use keys::{timer_stamp, Key, Keyspace};
-pub use writer::MAX_COMMITS_PER_GROUP;
+pub use writer::{abort_process, FailStop, MAX_COMMITS_PER_GROUP};
 
-use crate::ledger::{Entry, Holder, LedgerAccount, LedgerError};
+use crate::ledger::{Entry, Holder, LedgerAccount, LedgerError, RunningTotals};
+use chain::{ChainTip, ProvenChain};
 use commit::Submission;
+use high_water::HighWater;
 
 /// How many commits may wait for the writer before callers queue behind them.
 pub const WRITER_QUEUE_CAPACITY: usize = 4096;
@@ -57,11 +66,23 @@ pub enum StoreError {
     TooLarge(usize),
     #[error("the writer has stopped")]
     WriterStopped,
+    /// The store is damaged, shorter than what was acknowledged, or altered.
+    #[error("{0}")]
+    Integrity(String),
+    /// sled found a record whose checksum does not match.
+    #[error("the store's files are damaged: {0}")]
+    Damaged(String),
+    #[error("a scan of {limit} items is over the limit of {MAX_SCAN_ITEMS}; page through instead")]
+    ScanTooLarge { limit: usize },
 }
 
 impl From<sled::Error> for StoreError {
     fn from(error: sled::Error) -> Self {
-        StoreError::Io(error.to_string())
+        match error {
+            // sled checks every record it reads against its checksum.
+            sled::Error::Corruption { .. } => StoreError::Damaged(error.to_string()),
+            other => StoreError::Io(other.to_string()),
+        }
     }
 }
 
@@ -104,34 +125,100 @@ impl WriterThread {
     }
 }
 
+/// How a store behaves beyond its location.
+#[derive(Clone)]
+pub struct StoreOptions {
+    /// Called when a flush fails; servers end the process.
+    pub fail_stop: FailStop,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            fail_stop: abort_process(),
+        }
+    }
+}
+
 impl Store {
-    /// Opens (or creates) the store in `path` and starts its writer.
+    /// Opens (or creates) the store in `path`, proves its ledger, and starts its writer.
     pub fn open(path: &Path) -> Result<(Store, WriterThread), StoreError> {
-        Store::start(Store::open_database(path)?)
+        Store::open_with(path, StoreOptions::default())
     }
 
-    /// Opens the sled database in `path` as the store uses it.
-    fn open_database(path: &Path) -> Result<sled::Db, StoreError> {
-        Ok(sled::Config::new()
-            .path(path)
-            .cache_capacity(CACHE_CAPACITY_BYTES)
-            // The writer flushes every group itself; a background flush adds nothing.
-            .flush_every_ms(None)
-            // Every request is a write: favour write throughput over space.
-            .mode(sled::Mode::HighThroughput)
-            .open()?)
+    /// [`Store::open`] with a fail-stop of the caller's choosing. It must end the process
+    /// (or everything that reads the store): the group whose flush failed is visible in
+    /// memory, and its callers are never answered.
+    pub fn open_with(
+        path: &Path,
+        options: StoreOptions,
+    ) -> Result<(Store, WriterThread), StoreError> {
+        let db = guarded(path, || open_engine(path))?;
+        Store::start(path, db, options)
     }
 
-    /// Starts the writer over an open database.
-    fn start(db: sled::Db) -> Result<(Store, WriterThread), StoreError> {
+    /// Loads a backup into a new store at `data_dir` (absent or empty) and opens it, so it
+    /// can be checked at once; returns the store and how many records were restored.
+    pub fn restore(
+        backup: &mut impl std::io::Read,
+        data_dir: &Path,
+    ) -> Result<(Store, WriterThread, u64), StoreError> {
+        backup::refuse_occupied(data_dir)?;
+        let loaded = guarded(data_dir, || open_engine(data_dir)).and_then(|db| {
+            let records = backup::load(backup, &db)?;
+            // The backup is a flushed state: its chain tip is what was acknowledged.
+            let proven = guarded(data_dir, || chain::prove(&db, 0))?;
+            HighWater::open(data_dir, proven.tip)?;
+            Ok((db, records))
+        });
+        let started = loaded.and_then(|(db, records)| {
+            Store::start(data_dir, db, StoreOptions::default())
+                .map(|(store, writer)| (store, writer, records))
+        });
+        if started.is_err() {
+            // A half-restored store must not be mistaken for a good one.
+            let _ = std::fs::remove_dir_all(data_dir);
+        }
+        started
+    }
+
+    /// Proves the store's chain against its high-water record and starts the writer.
+    fn start(
+        path: &Path,
+        db: sled::Db,
+        options: StoreOptions,
+    ) -> Result<(Store, WriterThread), StoreError> {
         let tree: sled::Tree = (*db).clone();
+        let acknowledged = HighWater::read(path)?;
+        let mut just_chained = false;
+        if acknowledged.is_none() {
+            if let Some(entries) = guarded(path, || chain::chain_unchained_store(&tree))? {
+                tracing::info!(
+                    entries,
+                    "chained the journal entries of a store written before the ledger chain"
+                );
+                just_chained = true;
+            }
+        }
+        let check_sequence = acknowledged.map_or(0, |tip| tip.sequence);
+        let proven = guarded(path, || chain::prove(&tree, check_sequence))?;
+        check_high_water(path, &proven, acknowledged, just_chained)?;
+        let high_water = HighWater::open(path, proven.tip)?;
+        migrate_timer_layout(&tree)?;
         let (sender, receiver) = mpsc::channel(WRITER_QUEUE_CAPACITY);
         let writer_tree = tree.clone();
+        let flush_tree = tree.clone();
+        let durability = writer::Durability {
+            flush: Box::new(move || flush_tree.flush().map(|_| ()).map_err(StoreError::from)),
+            high_water,
+            fail_stop: options.fail_stop,
+        };
+        let tip = proven.tip;
         let apply_lock = Arc::new(std::sync::Mutex::new(()));
         let writer_lock = Arc::clone(&apply_lock);
         let handle = std::thread::Builder::new()
             .name("tollgate-writer".into())
-            .spawn(move || writer::run(writer_tree, receiver, &writer_lock))
+            .spawn(move || writer::run(writer_tree, receiver, tip, durability, &writer_lock))
             .map_err(|error| StoreError::Io(error.to_string()))?;
         Ok((
             Store {
@@ -179,30 +266,6 @@ impl Store {
         read(self)
     }
 
-    /// Loads a backup into a new store at `data_dir` (absent or empty) and opens it, so it
-    /// can be checked at once; returns the store and how many records were restored.
-    pub fn restore(
-        backup: &mut impl std::io::Read,
-        data_dir: &Path,
-    ) -> Result<(Store, WriterThread, u64), StoreError> {
-        backup::refuse_occupied(data_dir)?;
-        let loaded = Store::open_database(data_dir).and_then(|db| {
-            let records = backup::load(backup, &db)?;
-            Ok((db, records))
-        });
-        match loaded {
-            Ok((db, records)) => {
-                let (store, writer) = Store::start(db)?;
-                Ok((store, writer, records))
-            }
-            Err(error) => {
-                // A half-restored store must not be mistaken for a good one.
-                let _ = std::fs::remove_dir_all(data_dir);
-                Err(error)
-            }
-        }
-    }
-
     /// Writes every key and value to `out` in the backup format (see `backup`).
     pub fn write_backup(&self, out: &mut impl std::io::Write) -> Result<u64, StoreError> {
         backup::write(&self.tree, out)
@@ -220,17 +283,27 @@ impl Store {
             .saturating_sub(self.sender.capacity())
     }
 
-    /// When the oldest timer at or before `now_micros` was due, if one is waiting.
-    pub fn oldest_due_timer_micros(&self, now_micros: i64) -> Result<Option<i64>, StoreError> {
-        let Some((key, _)) = self.due_timers(now_micros, 1)?.into_iter().next() else {
-            return Ok(None);
-        };
-        let stamp = key
-            .rest()
-            .get(..16)
-            .and_then(|stamp| i64::from_str_radix(stamp, 16).ok())
-            .ok_or_else(|| StoreError::Codec("a timer key without its due time".into()))?;
-        Ok(Some(stamp))
+    /// When the earliest waiting timer of any platform is due (among the first
+    /// [`MAX_SCAN_ITEMS`] timers; each platform's come in due order).
+    pub fn earliest_timer_micros(&self) -> Result<Option<i64>, StoreError> {
+        self.count_read();
+        let mut earliest: Option<i64> = None;
+        for item in self
+            .tree
+            .scan_prefix([Keyspace::Timer.tag()])
+            .take(MAX_SCAN_ITEMS)
+        {
+            let (key, _) = item?;
+            let key = Key::from_bytes(&key);
+            let stamp = key
+                .rest()
+                .split('/')
+                .nth(1)
+                .and_then(|stamp| i64::from_str_radix(stamp, 16).ok())
+                .ok_or_else(|| StoreError::Codec("a timer key without its due time".into()))?;
+            earliest = Some(earliest.map_or(stamp, |earliest| earliest.min(stamp)));
+        }
+        Ok(earliest)
     }
 
     /// Reads made so far (point reads and scans), for tests that bound a query's cost.
@@ -278,6 +351,7 @@ impl Store {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<String>, StoreError> {
+        check_scan_limit(limit)?;
         self.count_read();
         let prefix = Key::index_prefix(platform, index);
         let upper = match after {
@@ -285,12 +359,12 @@ impl Store {
             None => prefix_end(prefix.as_bytes()),
         };
         let prefix_length = prefix.as_bytes().len();
-        let mut ids = Vec::with_capacity(limit.min(MAX_SCAN_ITEMS));
+        let mut ids = Vec::with_capacity(limit);
         for item in self
             .tree
             .range(prefix.as_bytes().to_vec()..upper)
             .rev()
-            .take(limit.min(MAX_SCAN_ITEMS))
+            .take(limit)
         {
             let (key, _) = item?;
             let id = key
@@ -341,9 +415,49 @@ impl Store {
         };
         for item in self.tree.scan_prefix(prefix.as_bytes()) {
             let (_, value) = item?;
-            visit(codec::from_payload(&value)?);
+            visit(codec::from_payload(chain::entry_json(&value)?)?);
         }
         Ok(())
+    }
+
+    /// The running totals of one platform, or of the whole ledger when `None`: one read,
+    /// so one consistent snapshot.
+    pub fn running_totals(&self, platform: Option<&str>) -> Result<RunningTotals, StoreError> {
+        self.get_raw(&Key::new(Keyspace::Totals, platform.unwrap_or_default()))?
+            .map_or_else(
+                || Ok(RunningTotals::default()),
+                |bytes| codec::from_payload(&bytes),
+            )
+    }
+
+    /// Every platform's running totals, by platform id.
+    pub fn all_platform_totals(&self) -> Result<Vec<(String, RunningTotals)>, StoreError> {
+        let mut all = Vec::new();
+        for item in self.tree.scan_prefix([Keyspace::Totals.tag()]) {
+            let (key, value) = item?;
+            let key = Key::from_bytes(&key);
+            if !key.rest().is_empty() {
+                all.push((key.rest().to_owned(), codec::from_payload(&value)?));
+            }
+        }
+        Ok(all)
+    }
+
+    /// The chain's last sequence and hash (hex), as the writer last applied them.
+    pub fn chain_head(&self) -> Result<(u64, String), StoreError> {
+        let tip = match self.get_raw(&Key::new(Keyspace::Meta, chain::TIP_META))? {
+            Some(bytes) => ChainTip::decode(&bytes).ok_or_else(|| {
+                StoreError::Integrity("the ledger's tip record is garbled".into())
+            })?,
+            None => ChainTip::default(),
+        };
+        Ok((tip.sequence, hex::encode(tip.hash)))
+    }
+
+    /// Waits until everything applied so far is durable: an empty commit goes through the
+    /// writer, and its answer comes after the flush that covers every earlier group.
+    pub async fn wait_durable(&self) -> Result<(), StoreError> {
+        self.commit(Commit::new(None)).await.map(|_| ())
     }
 
     pub fn idempotency(
@@ -356,20 +470,26 @@ impl Store {
             .transpose()
     }
 
-    /// Timers due at or before `now_micros`, oldest first: (key, payload).
+    /// One platform's timers due at or before `now_micros`, oldest first: (key, payload).
     pub fn due_timers(
         &self,
+        platform: &str,
         now_micros: i64,
         limit: usize,
     ) -> Result<Vec<(Key, Vec<u8>)>, StoreError> {
-        let start = Key::new(Keyspace::Timer, "");
+        check_scan_limit(limit)?;
+        self.count_read();
+        let start = Key::timer_prefix(platform);
         // The stamp of `now + 1µs` sorts after every key due at `now`.
-        let end = Key::new(Keyspace::Timer, &timer_stamp(now_micros.saturating_add(1)));
+        let end = Key::new(
+            Keyspace::Timer,
+            &format!("{platform}/{}", timer_stamp(now_micros.saturating_add(1))),
+        );
         let mut timers = Vec::new();
         for item in self
             .tree
             .range(start.as_bytes().to_vec()..end.as_bytes().to_vec())
-            .take(limit.min(MAX_SCAN_ITEMS))
+            .take(limit)
         {
             let (key, value) = item?;
             timers.push((Key::from_bytes(&key), value.to_vec()));
@@ -377,9 +497,192 @@ impl Store {
         Ok(timers)
     }
 
+    /// The platform part of every timer key, in order, after `after` (exclusive): one seek
+    /// per platform that has timers, however many timers each has. Keys whose platform part
+    /// is not text (never written by this code) are skipped with a warning; they are never
+    /// due, so they hold nothing up.
+    pub fn timer_platforms(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        check_scan_limit(limit)?;
+        let keyspace_end = prefix_end(&[Keyspace::Timer.tag()]);
+        let mut start = match after {
+            Some(after) => prefix_end(Key::timer_prefix(after).as_bytes()),
+            None => vec![Keyspace::Timer.tag()],
+        };
+        let mut owners = Vec::new();
+        while owners.len() < limit {
+            self.count_read();
+            let Some(item) = self.tree.range(start.clone()..keyspace_end.clone()).next() else {
+                break;
+            };
+            let (key, _) = item?;
+            let rest = key.get(1..).unwrap_or_default();
+            let segment = rest.split(|byte| *byte == b'/').next().unwrap_or_default();
+            let mut segment_prefix = vec![Keyspace::Timer.tag()];
+            segment_prefix.extend_from_slice(segment);
+            segment_prefix.push(b'/');
+            start = prefix_end(&segment_prefix);
+            match std::str::from_utf8(segment) {
+                Ok(platform) => owners.push(platform.to_owned()),
+                Err(_) => tracing::warn!(
+                    key = %String::from_utf8_lossy(&key),
+                    "timer keys whose platform is not text are skipped"
+                ),
+            }
+        }
+        Ok(owners)
+    }
+
+    /// Every meta key starting with `prefix` after `after` (exclusive), with its value.
+    pub fn meta_with_prefix(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        check_scan_limit(limit)?;
+        self.count_read();
+        let start = match after {
+            Some(after) => {
+                let mut start = Key::new(Keyspace::Meta, after).as_bytes().to_vec();
+                start.push(0);
+                start
+            }
+            None => Key::new(Keyspace::Meta, prefix).as_bytes().to_vec(),
+        };
+        let end = prefix_end(Key::new(Keyspace::Meta, prefix).as_bytes());
+        let mut found = Vec::new();
+        for item in self.tree.range(start..end).take(limit) {
+            let (key, value) = item?;
+            let name = Key::from_bytes(&key).rest().to_owned();
+            found.push((name, value.to_vec()));
+        }
+        Ok(found)
+    }
+
     pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
         codec::from_payload(bytes)
     }
+}
+
+/// Opens sled, without its background flush: the writer flushes every group itself.
+fn open_engine(path: &Path) -> Result<sled::Db, StoreError> {
+    sled::Config::new()
+        .path(path)
+        .cache_capacity(CACHE_CAPACITY_BYTES)
+        .flush_every_ms(None)
+        // Every request is a write: favour write throughput over space.
+        .mode(sled::Mode::HighThroughput)
+        .open()
+        .map_err(StoreError::from)
+}
+
+/// Runs `work` on the store's files, turning a panic inside the storage engine (it panics
+/// on some truncated or garbled files) into a refusal that says what is wrong.
+fn guarded<T>(path: &Path, work: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|payload| {
+        let reason = payload
+            .downcast_ref::<&str>()
+            .map(|text| (*text).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no reason given".to_owned());
+        Err(StoreError::Integrity(format!(
+            "the store in {} is damaged: the storage engine failed while reading it ({reason})",
+            path.display()
+        )))
+    });
+    outcome.map_err(|error| match error {
+        StoreError::Damaged(detail) => StoreError::Integrity(format!(
+            "the store in {} is damaged: the storage engine found records that fail their \
+             checksums ({detail})",
+            path.display()
+        )),
+        other => other,
+    })
+}
+
+/// Compares the proven chain with the high-water record of the last acknowledged flush.
+fn check_high_water(
+    path: &Path,
+    proven: &ProvenChain,
+    acknowledged: Option<ChainTip>,
+    just_chained: bool,
+) -> Result<(), StoreError> {
+    let tip = proven.tip;
+    let Some(acknowledged) = acknowledged else {
+        if tip.groups == 0 || just_chained {
+            return Ok(());
+        }
+        return Err(StoreError::Integrity(format!(
+            "the high-water record {} is missing, so the store in {} cannot show that it \
+             still holds every acknowledged commit",
+            HighWater::path(path).display(),
+            path.display()
+        )));
+    };
+    if tip.sequence < acknowledged.sequence {
+        return Err(StoreError::Integrity(format!(
+            "the store in {} has lost acknowledged commits: its ledger ends at entry #{} but \
+             entries up to #{} were acknowledged; entry #{} is the first missing",
+            path.display(),
+            tip.sequence,
+            acknowledged.sequence,
+            tip.sequence + 1
+        )));
+    }
+    if acknowledged.sequence > 0 && proven.hash_at_check != Some(acknowledged.hash) {
+        return Err(StoreError::Integrity(format!(
+            "ledger entry #{} in {} is not the one acknowledged: the ledger was rewritten from \
+             there on",
+            acknowledged.sequence,
+            path.display()
+        )));
+    }
+    if tip.groups < acknowledged.groups {
+        return Err(StoreError::Integrity(format!(
+            "the store in {} has lost acknowledged commits: it holds {} write groups but {} \
+             were acknowledged",
+            path.display(),
+            tip.groups,
+            acknowledged.groups
+        )));
+    }
+    Ok(())
+}
+
+/// Rewrites timer keys of the earlier due-first layout into the per-platform layout, once,
+/// before the writer starts: a store written by an earlier version keeps every timer.
+fn migrate_timer_layout(tree: &sled::Tree) -> Result<(), StoreError> {
+    // Earlier keys start with a lowercase hex digit; today's with a platform id ("plat_…").
+    let mut batch = sled::Batch::default();
+    let mut moved = 0usize;
+    let tag = Keyspace::Timer.tag();
+    for item in tree.range([tag, b'0'].to_vec()..[tag, b'g'].to_vec()) {
+        let (key, value) = item?;
+        if let Some(rewritten) = keys::timer_key_from_due_first_layout(&key) {
+            batch.remove(key);
+            batch.insert(rewritten.as_bytes(), value);
+            moved += 1;
+        }
+    }
+    if moved > 0 {
+        tree.apply_batch(batch)?;
+        tree.flush()?;
+        tracing::info!(moved, "timer keys rewritten in the per-platform layout");
+    }
+    Ok(())
+}
+
+/// A scan asks for at most `MAX_SCAN_ITEMS`: a caller that wants more pages through, so no
+/// list is ever cut short without a word.
+fn check_scan_limit(limit: usize) -> Result<(), StoreError> {
+    if limit > MAX_SCAN_ITEMS {
+        return Err(StoreError::ScanTooLarge { limit });
+    }
+    Ok(())
 }
 
 /// The smallest key greater than every key starting with `prefix`.

@@ -1,17 +1,23 @@
 //! The writer: the one thread that writes to sled. It takes commits from a channel, checks
-//! each one's idempotency key, conditions and revisions against current state, and applies
-//! a whole group as one atomic batch; its flusher thread flushes once for all the groups
-//! applied since the last flush, and only then answers their callers.
+//! each one's idempotency key, conditions and revisions against current state, appends their
+//! entries to the ledger's hash chain, keeps the running totals, and applies a whole group as
+//! one atomic batch; its flusher thread flushes once for all the groups applied since the
+//! last flush, records the chain's tip in the high-water record, and only then answers their
+//! callers. A flush that fails stops the process: the group is applied and visible, so no
+//! caller may be told that it failed.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
+use super::chain::{self, ChainTip};
 use super::codec;
 use super::commit::{Applied, Commit, Condition, Expect, Submission, Write, MAX_ITEMS_PER_COMMIT};
+use super::high_water::HighWater;
 use super::keys::{Key, Keyspace};
 use super::{IdempotencyRecord, StoreError};
-use crate::ledger;
+use crate::ledger::{self, Entry, RunningTotals};
 
 /// The most commits applied and flushed together.
 pub const MAX_COMMITS_PER_GROUP: usize = 512;
@@ -22,18 +28,46 @@ type Overlay = HashMap<Key, Option<Vec<u8>>>;
 /// An answer waiting for the flush that makes its commit durable.
 type Pending = (Submission, Result<Applied, StoreError>);
 
+/// What to do when the store can no longer make commits durable. In a server it logs and
+/// ends the process; it never returns there.
+pub type FailStop = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// Flushes sled's dirty buffers and fsyncs them.
+pub(crate) type FlushFn = Box<dyn FnMut() -> Result<(), StoreError> + Send>;
+
+/// How the flusher makes groups durable and what it does when it cannot.
+pub(crate) struct Durability {
+    pub flush: FlushFn,
+    pub high_water: HighWater,
+    pub fail_stop: FailStop,
+}
+
+/// The process-ending fail-stop used by servers.
+pub fn abort_process() -> FailStop {
+    Arc::new(|reason: &str| {
+        tracing::error!(
+            reason,
+            "stopping: the store can no longer make commits durable"
+        );
+        eprintln!("tollgate: stopping: {reason}");
+        std::process::abort();
+    })
+}
+
 pub(crate) fn run(
     tree: sled::Tree,
     mut receiver: mpsc::Receiver<Submission>,
+    mut tip: ChainTip,
+    durability: Durability,
     apply_lock: &std::sync::Mutex<()>,
 ) {
     // The flusher answers callers after each flush, so the writer can stage and apply the
     // next group while the disk works on the previous one.
-    let (to_flusher, flusher_inbox) = std::sync::mpsc::channel::<Vec<Pending>>();
-    let flusher_tree = tree.clone();
+    let (to_flusher, flusher_inbox) = std::sync::mpsc::channel::<(Vec<Pending>, ChainTip)>();
+    let fail_stop = durability.fail_stop.clone();
     let flusher = std::thread::Builder::new()
         .name("tollgate-flusher".into())
-        .spawn(move || flush_and_answer(&flusher_tree, &flusher_inbox));
+        .spawn(move || flush_and_answer(durability, &flusher_inbox));
     let flusher = match flusher {
         Ok(flusher) => flusher,
         Err(error) => {
@@ -51,14 +85,26 @@ pub(crate) fn run(
             }
         }
         metrics::histogram!("tollgate_writer_group_commits").record(group.len() as f64);
-        let answered = {
-            // A poisoned lock only means a reader panicked; applying is still safe.
+        let applied = {
+            // Held while the group is applied, so a backup or ledger check that holds it
+            // sees whole groups only. A poisoned lock only means a reader panicked.
             let _applying = apply_lock
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            apply_group(&tree, &mut group)
+            apply_group(&tree, &mut group, tip)
         };
-        if to_flusher.send(answered).is_err() {
+        let answered = match applied {
+            Ok((answered, applied_tip)) => {
+                tip = applied_tip;
+                answered
+            }
+            Err(error) => {
+                // A batch that sled could not apply leaves the tree in doubt.
+                fail_stop(&format!("a write group could not be applied: {error}"));
+                return;
+            }
+        };
+        if to_flusher.send((answered, tip)).is_err() {
             tracing::error!("the flusher thread stopped");
             break;
         }
@@ -67,32 +113,35 @@ pub(crate) fn run(
     if flusher.join().is_err() {
         tracing::error!("the flusher thread panicked");
     }
-    if let Err(error) = tree.flush() {
-        tracing::error!(%error, "final flush failed");
-    }
 }
 
-/// Flushes once for every batch of applied groups that is waiting, then answers them all.
-fn flush_and_answer(tree: &sled::Tree, inbox: &std::sync::mpsc::Receiver<Vec<Pending>>) {
-    while let Ok(first) = inbox.recv() {
+/// Flushes once for every batch of applied groups that is waiting, records the tip, then
+/// answers them all. When either fails it calls the fail-stop and answers nobody.
+fn flush_and_answer(
+    mut durability: Durability,
+    inbox: &std::sync::mpsc::Receiver<(Vec<Pending>, ChainTip)>,
+) {
+    while let Ok((first, mut tip)) = inbox.recv() {
         let mut waiting = first;
-        while let Ok(more) = inbox.try_recv() {
+        while let Ok((more, later_tip)) = inbox.try_recv() {
             waiting.extend(more);
+            tip = later_tip;
         }
         let needs_flush = waiting
             .iter()
             .any(|(_, result)| matches!(result, Ok(Applied::Committed)));
         if needs_flush {
             let started = std::time::Instant::now();
-            let flushed = tree.flush();
+            let flushed = (durability.flush)();
             metrics::histogram!("tollgate_writer_flush_seconds").record(started.elapsed());
-            if let Err(error) = flushed {
-                tracing::error!(%error, commits = waiting.len(), "flush failed; the commits are not acknowledged");
-                for (_, result) in &mut waiting {
-                    if matches!(result, Ok(Applied::Committed)) {
-                        *result = Err(StoreError::Io(error.to_string()));
-                    }
-                }
+            let durable = flushed.and_then(|()| durability.high_water.record(&tip));
+            if let Err(error) = durable {
+                (durability.fail_stop)(&format!(
+                    "a flush of {} commits failed: {error}",
+                    waiting.len()
+                ));
+                // Only reached where the fail-stop returns (tests): answer nobody.
+                return;
             }
         }
         for (submission, result) in waiting {
@@ -100,32 +149,41 @@ fn flush_and_answer(tree: &sled::Tree, inbox: &std::sync::mpsc::Receiver<Vec<Pen
             let _ = submission.reply.send(result);
         }
     }
+    if let Err(error) = (durability.flush)() {
+        (durability.fail_stop)(&format!("the final flush failed: {error}"));
+    }
 }
 
-/// Stages every commit of the group in order and applies the accepted ones as one batch.
-fn apply_group(tree: &sled::Tree, group: &mut Vec<Submission>) -> Vec<Pending> {
+/// Stages every commit of the group in order and applies the accepted ones as one batch,
+/// with the chain's new tip. Returns the answers and the tip after the group.
+fn apply_group(
+    tree: &sled::Tree,
+    group: &mut Vec<Submission>,
+    mut tip: ChainTip,
+) -> Result<(Vec<Pending>, ChainTip), sled::Error> {
     let mut overlay = Overlay::new();
     let mut results = Vec::with_capacity(group.len());
     for submission in group.iter() {
         results.push(
-            stage(tree, &overlay, &submission.commit).map(|staged| match staged {
-                Staged::Writes(writes) => {
+            stage(tree, &overlay, &submission.commit, tip).map(|staged| match staged {
+                Staged::Writes(writes, commit_tip) => {
                     overlay.extend(writes);
+                    tip = commit_tip;
                     Applied::Committed
                 }
                 Staged::Replay(outcome) => Applied::Replayed { outcome },
             }),
         );
     }
-    if let Err(error) = apply_batch(tree, overlay) {
-        tracing::error!(%error, commits = group.len(), "the group could not be applied");
-        for result in &mut results {
-            if matches!(result, Ok(Applied::Committed)) {
-                *result = Err(StoreError::Io(error.to_string()));
-            }
-        }
+    if !overlay.is_empty() {
+        tip.groups += 1;
+        overlay.insert(
+            Key::new(Keyspace::Meta, chain::TIP_META),
+            Some(tip.encode()),
+        );
     }
-    group.drain(..).zip(results).collect()
+    apply_batch(tree, overlay)?;
+    Ok((group.drain(..).zip(results).collect(), tip))
 }
 
 fn apply_batch(tree: &sled::Tree, overlay: Overlay) -> Result<(), sled::Error> {
@@ -143,7 +201,8 @@ fn apply_batch(tree: &sled::Tree, overlay: Overlay) -> Result<(), sled::Error> {
 }
 
 enum Staged {
-    Writes(Overlay),
+    /// The commit's writes and the chain's tip after its entries.
+    Writes(Overlay, ChainTip),
     Replay(Vec<u8>),
 }
 
@@ -174,7 +233,12 @@ impl View<'_> {
     }
 }
 
-fn stage(tree: &sled::Tree, group: &Overlay, commit: &Commit) -> Result<Staged, StoreError> {
+fn stage(
+    tree: &sled::Tree,
+    group: &Overlay,
+    commit: &Commit,
+    mut tip: ChainTip,
+) -> Result<Staged, StoreError> {
     if commit.item_count() > MAX_ITEMS_PER_COMMIT {
         return Err(StoreError::TooLarge(commit.item_count()));
     }
@@ -219,9 +283,55 @@ fn stage(tree: &sled::Tree, group: &Overlay, commit: &Commit) -> Result<Staged, 
                 .insert(key, Some(codec::encode_i64(balance).to_vec()));
         }
         let key = Key::entry(entry.platform.as_ref(), entry.id.as_ref());
-        view.own.insert(key, Some(codec::to_payload(entry)?));
+        if view.get(&key)?.is_some() {
+            return Err(StoreError::Codec(format!(
+                "journal entry {} already exists",
+                key.rest()
+            )));
+        }
+        let chained = tip.append(&key, &codec::to_payload(entry)?)?;
+        view.own.insert(
+            chain::link_key(tip.sequence),
+            Some(key.rest().as_bytes().to_vec()),
+        );
+        view.own.insert(key, Some(chained));
     }
-    Ok(Staged::Writes(view.own))
+    add_to_totals(&mut view, &commit.entries)?;
+    Ok(Staged::Writes(view.own, tip))
+}
+
+/// Adds the commit's entries to the running totals of their platforms and of the ledger.
+fn add_to_totals(view: &mut View<'_>, entries: &[Entry]) -> Result<(), StoreError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let mut touched: Vec<(Key, RunningTotals)> = Vec::new();
+    for entry in entries {
+        for key in [
+            Key::new(Keyspace::Totals, ""),
+            Key::new(Keyspace::Totals, entry.platform.as_ref()),
+        ] {
+            let position = match touched.iter().position(|(known, _)| *known == key) {
+                Some(position) => position,
+                None => {
+                    let totals = match view.get(&key)? {
+                        Some(bytes) => codec::from_payload(&bytes)?,
+                        None => RunningTotals::default(),
+                    };
+                    touched.push((key, totals));
+                    touched.len() - 1
+                }
+            };
+            if let Some((_, totals)) = touched.get_mut(position) {
+                totals.add_entry(entry);
+            }
+        }
+    }
+    for (key, mut totals) in touched {
+        totals.revision += 1;
+        view.own.insert(key, Some(codec::to_payload(&totals)?));
+    }
+    Ok(())
 }
 
 fn check_condition(view: &View<'_>, index: usize, condition: &Condition) -> Result<(), StoreError> {

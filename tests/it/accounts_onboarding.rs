@@ -60,7 +60,7 @@ fn flags(account: &Value) -> [bool; 3] {
 }
 
 async fn now(app: &TestApp) -> chrono::DateTime<chrono::Utc> {
-    app.services.clock.now()
+    app.now()
 }
 
 #[tokio::test]

@@ -492,3 +492,100 @@ async fn fifty_transfers_race_for_one_available_balance() {
     assert_eq!(balances(&app, Some(&seller)).await, (14 * 700, 0));
     app.assert_ledger_balanced().await;
 }
+
+async fn charge_count(app: &crate::helpers::TestApp) -> usize {
+    let body = app
+        .graphql("{ charges(first: 100) { nodes { id } } }", json!({}))
+        .await;
+    assert_no_errors(&body);
+    body["data"]["charges"]["nodes"]
+        .as_array()
+        .expect("nodes")
+        .len()
+}
+
+#[tokio::test]
+async fn application_fees_need_a_connected_account_and_on_behalf_of_its_destination() {
+    let app = spawn_app().await;
+    let seller = enabled_account(&app, "CUSTOM").await;
+    let other = enabled_account(&app, "CUSTOM").await;
+    // Created but not onboarded: CARD_PAYMENTS is not active.
+    let body = app
+        .graphql(
+            crate::charges_support::CREATE_ACCOUNT,
+            json!({"type": "CUSTOM", "country": "US"}),
+        )
+        .await;
+    assert_no_errors(&body);
+    let bare = body["data"]["createAccount"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let card = |extra: serde_json::Value| {
+        let mut input = json!({"amount": 1000, "currency": "usd", "paymentMethod": "pm_card_visa"});
+        for (key, value) in extra.as_object().expect("object") {
+            input[key] = value.clone();
+        }
+        input
+    };
+    let refused = [
+        (
+            None,
+            card(json!({"applicationFeeAmount": 100})),
+            "INVALID_REQUEST",
+            "input.applicationFeeAmount",
+        ),
+        (
+            None,
+            card(json!({"applicationFeeAmount": 0, "onBehalfOf": seller})),
+            "INVALID_REQUEST",
+            "input.applicationFeeAmount",
+        ),
+        (
+            None,
+            card(json!({"transferData": {"destination": seller}, "onBehalfOf": other})),
+            "INVALID_REQUEST",
+            "input.onBehalfOf",
+        ),
+        (
+            Some(seller.as_str()),
+            card(json!({"onBehalfOf": other})),
+            "INVALID_REQUEST",
+            "input.onBehalfOf",
+        ),
+        (
+            None,
+            card(json!({"onBehalfOf": bare})),
+            "ACCOUNT_RESTRICTED",
+            "input.onBehalfOf",
+        ),
+    ];
+    let before = (balances(&app, None).await, charge_count(&app).await);
+    for (connect_account, input, code, param) in refused {
+        let body = create_charge(&app, connect_account, input.clone()).await;
+        assert_eq!(error_code(&body), code, "{input}: {body}");
+        assert_eq!(error_param(&body), Some(param), "{input}: {body}");
+    }
+    assert_eq!(
+        (balances(&app, None).await, charge_count(&app).await),
+        before
+    );
+
+    // On behalf of its own destination, or a separate charge settled for an account that
+    // takes card payments: accepted.
+    let body = create_charge(
+        &app,
+        None,
+        card(json!({"applicationFeeAmount": 100, "transferData": {"destination": seller}, "onBehalfOf": seller})),
+    )
+    .await;
+    assert_no_errors(&body);
+    assert_eq!(
+        body["data"]["createCharge"]["applicationFee"]["amount"]["amount"],
+        100
+    );
+    let body = create_charge(&app, None, card(json!({"onBehalfOf": other}))).await;
+    assert_no_errors(&body);
+    assert_eq!(charge_count(&app).await, before.1 + 2);
+    app.assert_ledger_balanced().await;
+}

@@ -199,6 +199,12 @@ impl TestApp {
         (data_dir, _temp)
     }
 
+    /// This platform's business time (its own simulated clock).
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        let platform = tollgate::ids::PlatformId::parse(&self.platform_id).expect("platform id");
+        self.services.clock.now(&platform)
+    }
+
     pub async fn advance_days(&self, days: i64) -> Value {
         let body = self
             .graphql(

@@ -24,6 +24,7 @@ mod debits_rules;
 
 mod payouts_failures;
 mod payouts_instant;
+mod payouts_reserve;
 mod payouts_schedules;
 mod payouts_support;
 
@@ -34,10 +35,14 @@ mod operator;
 mod packaging;
 
 mod foundation_bad_input;
+mod foundation_clocks;
 mod foundation_concurrency;
 mod foundation_crash;
 mod foundation_idempotency;
 mod foundation_ledger;
+mod foundation_paging;
+mod foundation_timers;
+mod ledger_integrity;
 mod policy_files;
 mod policy_reload;
 mod policy_sandbox;
@@ -45,3 +50,13 @@ mod policy_server;
 mod readme;
 mod schema_file;
 mod webhooks;
+
+mod bank_workload;
+mod model_app;
+mod model_case;
+mod model_design;
+mod model_moves;
+mod model_ops;
+mod model_property;
+mod model_reference;
+mod money_regressions;

@@ -6,8 +6,8 @@ use serde_json::json;
 use crate::charges_support::enabled_account;
 use crate::helpers::{assert_no_errors, error_code, error_param, spawn_app, TestApp};
 use crate::payouts_support::{
-    add_debit_card_as_holder, advance_to, create_payout, custom_account, instant_balance,
-    pay_seller, pay_seller_as, set_schedule, set_schedule_as,
+    add_debit_card_as_holder, advance_to, advance_to_as, create_payout, custom_account,
+    instant_balance, pay_seller, pay_seller_as, set_schedule, set_schedule_as,
 };
 use tollgate::service::platforms::NewPlatform;
 
@@ -83,7 +83,7 @@ async fn the_platform_policy_fee_is_charged_on_top_and_credited_to_the_platform(
         .await
         .expect("platform");
     let key = rides.secret_key.as_str();
-    advance_to(&app, "2027-03-01T12:00:00Z").await;
+    advance_to_as(&app, key, "2027-03-01T12:00:00Z").await;
     let driver = custom_account(&app, key, "US", "usd", "000123456789").await;
     set_schedule_as(&app, key, &driver, json!({"interval": "MANUAL"})).await;
     let body = app
@@ -94,7 +94,7 @@ async fn the_platform_policy_fee_is_charged_on_top_and_credited_to_the_platform(
     assert_no_errors(&body);
     let card = body["data"]["addDebitCard"]["id"].clone();
     pay_seller_as(&app, key, &driver, 10000).await;
-    advance_to(&app, "2027-03-03T12:00:00Z").await;
+    advance_to_as(&app, key, "2027-03-03T12:00:00Z").await;
     let platform_available = || async {
         let body = app
             .graphql_as(key, None, "{ balance { available { amount } } }", json!({}))

@@ -18,10 +18,18 @@ pub const PAYOUT_FIELDS: &str = "id amount { amount currency } fee { amount } st
   balanceTransaction { type amount { amount } fee { amount } net { amount } feeDetails { type amount { amount } } }
   returnBalanceTransaction { type amount { amount } net { amount } }";
 
-/// Moves the simulated clock to an RFC 3339 time (after the real current time).
+/// Moves the app's platform's simulated clock to an RFC 3339 time (after the real current
+/// time).
 pub async fn advance_to(app: &TestApp, time: &str) {
+    advance_to_as(app, &app.secret_key, time).await;
+}
+
+/// Moves the clock of the platform whose secret key is `key`.
+pub async fn advance_to_as(app: &TestApp, key: &str, time: &str) {
     let body = app
-        .graphql(
+        .graphql_as(
+            key,
+            None,
             "mutation($t: DateTime!) { advanceClock(input: {to: $t}) }",
             json!({ "t": time }),
         )
@@ -241,7 +249,7 @@ pub async fn add_debit_card_as_holder(
         .get_object::<AccountRecord>(platform, account)
         .expect("read")
         .expect("account");
-    let now = services.clock.now();
+    let now = services.clock.now(&platform_id);
     let card =
         NewDebitCard::from_test_token(token, found.value.default_currency(), now.date_naive())
             .expect("card");

@@ -164,17 +164,17 @@ impl CoreMutation {
             .gql()
     }
 
-    /// Only when the server runs with the simulated clock.
+    /// Only when the server runs with the simulated clock; moves the calling platform's clock.
     async fn advance_clock(
         &self,
         ctx: &Context<'_>,
         input: AdvanceClockInput,
     ) -> async_graphql::Result<DateTimeScalar> {
-        caller(ctx)?;
+        let caller = caller(ctx)?;
         let AdvanceClockInput { to, seconds } = input;
         let to = to.map(|to| to.to_time("input.to")).transpose().gql()?;
         services(ctx)
-            .advance_clock(to, seconds.map(i64::from))
+            .advance_clock(caller, to, seconds.map(i64::from))
             .await
             .map(DateTimeScalar::output)
             .gql()

@@ -1,0 +1,308 @@
+//! The tamper-evident ledger: every journal entry carries its place in one hash chain, and
+//! the walk that proves the chain whole before the store is used.
+//!
+//! One chain runs through every platform's entries in the order the writer applied them.
+//! An entry's stored value is `[format][sequence][previous hash][hash][entry JSON]`, where
+//! the hash covers the previous hash, the sequence, the entry's key and its JSON bytes; a
+//! sequence index (`c<sequence>` → entry key) lets the walk follow the chain in order. The
+//! writer also keeps the chain's tip (write groups applied, last sequence, last hash) in one
+//! meta key inside every batch, and the flusher copies it to the high-water record beside the
+//! store after each flush (see `high_water.rs`).
+
+use sha2::{Digest, Sha256};
+
+use super::codec;
+use super::keys::{Key, Keyspace};
+use super::StoreError;
+use crate::ledger::{Entry, RunningTotals};
+
+/// The first byte of a chained entry's stored value.
+const ENTRY_FORMAT: u8 = 0xE1;
+/// Format byte, sequence, previous hash, own hash.
+const ENTRY_HEADER_BYTES: usize = 1 + 8 + 32 + 32;
+/// The meta key holding the chain's tip, written in the same batch as the entries.
+pub const TIP_META: &str = "ledger_chain_tip";
+/// Separates the domain of these hashes from any other SHA-256 use.
+const HASH_DOMAIN: &[u8] = b"tollgate ledger chain v1";
+
+pub type Hash = [u8; 32];
+
+/// Where the chain ends: write groups applied so far, the last entry's sequence and hash.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChainTip {
+    pub groups: u64,
+    pub sequence: u64,
+    pub hash: Hash,
+}
+
+impl ChainTip {
+    pub const BYTES: usize = 8 + 8 + 32;
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(Self::BYTES);
+        bytes.extend_from_slice(&self.groups.to_be_bytes());
+        bytes.extend_from_slice(&self.sequence.to_be_bytes());
+        bytes.extend_from_slice(&self.hash);
+        bytes
+    }
+
+    pub fn decode(bytes: &[u8]) -> Option<ChainTip> {
+        let groups = u64::from_be_bytes(bytes.get(0..8)?.try_into().ok()?);
+        let sequence = u64::from_be_bytes(bytes.get(8..16)?.try_into().ok()?);
+        let hash: Hash = bytes.get(16..48)?.try_into().ok()?;
+        Some(ChainTip {
+            groups,
+            sequence,
+            hash,
+        })
+    }
+
+    /// Appends one entry: returns the bytes to store under `entry_key` and moves the tip.
+    pub fn append(&mut self, entry_key: &Key, entry_json: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let sequence = self
+            .sequence
+            .checked_add(1)
+            .ok_or_else(|| StoreError::Io("the ledger chain's sequence overflowed".into()))?;
+        let hash = link_hash(&self.hash, sequence, entry_key.rest(), entry_json);
+        let mut bytes = Vec::with_capacity(ENTRY_HEADER_BYTES + entry_json.len());
+        bytes.push(ENTRY_FORMAT);
+        bytes.extend_from_slice(&sequence.to_be_bytes());
+        bytes.extend_from_slice(&self.hash);
+        bytes.extend_from_slice(&hash);
+        bytes.extend_from_slice(entry_json);
+        self.sequence = sequence;
+        self.hash = hash;
+        Ok(bytes)
+    }
+}
+
+/// The sequence index key of entry number `sequence`.
+pub fn link_key(sequence: u64) -> Key {
+    Key::new(Keyspace::Chain, &format!("{sequence:016x}"))
+}
+
+fn link_hash(previous: &Hash, sequence: u64, entry_key: &str, entry_json: &[u8]) -> Hash {
+    let mut hasher = Sha256::new();
+    hasher.update(HASH_DOMAIN);
+    hasher.update(previous);
+    hasher.update(sequence.to_be_bytes());
+    hasher.update(entry_key.as_bytes());
+    hasher.update([0]);
+    hasher.update(entry_json);
+    hasher.finalize().into()
+}
+
+/// A stored entry split into its chain header and its JSON.
+pub struct ChainedEntry<'a> {
+    pub sequence: u64,
+    pub previous: Hash,
+    pub hash: Hash,
+    pub json: &'a [u8],
+}
+
+impl ChainedEntry<'_> {
+    pub fn parse(bytes: &[u8]) -> Option<ChainedEntry<'_>> {
+        let (header, json) = bytes.split_at_checked(ENTRY_HEADER_BYTES)?;
+        if header.first() != Some(&ENTRY_FORMAT) {
+            return None;
+        }
+        Some(ChainedEntry {
+            sequence: u64::from_be_bytes(header.get(1..9)?.try_into().ok()?),
+            previous: header.get(9..41)?.try_into().ok()?,
+            hash: header.get(41..73)?.try_into().ok()?,
+            json,
+        })
+    }
+}
+
+/// The JSON of a stored entry, for readers that do not check the chain.
+pub fn entry_json(bytes: &[u8]) -> Result<&[u8], StoreError> {
+    ChainedEntry::parse(bytes)
+        .map(|entry| entry.json)
+        .ok_or_else(|| StoreError::Codec("a journal entry has no chain header".into()))
+}
+
+/// What the walk proved: the tip, and the hash of the entry the high-water record names.
+pub struct ProvenChain {
+    pub tip: ChainTip,
+    /// The hash of entry `check_sequence`, when the chain reaches it.
+    pub hash_at_check: Option<Hash>,
+}
+
+fn refuse(message: String) -> StoreError {
+    StoreError::Integrity(message)
+}
+
+/// Walks the whole chain in order and proves it: no sequence missing, every entry present,
+/// unchanged and linked to the one before, no entry outside the chain, and the tip record
+/// matching the chain's end. Names the first entry that is missing or altered.
+pub fn prove(tree: &sled::Tree, check_sequence: u64) -> Result<ProvenChain, StoreError> {
+    let mut previous: Hash = [0; 32];
+    let mut expected: u64 = 1;
+    let mut hash_at_check = None;
+    for item in tree.scan_prefix([Keyspace::Chain.tag()]) {
+        let (link, target) = item?;
+        let link = Key::from_bytes(&link);
+        let sequence = u64::from_str_radix(link.rest(), 16).map_err(|_| {
+            refuse(format!(
+                "the ledger's chain index holds a garbled key after entry #{}",
+                expected - 1
+            ))
+        })?;
+        if sequence != expected {
+            return Err(refuse(format!(
+                "ledger entry #{expected} is missing: the chain goes from entry #{} to entry #{sequence}",
+                expected - 1
+            )));
+        }
+        let entry_key = std::str::from_utf8(&target)
+            .map_err(|_| refuse(format!("ledger entry #{sequence}'s chain link is garbled")))?;
+        let Some(bytes) = tree.get(Key::new(Keyspace::Entry, entry_key).as_bytes())? else {
+            return Err(refuse(format!(
+                "ledger entry #{sequence} ({entry_key}) is missing"
+            )));
+        };
+        let entry = ChainedEntry::parse(&bytes).ok_or_else(|| {
+            refuse(format!(
+                "ledger entry #{sequence} ({entry_key}) is garbled: it has no chain header"
+            ))
+        })?;
+        if entry.sequence != sequence || entry.previous != previous {
+            return Err(refuse(format!(
+                "ledger entry #{sequence} ({entry_key}) was altered: it does not follow entry #{}",
+                sequence - 1
+            )));
+        }
+        if link_hash(&previous, sequence, entry_key, entry.json) != entry.hash {
+            return Err(refuse(format!(
+                "ledger entry #{sequence} ({entry_key}) was altered: its content does not match its hash"
+            )));
+        }
+        previous = entry.hash;
+        if sequence == check_sequence {
+            hash_at_check = Some(entry.hash);
+        }
+        expected += 1;
+    }
+    let entries = expected - 1;
+    let stored_entries = tree.scan_prefix([Keyspace::Entry.tag()]).count() as u64;
+    if stored_entries != entries {
+        return Err(refuse(first_unchained(tree)?.unwrap_or_else(|| {
+            format!("the store holds {stored_entries} journal entries but the chain has {entries}")
+        })));
+    }
+    let tip = match tree.get(Key::new(Keyspace::Meta, TIP_META).as_bytes())? {
+        Some(bytes) => ChainTip::decode(&bytes)
+            .ok_or_else(|| refuse("the ledger's tip record is garbled".into()))?,
+        None => ChainTip::default(),
+    };
+    if tip.sequence != entries || tip.hash != previous {
+        return Err(refuse(format!(
+            "the ledger's tip record names entry #{} but the chain ends at entry #{entries}",
+            tip.sequence
+        )));
+    }
+    Ok(ProvenChain { tip, hash_at_check })
+}
+
+/// Chains the journal entries of a store written before the chain existed: no tip, no
+/// links, and not one entry with a chain header. Entries are chained in key order (by
+/// platform, then by id, which is creation order), and the running totals are computed from
+/// them, in one batch. Returns how many entries were chained, or `None` when the store is
+/// not such a store (a store with any trace of the chain is proven, never re-chained).
+pub fn chain_unchained_store(tree: &sled::Tree) -> Result<Option<u64>, StoreError> {
+    let has_tip = tree.contains_key(Key::new(Keyspace::Meta, TIP_META).as_bytes())?;
+    let has_links = tree.scan_prefix([Keyspace::Chain.tag()]).next().is_some();
+    if has_tip || has_links {
+        return Ok(None);
+    }
+    let mut tip = ChainTip::default();
+    let mut batch = sled::Batch::default();
+    let mut ledger_totals = RunningTotals::default();
+    let mut platform_totals: std::collections::BTreeMap<String, RunningTotals> =
+        std::collections::BTreeMap::new();
+    for item in tree.scan_prefix([Keyspace::Entry.tag()]) {
+        let (key, json) = item?;
+        if ChainedEntry::parse(&json).is_some() {
+            return Ok(None);
+        }
+        let key = Key::from_bytes(&key);
+        let entry: Entry = codec::from_payload(&json)?;
+        ledger_totals.add_entry(&entry);
+        let totals = platform_totals
+            .entry(entry.platform.to_string())
+            .or_default();
+        totals.add_entry(&entry);
+        totals.revision = 1;
+        let chained = tip.append(&key, &json)?;
+        batch.insert(link_key(tip.sequence).as_bytes(), key.rest().as_bytes());
+        batch.insert(key.as_bytes(), chained);
+    }
+    if tip.sequence == 0 {
+        return Ok(None);
+    }
+    ledger_totals.revision = 1;
+    batch.insert(
+        Key::new(Keyspace::Totals, "").as_bytes(),
+        codec::to_payload(&ledger_totals)?,
+    );
+    for (platform, totals) in &platform_totals {
+        batch.insert(
+            Key::new(Keyspace::Totals, platform).as_bytes(),
+            codec::to_payload(totals)?,
+        );
+    }
+    tip.groups = 1;
+    batch.insert(Key::new(Keyspace::Meta, TIP_META).as_bytes(), tip.encode());
+    tree.apply_batch(batch)?;
+    tree.flush()?;
+    Ok(Some(tip.sequence))
+}
+
+/// The first stored entry that no chain link points at, described.
+fn first_unchained(tree: &sled::Tree) -> Result<Option<String>, StoreError> {
+    for item in tree.scan_prefix([Keyspace::Entry.tag()]) {
+        let (key, bytes) = item?;
+        let key = Key::from_bytes(&key);
+        let linked = match ChainedEntry::parse(&bytes) {
+            Some(entry) => tree
+                .get(link_key(entry.sequence).as_bytes())?
+                .is_some_and(|target| target.as_ref() == key.rest().as_bytes()),
+            None => false,
+        };
+        if !linked {
+            return Ok(Some(format!(
+                "ledger entry {} is not in the chain: it was added outside the writer",
+                key.rest()
+            )));
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tips_round_trip_and_appends_link_hashes() {
+        let mut tip = ChainTip::default();
+        let first = tip
+            .append(&Key::entry("plat_a", "ent_1"), b"{}")
+            .expect("append");
+        let after_first = tip;
+        let second = tip
+            .append(&Key::entry("plat_a", "ent_2"), b"{}")
+            .expect("append");
+        assert_eq!(tip.sequence, 2);
+        let parsed_first = ChainedEntry::parse(&first).expect("first");
+        let parsed_second = ChainedEntry::parse(&second).expect("second");
+        assert_eq!(parsed_first.sequence, 1);
+        assert_eq!(parsed_first.previous, [0; 32]);
+        assert_eq!(parsed_second.previous, after_first.hash);
+        assert_eq!(parsed_second.hash, tip.hash);
+        assert_ne!(parsed_first.hash, parsed_second.hash);
+        assert_eq!(ChainTip::decode(&tip.encode()), Some(tip));
+        assert_eq!(entry_json(&second).expect("json"), b"{}");
+    }
+}
