@@ -174,6 +174,14 @@ impl Default for Limits {
         }
     }
 }
+/// How long the scheduler may leave a due timer before /readyz reports it not ready.
+pub const MAX_READY_SCHEDULER_LAG_SECONDS: i64 = 60;
+/// The longest request id taken from a client's `x-request-id` (longer ones are replaced).
+pub const MAX_REQUEST_ID_CHARS: usize = 64;
+/// The longest GraphQL operation name written to the access log.
+pub const MAX_LOGGED_OPERATION_NAME_CHARS: usize = 64;
+/// How long browsers may cache a CORS preflight answer.
+pub const CORS_MAX_AGE_SECONDS: u64 = 600;
 /// How often the scheduler looks for due work when the clock is the system's.
 pub const SCHEDULER_INTERVAL_MILLISECONDS: u64 = 1000;
 /// The most timers the scheduler handles in one commit.
@@ -202,6 +210,10 @@ pub struct Settings {
     pub demo: bool,
     /// The most charges one policy backtest replays.
     pub max_backtest_charges: usize,
+    /// Browser origins allowed to call the API (CORS); empty allows none, `*` any.
+    pub cors_origins: Vec<String>,
+    /// The key of the operator API (`/operator/graphql`); without one it is off.
+    pub operator_key: Option<String>,
     /// How long idempotency keys are kept before a timer deletes them.
     pub idempotency_retention_hours: i64,
     /// The URL clients reach this server at, for links it hands out (account links); `None`
@@ -247,6 +259,8 @@ impl Settings {
             simulated_clock: false,
             demo: false,
             max_backtest_charges: MAX_BACKTEST_CHARGES,
+            cors_origins: Vec::new(),
+            operator_key: None,
             idempotency_retention_hours: DEFAULT_IDEMPOTENCY_RETENTION_HOURS,
             public_url: None,
             limits: Limits::default(),

@@ -1,25 +1,35 @@
 //! The only code that knows axum: /graphql (POST and GraphiQL), /graphql/ws, /healthz, and
 //! the hosted onboarding page (`onboarding_page`).
 
+mod auth;
+pub mod cors;
+pub mod graphiql;
+pub mod graphiql_examples;
+mod graphql_over_http;
+mod health;
 mod onboarding_page;
+pub mod operator;
+mod prometheus;
 pub mod request_id;
 pub mod serve;
+pub mod telemetry;
 mod websocket;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_graphql::http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS};
+use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument, OperationType};
 use async_graphql::{ParseRequestError, ServerError, Value};
 use async_graphql_axum::GraphQLRequest;
-use axum::extract::{State, WebSocketUpgrade};
+use axum::extract::{FromRef, State, WebSocketUpgrade};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use tracing::Instrument;
@@ -58,6 +68,15 @@ struct HttpState {
     public_base_url: PublicBaseUrl,
     /// Subscriptions held per platform, over all its websocket connections.
     subscriptions: websocket::PlatformSubscriptions,
+    /// The schema's root fields, the only operation labels metrics use.
+    root_fields: Arc<Vec<String>>,
+    operator: crate::graphql::operator::OperatorSchema,
+}
+
+impl FromRef<HttpState> for AppState {
+    fn from_ref(state: &HttpState) -> AppState {
+        state.services.clone()
+    }
 }
 
 /// Hands the request a cached parse of its query, or parses and caches it.
@@ -96,29 +115,36 @@ pub fn router(
     demo_secret_key: Option<&str>,
     public_base_url: PublicBaseUrl,
 ) -> Router {
-    let authorization = demo_secret_key.map(|key| format!("Bearer {key}"));
-    let mut graphiql = GraphiQLSource::build()
-        .endpoint("/graphql")
-        .subscription_endpoint("/graphql/ws")
-        .title("tollgate");
-    if let Some(authorization) = authorization.as_deref() {
-        graphiql = graphiql
-            .header("Authorization", authorization)
-            .ws_connection_param("Authorization", authorization);
-    }
+    let prefilled_key = graphiql::demo_key_for_graphiql(services.settings.listen, demo_secret_key);
+    let page = graphiql::page(prefilled_key);
+    prometheus::install();
+    let cors = cors::layer(&services.settings.cors_origins).unwrap_or_else(|error| {
+        tracing::error!(%error, "CORS is off");
+        None
+    });
     let state = HttpState {
+        operator: crate::graphql::operator::build_operator_schema(services.clone()),
         services,
+        root_fields: Arc::new(crate::graphql::root_field_names(&schema)),
         schema,
-        graphiql: Arc::new(graphiql.finish()),
+        graphiql: Arc::new(page),
         parsed: Arc::new(Mutex::new(HashMap::new())),
         public_base_url,
         subscriptions: websocket::PlatformSubscriptions::default(),
     };
-    Router::new()
+    let router = Router::new()
         .route("/", get(graphiql_page))
         .route("/graphql", get(graphiql_page).post(graphql))
         .route("/graphql/ws", get(graphql_ws))
-        .route("/healthz", get(healthz))
+        .route(
+            &format!("{}/{{file}}", graphiql::ASSET_PREFIX),
+            get(graphiql::asset),
+        )
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(prometheus::metrics_page))
+        .route("/operator/graphql", axum::routing::post(operator::graphql))
+        .route("/operator/backup", get(operator::backup))
         .route(
             &format!("{ONBOARDING_PATH}/{{platform}}/{{link}}"),
             get(onboarding_page::show).post(onboarding_page::submit),
@@ -128,17 +154,33 @@ pub fn router(
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(REQUEST_TIMEOUT_SECONDS),
+        ));
+    // CORS answers preflights before the request reaches a handler, inside the request's
+    // span so they are logged like any request.
+    let router = match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    router
+        .layer(axum::middleware::from_fn(telemetry::access_log))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(telemetry::request_span)
+                .on_request(())
+                .on_response(()),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(
+            telemetry::MakeTollgateRequestId::default(),
         ))
-        .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::map_request(
+            telemetry::drop_unusable_request_id,
+        ))
         .with_state(state)
 }
 
 async fn graphiql_page(State(state): State<HttpState>) -> Html<String> {
     Html(state.graphiql.as_str().to_owned())
-}
-
-async fn healthz() -> &'static str {
-    "ok"
 }
 
 /// A GraphQL-shaped error body for requests refused before execution: no location (there
@@ -230,13 +272,13 @@ impl IntoResponse for BadRequestBody {
     }
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
+/// The key in the Authorization header (Bearer in any case, or Basic with the key as user).
+fn api_key(headers: &HeaderMap) -> Option<String> {
+    let value = headers
         .get(axum::http::header::AUTHORIZATION)?
         .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
+        .ok()?;
+    auth::api_key(value)
 }
 
 /// Authenticates the key and checks the Connect-Account header.
@@ -250,7 +292,7 @@ fn authenticate(
         (
             StatusCode::UNAUTHORIZED,
             ServiceError::Unauthenticated {
-                message: "No API key provided: send 'Authorization: Bearer sk_…' with a platform's secret key".into(),
+                message: "No API key provided: send 'Authorization: Bearer sk_…' (or basic auth with the key as user name) with a platform's secret key".into(),
             },
         )
     })?;
@@ -272,22 +314,35 @@ fn authenticate(
 
 async fn graphql(
     State(state): State<HttpState>,
+    method: axum::http::Method,
     headers: HeaderMap,
     request: GraphQLRequest<BadRequestBody>,
 ) -> Response {
-    let request_id = RequestId::new();
+    let request_id = RequestId::from_header(telemetry::request_id(&headers));
     let span = request_id.span();
-    run_graphql(state, headers, request, &request_id)
+    run_graphql(state, method, headers, request, &request_id)
         .instrument(span)
         .await
 }
 
 async fn run_graphql(
     state: HttpState,
+    method: axum::http::Method,
     headers: HeaderMap,
     request: GraphQLRequest<BadRequestBody>,
     request_id: &RequestId,
 ) -> Response {
+    if graphql_over_http::unsupported_content_type(&method, &headers) {
+        return refuse(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ServiceError::invalid(
+                "Content-Type",
+                "Send the request as Content-Type: application/json",
+            ),
+            request_id,
+        );
+    }
+    let media_type = graphql_over_http::negotiate(&headers);
     let connect_account = match headers
         .get(CONNECT_ACCOUNT_HEADER)
         .map(|value| value.to_str())
@@ -308,10 +363,18 @@ async fn run_graphql(
     let mut request = request.into_inner();
     use_parsed_query(&state.parsed, &mut request);
     let access = access_of(&mut request);
-    let caller = match authenticate(&state.services, bearer(&headers), connect_account, access) {
+    let key = api_key(&headers);
+    let caller = match authenticate(&state.services, key.as_deref(), connect_account, access) {
         Ok(caller) => caller,
         Err((status, error)) => return refuse(status, error, request_id),
     };
+    let operation_name = request.operation_name.clone();
+    let mut details = telemetry::describe(
+        request.parsed_query().ok(),
+        operation_name.as_deref(),
+        &state.root_fields,
+    );
+    details.platform = Some(caller.platform.id.to_string());
     let request = request.data(state.public_base_url.clone());
     let (accounts, transfers) = crate::graphql::loaders::for_request(&state.services);
     let request = request.data(caller).data(accounts).data(transfers);
@@ -323,17 +386,21 @@ async fn run_graphql(
             .get_or_insert_with(Default::default)
             .set("requestId", request_id.as_str());
     }
-    respond(
+    let mut response = respond(
         response,
+        media_type,
         state.services.settings.limits.max_response_bytes,
         request_id,
-    )
+    );
+    response.extensions_mut().insert(details);
+    response
 }
 
-/// The response as JSON: 429 with `Retry-After` when rate limited, and an error instead of
-/// a body larger than the cap.
+/// The response in the media type the client accepts: 429 with `Retry-After` when rate
+/// limited, and an error instead of a body larger than the cap.
 fn respond(
     response: async_graphql::Response,
+    media_type: graphql_over_http::MediaType,
     max_response_bytes: usize,
     request_id: &RequestId,
 ) -> Response {
@@ -368,7 +435,8 @@ fn respond(
         let body = serde_json::json!({ "data": null, "errors": [error] });
         return with_request_id(Json(body).into_response(), request_id);
     }
-    let mut http_response = ([(header::CONTENT_TYPE, "application/json")], body).into_response();
+    drop(body);
+    let mut http_response = graphql_over_http::respond(response, media_type);
     if let Some(Value::Number(seconds)) = retry_after {
         *http_response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
         if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {

@@ -16,6 +16,7 @@ pub mod http;
 pub mod ids;
 pub mod ledger;
 pub mod money;
+pub mod operator_client;
 pub mod policy;
 pub mod service;
 pub mod store;

@@ -1,20 +1,24 @@
-//! The `tollgate` command line: serve, platform create, verify, policy check, test and backtest.
+//! The `tollgate` command line: serve, platform create, verify, backup, restore, policy
+//! check, test and backtest, schema.
 
 /// mimalloc: the server allocates many small, short-lived buffers per request.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
-use clap::{Args, Parser, Subcommand};
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use tokio::net::TcpListener;
 
 use tollgate::app::Application;
 use tollgate::config::{Limits, PublicUrl, Settings};
 use tollgate::ids::{AccountId, PlatformId};
+use tollgate::operator_client::OperatorClient;
 use tollgate::service::backtests::{BacktestRequest, Candidate, CANDIDATE_POLICY_NAME};
 use tollgate::service::platforms::NewPlatform;
 use tollgate::service::ServiceError;
@@ -28,6 +32,16 @@ use tollgate::service::ServiceError;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How log lines are written to stderr: `text` (coloured only on a terminal) or `json`
+    /// (one object a line, with the request id of the request being served).
+    #[arg(long, global = true, env = "TOLLGATE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -48,25 +62,92 @@ enum Command {
     Schema,
     /// Prove the whole ledger: every entry balances and every balance equals its postings.
     Verify {
+        /// The data directory of a stopped server (ignored with --server).
+        #[arg(long, env = "TOLLGATE_DATA", default_value = "./data")]
+        data: PathBuf,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Write a consistent snapshot of a running server's store to a file.
+    Backup {
+        /// The file to write (replaced only once the snapshot is complete).
+        #[arg(long)]
+        to: PathBuf,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Exit 0 if a URL answers 2xx within 5 s (the container health check: /readyz).
+    Probe {
+        /// The URL to ask.
+        #[arg(long, default_value = "http://127.0.0.1:8080/readyz")]
+        url: String,
+    },
+    /// Load a backup into a new data directory, then prove its ledger.
+    Restore {
+        /// The backup file written by `tollgate backup`.
+        #[arg(long)]
+        from: PathBuf,
+        /// The data directory to create; it must be absent or empty.
         #[arg(long, env = "TOLLGATE_DATA", default_value = "./data")]
         data: PathBuf,
     },
 }
 
+/// Where a running server's operator API is.
+#[derive(Args)]
+struct ServerArgs {
+    /// A running server's URL (e.g. http://127.0.0.1:8080): act through its operator API.
+    #[arg(long, env = "TOLLGATE_SERVER")]
+    server: Option<String>,
+    /// The key the server was started with (--operator-key).
+    #[arg(long, env = "TOLLGATE_OPERATOR_KEY", hide_env_values = true)]
+    operator_key: Option<String>,
+}
+
+impl ServerArgs {
+    /// The operator client, when a server is named; an error when its key is missing.
+    fn client(&self) -> Result<Option<OperatorClient>, String> {
+        match (&self.server, &self.operator_key) {
+            (None, _) => Ok(None),
+            (Some(server), Some(key)) => Ok(Some(OperatorClient::new(server, key))),
+            (Some(_), None) => {
+                Err("--server needs --operator-key (or TOLLGATE_OPERATOR_KEY)".into())
+            }
+        }
+    }
+}
+
 #[derive(Args)]
 struct ServeArgs {
+    /// The address and port to listen on; GraphiQL shows the demo key only on loopback.
     #[arg(long, env = "TOLLGATE_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Where the store lives (created if missing).
     #[arg(long, env = "TOLLGATE_DATA", default_value = "./data")]
     data: PathBuf,
+    /// The folder of fee policies (`<name>.rhai`), watched for changes.
     #[arg(long, env = "TOLLGATE_POLICIES", default_value = "./policies")]
     policies: PathBuf,
-    /// Each platform has its own business clock, moved only by its advanceClock mutation.
-    #[arg(long, env = "TOLLGATE_SIMULATED_CLOCK")]
+    /// Each platform has its own business clock, moved only by its advanceClock mutation
+    /// (1/true/yes or 0/false/no).
+    #[arg(long, env = "TOLLGATE_SIMULATED_CLOCK", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
     simulated_clock: bool,
-    /// Create (once) a demo platform with a little data, and pre-fill its key in GraphiQL.
-    #[arg(long, env = "TOLLGATE_DEMO")]
+    /// Create (once) a demo platform with a little data, pre-fill its key in GraphiQL, and
+    /// run on the simulated clock.
+    #[arg(long, env = "TOLLGATE_DEMO", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
     demo: bool,
+    /// A browser origin allowed to call the API (CORS), e.g. http://localhost:5173; repeat
+    /// it or separate origins with commas; `*` allows any.
+    #[arg(
+        long = "cors-origin",
+        env = "TOLLGATE_CORS_ORIGIN",
+        value_delimiter = ','
+    )]
+    cors_origins: Vec<String>,
+    /// Turns on the operator API (/operator/graphql, /operator/backup) for this key, at
+    /// least 16 characters: create platforms, verify and back up while serving.
+    #[arg(long, env = "TOLLGATE_OPERATOR_KEY", hide_env_values = true)]
+    operator_key: Option<String>,
     /// Hours an idempotency key is kept before it is deleted (at least 24).
     #[arg(long, env = "TOLLGATE_IDEMPOTENCY_RETENTION_HOURS",
           default_value_t = tollgate::config::DEFAULT_IDEMPOTENCY_RETENTION_HOURS)]
@@ -83,29 +164,41 @@ struct ServeArgs {
 enum PlatformCommand {
     /// Create a platform; prints one JSON line with its id and secret key.
     Create {
+        /// The platform's name, shown to its connected accounts.
         #[arg(long)]
         name: String,
+        /// The platform's country (ISO 3166-1 alpha-2, e.g. US).
         #[arg(long)]
         country: String,
+        /// The platform's default currency (ISO 4217, e.g. usd); the country's by default.
         #[arg(long)]
         default_currency: Option<String>,
+        /// The policy (`<name>.rhai` in the policies folder) that prices its charges.
         #[arg(long)]
         policy: Option<String>,
+        /// The data directory of a stopped server (ignored with --server).
         #[arg(long, env = "TOLLGATE_DATA", default_value = "./data")]
         data: PathBuf,
         /// The policies folder, to check that the platform's policy exists.
         #[arg(long, env = "TOLLGATE_POLICIES", default_value = "./policies")]
         policies: PathBuf,
+        #[command(flatten)]
+        server: ServerArgs,
     },
 }
 
 #[derive(Subcommand)]
 enum PolicyCommand {
     /// Compile a policy file: list its hooks, or report errors with line and column.
-    Check { file: PathBuf },
+    Check {
+        /// The policy file (`.rhai`).
+        file: PathBuf,
+    },
     /// Run the tests (`<name>.test.rhai`) of one policy, or of every policy.
     Test {
+        /// A policy's name (`tickets`), file (`tickets.rhai`) or path; every policy if left out.
         name: Option<String>,
+        /// The policies folder (a path in NAME takes precedence).
         #[arg(long, env = "TOLLGATE_POLICIES", default_value = "./policies")]
         policies: PathBuf,
     },
@@ -152,6 +245,11 @@ async fn policy_command(command: PolicyCommand) -> Result<bool, String> {
             }
         },
         PolicyCommand::Test { name, policies } => {
+            let (policies, name) = match name.as_deref().map(tollgate::policy::policy_argument) {
+                Some((Some(folder), name)) => (folder, Some(name)),
+                Some((None, name)) => (policies, Some(name)),
+                None => (policies, None),
+            };
             let report = tollgate::policy::run_tests(&policies, name.as_deref());
             println!("{report}");
             Ok(report.passed())
@@ -225,13 +323,21 @@ fn offline_settings(data: PathBuf, policies: PathBuf) -> Settings {
     }
 }
 
-fn init_tracing() {
+fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn,sled=warn"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        // Colour codes only for a person at a terminal, never in a file or a pipe.
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
     // Panics are logged like every other failure; where one is caught (the storage engine
     // on damaged files) the refusal that follows says what is wrong.
     std::panic::set_hook(Box::new(|info| tracing::error!(%info, "a thread panicked")));
@@ -266,10 +372,17 @@ async fn shutdown_signal() {
 }
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
+    tollgate::http::cors::layer(&args.cors_origins)?;
+    if let Some(key) = &args.operator_key {
+        tollgate::http::operator::check_operator_key(key)?;
+    }
     let settings = Settings {
         listen: args.listen,
-        simulated_clock: args.simulated_clock,
+        // The demo's tour moves time with advanceClock, which needs the simulated clock.
+        simulated_clock: args.simulated_clock || args.demo,
         demo: args.demo,
+        cors_origins: args.cors_origins,
+        operator_key: args.operator_key,
         idempotency_retention_hours: args.idempotency_retention_hours,
         public_url: args.public_url,
         limits: args.limits,
@@ -303,8 +416,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
 }
 
 async fn create_platform(data: PathBuf, policies: PathBuf, new: NewPlatform) -> Result<(), String> {
-    let application =
-        Application::build(offline_settings(data, policies)).map_err(|error| error.to_string())?;
+    let application = Application::build(offline_settings(data, policies))
+        .map_err(|error| explain_locked(error.to_string()))?;
     let created = application.services.create_platform(new).await;
     application.close().await;
     let created = created.map_err(|error| error.to_string())?;
@@ -313,8 +426,18 @@ async fn create_platform(data: PathBuf, policies: PathBuf, new: NewPlatform) -> 
     Ok(())
 }
 
+/// A hint for the message sled gives when a running server holds the store.
+fn explain_locked(error: String) -> String {
+    if error.contains("lock") {
+        format!("{error}\n(a server is running on this data directory: use --server URL --operator-key KEY to act through it)")
+    } else {
+        error
+    }
+}
+
 fn verify(data: PathBuf) -> Result<bool, String> {
-    let (store, writer) = tollgate::store::Store::open(&data).map_err(|error| error.to_string())?;
+    let (store, writer) =
+        tollgate::store::Store::open(&data).map_err(|error| explain_locked(error.to_string()))?;
     let report = tollgate::service::ledger_check::verify_store(&store);
     let chain = store.chain_head();
     store.close();
@@ -324,6 +447,11 @@ fn verify(data: PathBuf) -> Result<bool, String> {
     println!(
         "chain: entries #1 to #{sequence} linked, head {hash}, none missing since the last acknowledged flush"
     );
+    print_report(&report)
+}
+
+/// Prints a ledger report; true when the ledger is balanced.
+fn print_report(report: &tollgate::service::ledger_check::LedgerReport) -> Result<bool, String> {
     for (currency, debits, credits) in &report.totals {
         println!("{currency}: debits {debits}, credits {credits}");
     }
@@ -342,9 +470,72 @@ fn verify(data: PathBuf) -> Result<bool, String> {
     Ok(report.balanced)
 }
 
+/// `verify --server`: the same report, from the running server.
+async fn verify_remote(client: &OperatorClient) -> Result<bool, String> {
+    let report = client.verify().await?;
+    for totals in report["totals"].as_array().into_iter().flatten() {
+        println!(
+            "{}: debits {}, credits {}",
+            totals["currency"].as_str().unwrap_or_default(),
+            totals["debits"].as_str().unwrap_or_default(),
+            totals["credits"].as_str().unwrap_or_default()
+        );
+    }
+    for violation in report["violations"].as_array().into_iter().flatten() {
+        println!("violation: {}", violation.as_str().unwrap_or_default());
+    }
+    let balanced = report["balanced"].as_bool() == Some(true);
+    println!(
+        "{} entries: {}",
+        report["entries"].as_str().unwrap_or_default(),
+        if balanced { "balanced" } else { "NOT balanced" }
+    );
+    Ok(balanced)
+}
+
+async fn backup(to: PathBuf, server: ServerArgs) -> Result<bool, String> {
+    let client = server
+        .client()?
+        .ok_or("backup needs a running server: --server URL --operator-key KEY")?;
+    let records = client.backup_to(&to).await?;
+    println!("{records} records written to {}", to.display());
+    Ok(true)
+}
+
+/// How long `probe` waits for an answer.
+const PROBE_TIMEOUT_SECONDS: u64 = 5;
+
+async fn probe(url: &str) -> Result<bool, String> {
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(PROBE_TIMEOUT_SECONDS))
+        .build()
+        .map_err(|error| error.to_string())?;
+    let response = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|error| format!("{url}: {error}"))?;
+    let status = response.status();
+    println!("{url}: {status}");
+    Ok(status.is_success())
+}
+
+fn restore(from: PathBuf, data: PathBuf) -> Result<bool, String> {
+    let file = std::fs::File::open(&from)
+        .map_err(|error| format!("could not read {}: {error}", from.display()))?;
+    let (store, writer, records) =
+        tollgate::store::Store::restore(&mut std::io::BufReader::new(file), &data)
+            .map_err(|error| error.to_string())?;
+    println!("{records} records restored into {}", data.display());
+    let report = tollgate::service::ledger_check::verify_store(&store);
+    store.close();
+    writer.join();
+    print_report(&report.map_err(|error| error.to_string())?)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    init_tracing(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -367,20 +558,46 @@ fn main() -> ExitCode {
                         policy,
                         data,
                         policies,
+                        server,
                     },
-            } => create_platform(
-                data,
-                policies,
-                NewPlatform {
-                    name,
-                    country,
-                    default_currency,
-                    policy,
-                },
-            )
-            .await
-            .map(|()| true),
-            Command::Verify { data } => tokio::task::block_in_place(|| verify(data)),
+            } => match server.client() {
+                Ok(Some(client)) => client
+                    .create_platform(
+                        &name,
+                        &country,
+                        default_currency.as_deref(),
+                        policy.as_deref(),
+                    )
+                    .await
+                    .and_then(|created| {
+                        serde_json::to_string(&created).map_err(|error| error.to_string())
+                    })
+                    .map(|line| {
+                        println!("{line}");
+                        true
+                    }),
+                Ok(None) => create_platform(
+                    data,
+                    policies,
+                    NewPlatform {
+                        name,
+                        country,
+                        default_currency,
+                        policy,
+                    },
+                )
+                .await
+                .map(|()| true),
+                Err(error) => Err(error),
+            },
+            Command::Verify { data, server } => match server.client() {
+                Ok(Some(client)) => verify_remote(&client).await,
+                Ok(None) => tokio::task::block_in_place(|| verify(data)),
+                Err(error) => Err(error),
+            },
+            Command::Backup { to, server } => backup(to, server).await,
+            Command::Probe { url } => probe(&url).await,
+            Command::Restore { from, data } => tokio::task::block_in_place(|| restore(from, data)),
             Command::Policy { command } => policy_command(command).await,
             Command::Schema => {
                 print!("{}", tollgate::graphql::sdl());

@@ -91,6 +91,11 @@ const TABLE: &[PaymentMethod] = &[
 ];
 
 impl PaymentMethod {
+    /// Every test payment method, in the order the README lists them.
+    pub fn all() -> &'static [PaymentMethod] {
+        TABLE
+    }
+
     pub fn parse(name: &str) -> Result<PaymentMethod, UnknownPaymentMethod> {
         TABLE
             .iter()

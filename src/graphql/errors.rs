@@ -172,3 +172,226 @@ pub fn guard_error(error: &GuardError) -> ServerError {
     }
     server_error
 }
+
+/// One row of the error-code table in the README (`error_code_table`), checked against
+/// `to_graphql` by a test so the two cannot drift apart.
+pub struct ErrorCodeDoc {
+    pub code: &'static str,
+    /// `extensions.type`, Stripe's error family.
+    pub error_type: &'static str,
+    /// Extensions besides `code`, `type` and `requestId`.
+    pub extensions: &'static [&'static str],
+    pub meaning: &'static str,
+}
+
+pub const ERROR_CODES: [ErrorCodeDoc; 13] = [
+    ErrorCodeDoc {
+        code: code::INVALID_REQUEST,
+        error_type: "invalid_request_error",
+        extensions: &["param", "limit"],
+        meaning: "The input is wrong (the offending input in `param`); GraphQL syntax and validation errors too. Nothing was written.",
+    },
+    ErrorCodeDoc {
+        code: code::NOT_FOUND,
+        error_type: "invalid_request_error",
+        extensions: &["param"],
+        meaning: "No such object for this platform (unknown, or another platform's): every lookup by id answers this way.",
+    },
+    ErrorCodeDoc {
+        code: code::UNAUTHENTICATED,
+        error_type: "authentication_error",
+        extensions: &[],
+        meaning: "No key, or not a platform's secret key (HTTP 401).",
+    },
+    ErrorCodeDoc {
+        code: code::FORBIDDEN,
+        error_type: "invalid_request_error",
+        extensions: &["param"],
+        meaning: "The key may not do this, or not for this account type.",
+    },
+    ErrorCodeDoc {
+        code: code::CARD_DECLINED,
+        error_type: "card_error",
+        extensions: &["declineCode", "charge"],
+        meaning: "The test card was declined; the failed charge is recorded and named.",
+    },
+    ErrorCodeDoc {
+        code: code::INSUFFICIENT_FUNDS,
+        error_type: "invalid_request_error",
+        extensions: &[],
+        meaning: "The available balance does not cover the transfer, payout or refund.",
+    },
+    ErrorCodeDoc {
+        code: code::ACCOUNT_RESTRICTED,
+        error_type: "invalid_request_error",
+        extensions: &["account", "param"],
+        meaning: "The connected account cannot take charges or payouts yet (onboarding incomplete or restricted).",
+    },
+    ErrorCodeDoc {
+        code: code::IDEMPOTENCY_CONFLICT,
+        error_type: "idempotency_error",
+        extensions: &[],
+        meaning: "The idempotency key was used before with a different request.",
+    },
+    ErrorCodeDoc {
+        code: code::POLICY_ERROR,
+        error_type: "policy_error",
+        extensions: &["policy", "hook", "line", "column"],
+        meaning: "The platform's fee policy failed or returned a value the host refuses; nothing moved.",
+    },
+    ErrorCodeDoc {
+        code: code::RATE_LIMITED,
+        error_type: "rate_limit_error",
+        extensions: &["budget", "retryAfter"],
+        meaning: "Too many reads or writes for this key (`budget`), or too many subscriptions; retry after `retryAfter` seconds (HTTP 429 with `Retry-After`).",
+    },
+    ErrorCodeDoc {
+        code: code::QUERY_TOO_COSTLY,
+        error_type: "invalid_request_error",
+        extensions: &["cost", "fields", "responseBytes", "limit"],
+        meaning: "The query would cost more than the server allows (pages multiply, expensive fields cost more), names too many fields once fragments are expanded, or its answer is too large. Nothing ran.",
+    },
+    ErrorCodeDoc {
+        code: code::TIMEOUT,
+        error_type: "api_error",
+        extensions: &["deadlineMs"],
+        meaning: "The request ran past its deadline; a query returns no partial data, a mutation stops only between its root fields.",
+    },
+    ErrorCodeDoc {
+        code: code::INTERNAL,
+        error_type: "api_error",
+        extensions: &[],
+        meaning: "Something failed inside the server; the details are in its log under the same request id.",
+    },
+];
+
+/// The README's error-code table, in Markdown.
+pub fn error_code_table() -> String {
+    let mut table =
+        String::from("| code | `type` | other extensions | meaning |\n|---|---|---|---|\n");
+    for row in &ERROR_CODES {
+        let extensions = if row.extensions.is_empty() {
+            "—".to_owned()
+        } else {
+            row.extensions
+                .iter()
+                .map(|name| format!("`{name}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        table.push_str(&format!(
+            "| `{}` | `{}` | {} | {} |\n",
+            row.code, row.error_type, extensions, row.meaning
+        ));
+    }
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One error of every variant, with every optional detail set.
+    fn one_of_each() -> Vec<ServiceError> {
+        let message = || "m".to_owned();
+        let param = || Some("p".to_owned());
+        vec![
+            ServiceError::InvalidRequest {
+                message: message(),
+                param: param(),
+            },
+            ServiceError::NotFound {
+                message: message(),
+                param: param(),
+            },
+            ServiceError::Unauthenticated { message: message() },
+            ServiceError::Forbidden {
+                message: message(),
+                param: param(),
+            },
+            ServiceError::CardDeclined {
+                message: message(),
+                decline_code: "generic_decline".into(),
+                charge: "ch_1".into(),
+            },
+            ServiceError::InsufficientFunds { message: message() },
+            ServiceError::AccountRestricted {
+                message: message(),
+                account: "acct_1".into(),
+                param: param(),
+            },
+            ServiceError::IdempotencyConflict { message: message() },
+            ServiceError::Policy {
+                message: message(),
+                policy: "p".into(),
+                hook: "h".into(),
+                line: Some(1),
+                column: Some(2),
+            },
+            ServiceError::RateLimited { message: message() },
+            ServiceError::Internal { detail: "d".into() },
+        ]
+    }
+
+    /// Every refusal raised before or around execution (cost, rate, deadline, size).
+    fn one_of_each_guard() -> Vec<GuardError> {
+        vec![
+            GuardError::TooCostly { cost: 2, limit: 1 },
+            GuardError::TooManyFields {
+                fields: 2,
+                limit: 1,
+            },
+            GuardError::TooDeep(CostError::TooDeep { limit: 1 }),
+            GuardError::RateLimited {
+                budget: crate::graphql::guard::Budget::Writes,
+                retry_after_seconds: 1,
+            },
+            GuardError::DeadlineExceeded {
+                deadline_milliseconds: 1,
+            },
+            GuardError::ResponseTooLarge { bytes: 2, limit: 1 },
+        ]
+    }
+
+    #[test]
+    fn the_error_code_table_matches_the_mapping() {
+        let produced = one_of_each()
+            .into_iter()
+            .map(|error| to_graphql(error).into_server_error(Default::default()))
+            .chain(
+                one_of_each_guard()
+                    .iter()
+                    .map(guard_error)
+                    .collect::<Vec<_>>(),
+            );
+        // Per code, every extension any error of that code carries.
+        let mut extensions_by_code: std::collections::BTreeMap<String, Vec<String>> =
+            std::collections::BTreeMap::new();
+        for server in produced {
+            let extensions = server.extensions.expect("extensions");
+            let json = serde_json::to_value(&extensions).expect("json");
+            let code = json["code"].as_str().expect("code").to_owned();
+            let row = ERROR_CODES
+                .iter()
+                .find(|row| row.code == code)
+                .unwrap_or_else(|| panic!("{code} is not in the table"));
+            assert_eq!(json["type"], row.error_type, "{code}");
+            let seen = extensions_by_code.entry(code).or_default();
+            for key in json.as_object().expect("object").keys() {
+                if !["code", "type"].contains(&key.as_str()) && !seen.contains(key) {
+                    seen.push(key.clone());
+                }
+            }
+        }
+        for row in &ERROR_CODES {
+            let mut seen = extensions_by_code
+                .remove(row.code)
+                .unwrap_or_else(|| panic!("{} is documented but never produced", row.code));
+            seen.sort_unstable();
+            let mut expected: Vec<String> =
+                row.extensions.iter().map(|key| (*key).to_owned()).collect();
+            expected.sort_unstable();
+            assert_eq!(seen, expected, "{}", row.code);
+        }
+    }
+}

@@ -6,6 +6,7 @@ pub mod demo;
 pub mod errors;
 pub mod guard;
 pub mod loaders;
+pub mod operator;
 pub mod roots;
 pub mod scalars;
 pub mod types;
@@ -77,4 +78,33 @@ pub fn build_schema_with(state: Option<AppState>, limits: Limits) -> TollgateSch
 /// The schema in SDL, as committed in `schema.graphql`.
 pub fn sdl() -> String {
     build_schema(None).sdl()
+}
+
+/// The names of the Query, Mutation and Subscription fields (read back from the SDL), so
+/// requests can be labelled by the field they call without trusting client input.
+pub fn root_field_names(schema: &TollgateSchema) -> Vec<String> {
+    use async_graphql::parser::types::{TypeKind, TypeSystemDefinition};
+    let Ok(document) = async_graphql::parser::parse_schema(schema.sdl()) else {
+        tracing::error!("the schema's own SDL does not parse");
+        return Vec::new();
+    };
+    let mut names = Vec::new();
+    for definition in document.definitions {
+        let TypeSystemDefinition::Type(definition) = definition else {
+            continue;
+        };
+        let definition = definition.node;
+        if !["Query", "Mutation", "Subscription"].contains(&definition.name.node.as_str()) {
+            continue;
+        }
+        if let TypeKind::Object(object) = definition.kind {
+            names.extend(
+                object
+                    .fields
+                    .into_iter()
+                    .map(|field| field.node.name.node.to_string()),
+            );
+        }
+    }
+    names
 }

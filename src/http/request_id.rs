@@ -18,6 +18,15 @@ impl RequestId {
         RequestId(format!("req_{}", hex::encode(bytes)))
     }
 
+    /// The id the request-id layer gave the request (the client's own, when usable), or a
+    /// new one.
+    pub fn from_header(given: Option<&str>) -> RequestId {
+        match given {
+            Some(id) if !id.is_empty() => RequestId(id.to_owned()),
+            _ => RequestId::new(),
+        }
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

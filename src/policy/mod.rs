@@ -52,7 +52,7 @@ pub use source::{
     policy_version, FunctionDefinition, MAX_POLICY_NAME_LENGTH, MAX_POLICY_SOURCE_BYTES,
 };
 pub use testing::{
-    check_file, misspelled_hooks, run_tests, CheckReport, PolicyTestReport, TestCaseReport,
-    TestFailure, TestReport, MAX_HOOK_NAME_EDITS, MAX_TESTS_PER_FILE,
+    check_file, misspelled_hooks, policy_argument, run_tests, CheckReport, PolicyTestReport,
+    TestCaseReport, TestFailure, TestReport, MAX_HOOK_NAME_EDITS, MAX_TESTS_PER_FILE,
 };
 pub use watch::PolicyWatcher;

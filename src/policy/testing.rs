@@ -255,6 +255,25 @@ pub fn check_file(path: &Path) -> Result<CheckReport, PolicyError> {
 }
 
 /// Runs the tests of every policy in `policy_dir`, or only of `name`.
+/// What `tollgate policy test ARG` names: a policy (`tickets`), its file (`tickets.rhai`,
+/// `tickets.test.rhai`) or a path to either, whose folder then holds the policies.
+pub fn policy_argument(argument: &str) -> (Option<std::path::PathBuf>, String) {
+    let path = Path::new(argument);
+    let file = path
+        .file_name()
+        .and_then(|name| name.to_str())
+        .unwrap_or(argument);
+    let name = file
+        .strip_suffix(".test.rhai")
+        .or_else(|| file.strip_suffix(".rhai"))
+        .unwrap_or(file);
+    let folder = path
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .map(Path::to_path_buf);
+    (folder, name.to_owned())
+}
+
 pub fn run_tests(policy_dir: &Path, name: Option<&str>) -> TestReport {
     let engine = Arc::new(PolicyEngine::new());
     let mut report = TestReport::default();
@@ -424,4 +443,28 @@ pub(crate) fn first_failure(test_file: &str, reports: &[TestCaseReport]) -> Opti
             test.name, failure.message
         ),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::policy_argument;
+    use std::path::PathBuf;
+
+    #[test]
+    fn a_policy_is_named_by_name_file_or_path() {
+        let cases = [
+            ("tickets", None, "tickets"),
+            ("tickets.rhai", None, "tickets"),
+            ("tickets.test.rhai", None, "tickets"),
+            ("policies/tickets.rhai", Some("policies"), "tickets"),
+            ("/srv/p/tickets.test.rhai", Some("/srv/p"), "tickets"),
+        ];
+        for (argument, folder, name) in cases {
+            assert_eq!(
+                policy_argument(argument),
+                (folder.map(PathBuf::from), name.to_owned()),
+                "{argument}"
+            );
+        }
+    }
 }

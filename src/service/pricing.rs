@@ -296,7 +296,8 @@ impl Services {
         };
         let policy_name = caller.platform.policy.clone();
         let disputed = parties.payment_method.behaviour == Behaviour::SucceedsThenDisputed;
-        let (decision, dispute_fee) = self
+        let started = std::time::Instant::now();
+        let decided = self
             .policies
             .run(&caller.platform_key(), move |policies| {
                 let decision = policies.decide_charge(&policy_name, &request, &directory)?;
@@ -308,7 +309,13 @@ impl Services {
                 };
                 Ok((decision, dispute_fee))
             })
-            .await?;
+            .await;
+        metrics::histogram!(
+            "tollgate_policy_evaluation_seconds",
+            "platform" => caller.platform.id.to_string()
+        )
+        .record(started.elapsed());
+        let (decision, dispute_fee) = decided?;
         let mut splits = Vec::with_capacity(decision.splits.len());
         for split in decision.splits {
             let destination = AccountId::parse(&split.destination)

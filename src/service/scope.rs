@@ -200,6 +200,17 @@ impl Services {
     /// Reads an object of the caller's platform by id, within the caller's scope. Another
     /// platform's object is simply not there; another account's is not there for a read
     /// and FORBIDDEN for a change.
+    pub fn find_required<T: DeserializeOwned + Scoped>(
+        &self,
+        caller: &Caller,
+        id: &str,
+        param: &str,
+        kind: &str,
+    ) -> Result<Versioned<T>, ServiceError> {
+        self.find(caller, id)?
+            .ok_or_else(|| ServiceError::not_found(param, kind, id))
+    }
+
     pub fn find<T: DeserializeOwned + Scoped>(
         &self,
         caller: &Caller,

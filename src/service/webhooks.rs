@@ -208,11 +208,19 @@ async fn deliver(client: reqwest::Client, endpoint: WebhookEndpoint, event: Even
             .send()
             .await;
         match sent {
-            Ok(response) if response.status().is_success() => return,
+            Ok(response) if response.status().is_success() => {
+                metrics::counter!("tollgate_webhook_deliveries_total", "outcome" => "delivered")
+                    .increment(1);
+                return;
+            }
             Ok(response) => {
+                metrics::counter!("tollgate_webhook_deliveries_total", "outcome" => "refused")
+                    .increment(1);
                 tracing::warn!(endpoint = %endpoint.id, attempt, status = %response.status(), "webhook refused")
             }
             Err(error) => {
+                metrics::counter!("tollgate_webhook_deliveries_total", "outcome" => "unreachable")
+                    .increment(1);
                 tracing::warn!(endpoint = %endpoint.id, attempt, %error, "webhook not delivered")
             }
         }

@@ -6,6 +6,7 @@
 //! that makes it durable. Opening a store proves its ledger chain and compares it with the
 //! high-water record first: a damaged, shortened or altered store is refused.
 
+pub mod backup;
 mod chain;
 mod codec;
 mod commit;
@@ -108,6 +109,9 @@ pub struct Store {
     sender: mpsc::Sender<Submission>,
     /// How many reads this handle's clones have made, for tests of query costs.
     reads: Arc<AtomicU64>,
+    /// Held by the writer while it applies a group: whoever holds it sees no write happen
+    /// (consistent backups and ledger checks on a running server).
+    apply_lock: Arc<std::sync::Mutex<()>>,
 }
 
 /// The writer thread; joining it waits for the last group to be flushed.
@@ -150,6 +154,40 @@ impl Store {
         options: StoreOptions,
     ) -> Result<(Store, WriterThread), StoreError> {
         let db = guarded(path, || open_engine(path))?;
+        Store::start(path, db, options)
+    }
+
+    /// Loads a backup into a new store at `data_dir` (absent or empty) and opens it, so it
+    /// can be checked at once; returns the store and how many records were restored.
+    pub fn restore(
+        backup: &mut impl std::io::Read,
+        data_dir: &Path,
+    ) -> Result<(Store, WriterThread, u64), StoreError> {
+        backup::refuse_occupied(data_dir)?;
+        let loaded = guarded(data_dir, || open_engine(data_dir)).and_then(|db| {
+            let records = backup::load(backup, &db)?;
+            // The backup is a flushed state: its chain tip is what was acknowledged.
+            let proven = guarded(data_dir, || chain::prove(&db, 0))?;
+            HighWater::open(data_dir, proven.tip)?;
+            Ok((db, records))
+        });
+        let started = loaded.and_then(|(db, records)| {
+            Store::start(data_dir, db, StoreOptions::default())
+                .map(|(store, writer)| (store, writer, records))
+        });
+        if started.is_err() {
+            // A half-restored store must not be mistaken for a good one.
+            let _ = std::fs::remove_dir_all(data_dir);
+        }
+        started
+    }
+
+    /// Proves the store's chain against its high-water record and starts the writer.
+    fn start(
+        path: &Path,
+        db: sled::Db,
+        options: StoreOptions,
+    ) -> Result<(Store, WriterThread), StoreError> {
         let tree: sled::Tree = (*db).clone();
         let acknowledged = HighWater::read(path)?;
         let mut just_chained = false;
@@ -176,9 +214,11 @@ impl Store {
             fail_stop: options.fail_stop,
         };
         let tip = proven.tip;
+        let apply_lock = Arc::new(std::sync::Mutex::new(()));
+        let writer_lock = Arc::clone(&apply_lock);
         let handle = std::thread::Builder::new()
             .name("tollgate-writer".into())
-            .spawn(move || writer::run(writer_tree, receiver, tip, durability))
+            .spawn(move || writer::run(writer_tree, receiver, tip, durability, &writer_lock))
             .map_err(|error| StoreError::Io(error.to_string()))?;
         Ok((
             Store {
@@ -186,6 +226,7 @@ impl Store {
                 tree,
                 sender,
                 reads: Arc::default(),
+                apply_lock,
             },
             WriterThread(handle),
         ))
@@ -209,6 +250,60 @@ impl Store {
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
         Ok(())
+    }
+
+    /// Runs `read` while no commit is applied, after flushing every applied one: it sees
+    /// one consistent, durable state. Writes wait (they are queued, not refused) meanwhile.
+    pub fn with_writes_paused<R, E: From<StoreError>>(
+        &self,
+        read: impl FnOnce(&Store) -> Result<R, E>,
+    ) -> Result<R, E> {
+        let _paused = self
+            .apply_lock
+            .lock()
+            .map_err(|_| StoreError::WriterStopped)?;
+        self.tree.flush().map_err(StoreError::from)?;
+        read(self)
+    }
+
+    /// Writes every key and value to `out` in the backup format (see `backup`).
+    pub fn write_backup(&self, out: &mut impl std::io::Write) -> Result<u64, StoreError> {
+        backup::write(&self.tree, out)
+    }
+
+    /// Whether the writer thread still takes commits.
+    pub fn writer_alive(&self) -> bool {
+        !self.sender.is_closed()
+    }
+
+    /// Commits waiting for the writer to take them.
+    pub fn writer_queue_depth(&self) -> usize {
+        self.sender
+            .max_capacity()
+            .saturating_sub(self.sender.capacity())
+    }
+
+    /// When the earliest waiting timer of any platform is due (among the first
+    /// [`MAX_SCAN_ITEMS`] timers; each platform's come in due order).
+    pub fn earliest_timer_micros(&self) -> Result<Option<i64>, StoreError> {
+        self.count_read();
+        let mut earliest: Option<i64> = None;
+        for item in self
+            .tree
+            .scan_prefix([Keyspace::Timer.tag()])
+            .take(MAX_SCAN_ITEMS)
+        {
+            let (key, _) = item?;
+            let key = Key::from_bytes(&key);
+            let stamp = key
+                .rest()
+                .split('/')
+                .nth(1)
+                .and_then(|stamp| i64::from_str_radix(stamp, 16).ok())
+                .ok_or_else(|| StoreError::Codec("a timer key without its due time".into()))?;
+            earliest = Some(earliest.map_or(stamp, |earliest| earliest.min(stamp)));
+        }
+        Ok(earliest)
     }
 
     /// Reads made so far (point reads and scans), for tests that bound a query's cost.

@@ -150,7 +150,13 @@ fn a_failed_flush_stops_the_process_before_any_caller_is_answered() {
     let tree: sled::Tree = (*db).clone();
     let writer_tree = tree.clone();
     let writer = std::thread::spawn(move || {
-        writer::run(writer_tree, receiver, ChainTip::default(), durability)
+        writer::run(
+            writer_tree,
+            receiver,
+            ChainTip::default(),
+            durability,
+            &std::sync::Mutex::new(()),
+        )
     });
     let (reply, answer) = oneshot::channel();
     let mut commit = Commit::new(None);
@@ -373,13 +379,20 @@ async fn wait_durable_returns_only_after_the_flush_covering_what_was_visible() {
     let (sender, receiver) = mpsc::channel(8);
     let writer_tree = tree.clone();
     let writer = std::thread::spawn(move || {
-        writer::run(writer_tree, receiver, ChainTip::default(), durability)
+        writer::run(
+            writer_tree,
+            receiver,
+            ChainTip::default(),
+            durability,
+            &std::sync::Mutex::new(()),
+        )
     });
     let store = Store {
         db,
         tree,
         sender,
         reads: Arc::default(),
+        apply_lock: Arc::default(),
     };
     let platform: PlatformId = IdGenerator::new().next();
     let mut commit = Commit::new(Some(platform.clone()));

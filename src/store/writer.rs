@@ -59,6 +59,7 @@ pub(crate) fn run(
     mut receiver: mpsc::Receiver<Submission>,
     mut tip: ChainTip,
     durability: Durability,
+    apply_lock: &std::sync::Mutex<()>,
 ) {
     // The flusher answers callers after each flush, so the writer can stage and apply the
     // next group while the disk works on the previous one.
@@ -83,7 +84,16 @@ pub(crate) fn run(
                 Err(_) => break,
             }
         }
-        let answered = match apply_group(&tree, &mut group, tip) {
+        metrics::histogram!("tollgate_writer_group_commits").record(group.len() as f64);
+        let applied = {
+            // Held while the group is applied, so a backup or ledger check that holds it
+            // sees whole groups only. A poisoned lock only means a reader panicked.
+            let _applying = apply_lock
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            apply_group(&tree, &mut group, tip)
+        };
+        let answered = match applied {
             Ok((answered, applied_tip)) => {
                 tip = applied_tip;
                 answered
@@ -121,7 +131,10 @@ fn flush_and_answer(
             .iter()
             .any(|(_, result)| matches!(result, Ok(Applied::Committed)));
         if needs_flush {
-            let durable = (durability.flush)().and_then(|()| durability.high_water.record(&tip));
+            let started = std::time::Instant::now();
+            let flushed = (durability.flush)();
+            metrics::histogram!("tollgate_writer_flush_seconds").record(started.elapsed());
+            let durable = flushed.and_then(|()| durability.high_water.record(&tip));
             if let Err(error) = durable {
                 (durability.fail_stop)(&format!(
                     "a flush of {} commits failed: {error}",

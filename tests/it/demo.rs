@@ -14,14 +14,7 @@ async fn the_demo_platform_is_made_once_with_data_and_its_key_prefilled() {
     let mut keys = Vec::new();
     for _start in 0..2 {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
-            .args([
-                "serve",
-                "--demo",
-                "--simulated-clock",
-                "--listen",
-                "127.0.0.1:0",
-                "--data",
-            ])
+            .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--data"])
             .arg(&data)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
@@ -95,6 +88,18 @@ async fn the_demo_platform_is_made_once_with_data_and_its_key_prefilled() {
             vec!["SEPARATE", "DESTINATION", "DESTINATION", "DESTINATION"]
         );
         assert_eq!(body["data"]["ledgerCheck"]["balanced"], true);
+        // --demo alone runs on the simulated clock, so the tour can move time.
+        let moved: Value = client
+            .post(format!("{url}/graphql"))
+            .bearer_auth(&key)
+            .json(&json!({"query": "mutation { advanceClock(input: {seconds: 60}) }"}))
+            .send()
+            .await
+            .expect("advance")
+            .json()
+            .await
+            .expect("json");
+        assert!(moved.get("errors").is_none(), "{moved}");
         keys.push(key);
         child.start_kill().expect("kill");
         child.wait().await.expect("wait");

@@ -79,6 +79,11 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     app
 }
 
+/// A server over a new temporary store with one platform, its settings changed first.
+pub async fn spawn_app_configured(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_with(configure).await
+}
+
 /// A server over a temporary store with `settings` (its data directory replaced), and one
 /// platform priced by `policy`.
 pub async fn spawn_app_with_settings(settings: Settings, policy: &str) -> TestApp {

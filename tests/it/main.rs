@@ -29,6 +29,10 @@ mod payouts_schedules;
 mod payouts_support;
 
 mod demo;
+mod graphiql;
+mod operations;
+mod operator;
+mod packaging;
 
 mod foundation_bad_input;
 mod foundation_clocks;
@@ -48,6 +52,7 @@ mod policy_reload;
 mod policy_sandbox;
 mod policy_server;
 mod policy_startup;
+mod readme;
 mod schema_file;
 mod scope_walk;
 mod webhooks;

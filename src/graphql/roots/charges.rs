@@ -171,8 +171,10 @@ impl ChargesQuery {
         id: ID,
     ) -> async_graphql::Result<Option<ChargeObject>> {
         parse_id("id", &id, ChargeId::parse).gql()?;
-        let found = services(ctx).find::<Charge>(caller(ctx)?, &id).gql()?;
-        Ok(found.map(|found| ChargeObject(found.value)))
+        let found = services(ctx)
+            .find_required::<Charge>(caller(ctx)?, &id, "id", "charge")
+            .gql()?;
+        Ok(Some(ChargeObject(found.value)))
     }
 
     async fn charges(
@@ -198,8 +200,10 @@ impl ChargesQuery {
         id: ID,
     ) -> async_graphql::Result<Option<TransferObject>> {
         parse_id("id", &id, TransferId::parse).gql()?;
-        let found = services(ctx).find::<Transfer>(caller(ctx)?, &id).gql()?;
-        Ok(found.map(|found| TransferObject(found.value)))
+        let found = services(ctx)
+            .find_required::<Transfer>(caller(ctx)?, &id, "id", "transfer")
+            .gql()?;
+        Ok(Some(TransferObject(found.value)))
     }
 
     async fn transfers(
@@ -226,9 +230,9 @@ impl ChargesQuery {
     ) -> async_graphql::Result<Option<ApplicationFeeObject>> {
         parse_id("id", &id, crate::ids::ApplicationFeeId::parse).gql()?;
         let found = services(ctx)
-            .find::<ApplicationFee>(caller(ctx)?, &id)
+            .find_required::<ApplicationFee>(caller(ctx)?, &id, "id", "application fee")
             .gql()?;
-        Ok(found.map(|found| ApplicationFeeObject(found.value)))
+        Ok(Some(ApplicationFeeObject(found.value)))
     }
 
     /// What the platform's policy would decide for this charge; moves no money.

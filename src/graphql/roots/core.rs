@@ -47,7 +47,11 @@ pub struct CoreQuery;
 #[Object]
 impl CoreQuery {
     async fn node(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Node>> {
-        node::resolve(services(ctx), caller(ctx)?, &id).gql()
+        let found = node::resolve(services(ctx), caller(ctx)?, &id).gql()?;
+        match found {
+            Some(node) => Ok(Some(node)),
+            None => Err(ServiceError::not_found("id", "object", &id)).gql(),
+        }
     }
 
     /// The calling platform.

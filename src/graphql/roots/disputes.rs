@@ -36,8 +36,10 @@ impl DisputesQuery {
         id: ID,
     ) -> async_graphql::Result<Option<DisputeObject>> {
         parse_id("id", &id, DisputeId::parse).gql()?;
-        let found = services(ctx).find::<Dispute>(caller(ctx)?, &id).gql()?;
-        Ok(found.map(|found| DisputeObject(found.value)))
+        let found = services(ctx)
+            .find_required::<Dispute>(caller(ctx)?, &id, "id", "dispute")
+            .gql()?;
+        Ok(Some(DisputeObject(found.value)))
     }
 
     async fn disputes(

@@ -90,9 +90,9 @@ impl PayoutsQuery {
     ) -> async_graphql::Result<Option<PayoutObject>> {
         parse_payout_id("id", &id).gql()?;
         let found = services(ctx)
-            .find::<crate::domain::payouts::Payout>(caller(ctx)?, &id)
+            .find_required::<crate::domain::payouts::Payout>(caller(ctx)?, &id, "id", "payout")
             .gql()?;
-        Ok(found.map(|found| PayoutObject(found.value)))
+        Ok(Some(PayoutObject(found.value)))
     }
 
     /// The platform's payouts (its own and its accounts'), newest first; or one account's

@@ -71,9 +71,9 @@ impl RefundsQuery {
     ) -> async_graphql::Result<Option<RefundObject>> {
         parse_id("id", &id, RefundId::parse).gql()?;
         let found = services(ctx)
-            .find::<crate::domain::refunds::Refund>(caller(ctx)?, &id)
+            .find_required::<crate::domain::refunds::Refund>(caller(ctx)?, &id, "id", "refund")
             .gql()?;
-        Ok(found.map(|found| RefundObject(found.value)))
+        Ok(Some(RefundObject(found.value)))
     }
 }
 

@@ -1,0 +1,205 @@
+//! The backup format and restoring from it. A backup is every key and value of the store,
+//! in key order: a header (`TOLLGATE-BACKUP` and a format version), then each record as a
+//! big-endian u32 length and bytes for the key and for the value, then an end marker and
+//! the record count, so a truncated file is refused. `Store::restore` loads one.
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use super::StoreError;
+
+/// The first bytes of every backup.
+pub const MAGIC: &[u8; 16] = b"TOLLGATE-BACKUP\n";
+/// The format version written after the magic.
+pub const FORMAT_VERSION: u32 = 1;
+/// Marks the end of the records (no key is this long).
+const END_MARKER: u32 = u32::MAX;
+/// The longest key or value a backup may hold; a larger length means a damaged file.
+pub const MAX_BACKUP_VALUE_BYTES: u32 = 64 * 1024 * 1024;
+/// Records written to the new store per batch while restoring.
+const RESTORE_BATCH_RECORDS: usize = 10_000;
+
+fn io(error: std::io::Error) -> StoreError {
+    StoreError::Io(error.to_string())
+}
+
+/// Writes every record of `tree`; returns how many. The caller keeps writers out.
+pub(crate) fn write(tree: &sled::Tree, out: &mut impl Write) -> Result<u64, StoreError> {
+    out.write_all(MAGIC).map_err(io)?;
+    out.write_all(&FORMAT_VERSION.to_be_bytes()).map_err(io)?;
+    let mut records: u64 = 0;
+    for item in tree.iter() {
+        let (key, value) = item?;
+        for bytes in [&key[..], &value[..]] {
+            let length = u32::try_from(bytes.len())
+                .ok()
+                .filter(|length| *length <= MAX_BACKUP_VALUE_BYTES)
+                .ok_or_else(|| StoreError::Codec("a record is too large to back up".into()))?;
+            out.write_all(&length.to_be_bytes()).map_err(io)?;
+            out.write_all(bytes).map_err(io)?;
+        }
+        records += 1;
+    }
+    out.write_all(&END_MARKER.to_be_bytes()).map_err(io)?;
+    out.write_all(&records.to_be_bytes()).map_err(io)?;
+    out.flush().map_err(io)?;
+    Ok(records)
+}
+
+fn read_u32(input: &mut impl Read) -> Result<u32, StoreError> {
+    let mut bytes = [0u8; 4];
+    input
+        .read_exact(&mut bytes)
+        .map_err(|_| StoreError::Codec("the backup ends early".into()))?;
+    Ok(u32::from_be_bytes(bytes))
+}
+
+fn read_bytes(input: &mut impl Read, length: u32) -> Result<Vec<u8>, StoreError> {
+    if length > MAX_BACKUP_VALUE_BYTES {
+        return Err(StoreError::Codec(
+            "the backup holds an impossible length".into(),
+        ));
+    }
+    let mut bytes = vec![0u8; length as usize];
+    input
+        .read_exact(&mut bytes)
+        .map_err(|_| StoreError::Codec("the backup ends early".into()))?;
+    Ok(bytes)
+}
+
+/// Refuses a data directory that already holds something.
+pub(crate) fn refuse_occupied(data_dir: &Path) -> Result<(), StoreError> {
+    let occupied = std::fs::read_dir(data_dir).is_ok_and(|mut entries| entries.next().is_some());
+    if occupied {
+        return Err(StoreError::Io(format!(
+            "{} is not empty: restore into a new data directory",
+            data_dir.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Reads a whole backup without storing it: the record count if it is complete and sound.
+pub fn check(backup: &mut impl Read) -> Result<u64, StoreError> {
+    read_records(backup, |_, _| Ok(()))
+}
+
+/// Writes every record of a backup into `db`, then flushes; returns how many.
+pub(crate) fn load(backup: &mut impl Read, db: &sled::Db) -> Result<u64, StoreError> {
+    let mut batch = sled::Batch::default();
+    let mut in_batch = 0;
+    let records = read_records(backup, |key, value| {
+        batch.insert(key, value);
+        in_batch += 1;
+        if in_batch == RESTORE_BATCH_RECORDS {
+            db.apply_batch(std::mem::take(&mut batch))?;
+            in_batch = 0;
+        }
+        Ok(())
+    })?;
+    db.apply_batch(batch)?;
+    db.flush()?;
+    Ok(records)
+}
+
+/// Reads the header, hands every record to `visit`, and checks the end marker and count.
+fn read_records(
+    backup: &mut impl Read,
+    mut visit: impl FnMut(Vec<u8>, Vec<u8>) -> Result<(), StoreError>,
+) -> Result<u64, StoreError> {
+    let mut magic = [0u8; 16];
+    backup
+        .read_exact(&mut magic)
+        .map_err(|_| StoreError::Codec("not a tollgate backup".into()))?;
+    if &magic != MAGIC {
+        return Err(StoreError::Codec("not a tollgate backup".into()));
+    }
+    let version = read_u32(backup)?;
+    if version != FORMAT_VERSION {
+        return Err(StoreError::Codec(format!(
+            "backup format {version} is not supported (this build reads {FORMAT_VERSION})"
+        )));
+    }
+    let mut records: u64 = 0;
+    loop {
+        let key_length = read_u32(backup)?;
+        if key_length == END_MARKER {
+            break;
+        }
+        let key = read_bytes(backup, key_length)?;
+        let value_length = read_u32(backup)?;
+        let value = read_bytes(backup, value_length)?;
+        visit(key, value)?;
+        records += 1;
+    }
+    let mut count = [0u8; 8];
+    backup
+        .read_exact(&mut count)
+        .map_err(|_| StoreError::Codec("the backup ends early".into()))?;
+    if u64::from_be_bytes(count) != records {
+        return Err(StoreError::Codec(format!(
+            "the backup says {} records but holds {records}",
+            u64::from_be_bytes(count)
+        )));
+    }
+    Ok(records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+
+    fn sample_backup() -> (Vec<u8>, tempfile::TempDir) {
+        let temp = tempfile::tempdir().expect("temp");
+        let db = sled::Config::new()
+            .path(temp.path().join("source"))
+            .open()
+            .expect("open");
+        for index in 0..25u32 {
+            db.insert(index.to_be_bytes(), vec![7u8; index as usize])
+                .expect("insert");
+        }
+        let mut bytes = Vec::new();
+        assert_eq!(write(&db, &mut bytes).expect("write"), 25);
+        (bytes, temp)
+    }
+
+    #[test]
+    fn a_backup_restores_every_record_into_a_new_directory_only() {
+        let (bytes, temp) = sample_backup();
+        assert_eq!(check(&mut bytes.as_slice()).expect("check"), 25);
+        let target = temp.path().join("restored");
+        let (store, writer, records) =
+            Store::restore(&mut bytes.as_slice(), &target).expect("restore");
+        assert_eq!(records, 25);
+        let last = store
+            .get_raw(&crate::store::Key::from_bytes(&24u32.to_be_bytes()))
+            .expect("get");
+        assert_eq!(last, Some(vec![7u8; 24]));
+        store.close();
+        writer.join();
+        let again = Store::restore(&mut bytes.as_slice(), &target);
+        assert!(matches!(again, Err(StoreError::Io(_))), "{:?}", again.err());
+    }
+
+    #[test]
+    fn a_damaged_backup_is_refused_and_leaves_nothing() {
+        let (bytes, temp) = sample_backup();
+        let cases: Vec<Vec<u8>> = vec![
+            bytes[..bytes.len() - 3].to_vec(),
+            bytes[..bytes.len() / 2].to_vec(),
+            b"not a backup at all".to_vec(),
+            Vec::new(),
+        ];
+        for (index, damaged) in cases.into_iter().enumerate() {
+            assert!(check(&mut damaged.as_slice()).is_err(), "case {index}");
+            let target = temp.path().join(format!("damaged-{index}"));
+            assert!(
+                Store::restore(&mut damaged.as_slice(), &target).is_err(),
+                "case {index}"
+            );
+            assert!(!target.exists(), "case {index} left files behind");
+        }
+    }
+}
