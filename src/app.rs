@@ -12,6 +12,7 @@ use crate::config::Settings;
 use crate::ids::IdGenerator;
 use crate::policy::{PolicyEngine, PolicyRegistry, PolicyWatcher, RegistryError};
 use crate::service::scheduler::CLOCK_META;
+use crate::service::webhooks::WebhookRuntime;
 use crate::service::{AppState, ServiceError, Services, EVENT_STREAM_CAPACITY};
 use crate::store::{Key, Keyspace, Store, StoreError, WriterThread};
 
@@ -34,6 +35,8 @@ pub enum AppError {
     Serve(std::io::Error),
     #[error("could not load the policies: {0}")]
     Policies(#[from] RegistryError),
+    #[error("{0}")]
+    Webhooks(#[from] crate::service::webhook_client::WebhookClientError),
 }
 
 /// The state and the writer thread behind it.
@@ -69,6 +72,7 @@ impl Application {
                 let _ = policy_changes.send(change);
             },
         )?;
+        let webhooks = WebhookRuntime::new(&settings)?;
         let services = Arc::new(Services {
             store,
             clock,
@@ -77,6 +81,7 @@ impl Application {
             scheduler_lock: Mutex::new(()),
             event_stream,
             policies,
+            webhooks,
         });
         tokio::spawn(Services::record_policy_changes(
             Arc::downgrade(&services),
@@ -148,11 +153,11 @@ impl Application {
     ) -> Result<(), AppError> {
         let schema = crate::graphql::build_schema(Some(self.services.clone()));
         let router = crate::http::router(self.services.clone(), schema, demo_secret_key.as_deref());
-        tokio::spawn(Services::deliver_webhooks(
-            Arc::downgrade(&self.services),
-            self.services.event_stream.subscribe(),
-        ));
         let (stop_scheduler, scheduler_stopped) = watch::channel(false);
+        let outbox = tokio::spawn(Services::run_webhook_outbox(
+            Arc::downgrade(&self.services),
+            scheduler_stopped.clone(),
+        ));
         let scheduler = if self.services.clock.is_simulated() {
             None
         } else {
@@ -167,6 +172,7 @@ impl Application {
         if let Some(scheduler) = scheduler {
             let _ = scheduler.await;
         }
+        let _ = outbox.await;
         self.close().await;
         served.map_err(AppError::Serve)
     }

@@ -24,6 +24,20 @@ pub const MAX_TIMERS_PER_COMMIT: usize = 256;
 /// The furthest one `advanceClock` call may move time.
 pub const MAX_CLOCK_ADVANCE_DAYS: i64 = 3660;
 
+/// The most webhook deliveries in flight at once, over every endpoint. Each endpoint has
+/// at most one, so its events arrive in order.
+pub const MAX_WEBHOOK_DELIVERIES_IN_FLIGHT: usize = 32;
+/// How long a webhook delivery may take to connect (TLS included).
+pub const WEBHOOK_CONNECT_TIMEOUT_SECONDS: u64 = 5;
+/// How long one webhook delivery may take in all, answer included.
+pub const WEBHOOK_TIMEOUT_SECONDS: u64 = 10;
+/// How long an idle connection to an endpoint is kept for the next delivery.
+pub const WEBHOOK_IDLE_CONNECTION_SECONDS: u64 = 30;
+/// At most one log line per endpoint per this many seconds about failed deliveries.
+pub const WEBHOOK_FAILURE_LOG_INTERVAL_SECONDS: u64 = 60;
+/// The most endpoints the delivery worker tracks at once (the rest wait for a rescan).
+pub const MAX_WEBHOOK_ENDPOINTS_TRACKED: usize = 100_000;
+
 /// How the server runs.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -32,6 +46,10 @@ pub struct Settings {
     pub policies_dir: PathBuf,
     pub simulated_clock: bool,
     pub demo: bool,
+    /// Webhooks may go to loopback and private addresses (local development only).
+    pub webhooks_allow_private: bool,
+    /// A PEM file of extra CA certificates trusted for https webhook endpoints.
+    pub webhooks_extra_ca: Option<PathBuf>,
 }
 
 impl Settings {
@@ -45,6 +63,8 @@ impl Settings {
             policies_dir,
             simulated_clock: false,
             demo: false,
+            webhooks_allow_private: false,
+            webhooks_extra_ca: None,
         }
     }
 }

@@ -8,6 +8,7 @@
 pub mod app;
 pub mod clock;
 pub mod config;
+pub mod devtools;
 pub mod domain;
 pub mod graphql;
 pub mod http;

@@ -30,6 +30,8 @@ pub mod refunds;
 pub mod scheduler;
 pub mod topups;
 pub mod transfers;
+pub mod webhook_client;
+pub mod webhook_outbox;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -61,6 +63,8 @@ pub struct Services {
     pub event_stream: broadcast::Sender<PublishedEvent>,
     /// The compiled policies, swapped atomically when a file changes.
     pub policies: Arc<PolicyRegistry>,
+    /// The webhook client and the state the delivery worker shares with requests.
+    pub webhooks: webhooks::WebhookRuntime,
 }
 
 /// An event as streamed to subscribers, with the platform it belongs to.
@@ -91,6 +95,10 @@ impl Caller {
 impl Services {
     /// Streams committed events to subscribers; nobody listening is fine.
     pub fn publish(&self, platform: &PlatformId, events: Vec<Event>) {
+        if !events.is_empty() {
+            // Their outbox entries are durable now; the router fans them out.
+            self.webhooks.events_committed.notify_one();
+        }
         for event in events {
             let _ = self.event_stream.send(PublishedEvent {
                 platform: platform.clone(),

@@ -12,6 +12,7 @@ use super::draft::{
 use super::idempotency;
 use super::payout_lifecycle::{TIMER_PAYOUT_ARRIVAL, TIMER_PAYOUT_SUBMISSION};
 use super::payout_runs::TIMER_PAYOUT_RUN;
+use super::webhook_outbox::TIMER_WEBHOOK_RETRY;
 use super::{Draft, ServiceError, Services};
 use crate::config::{MAX_CLOCK_ADVANCE_DAYS, MAX_TIMERS_PER_COMMIT};
 use crate::domain::balance_transactions::{BalanceTransaction, BalanceTransactionStatus};
@@ -159,6 +160,10 @@ impl Services {
                     }
                     TIMER_DISPUTE_DEADLINE => {
                         self.dispute_deadline(&timer.platform, timer.key, &timer.payload)
+                            .await?
+                    }
+                    TIMER_WEBHOOK_RETRY => {
+                        self.webhook_retry_due(&timer.platform, timer.key, &timer.payload)
                             .await?
                     }
                     other => {

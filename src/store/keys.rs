@@ -22,6 +22,10 @@ pub enum Keyspace {
     SecretKey,
     /// `p<version hash>` → a policy's source.
     PolicySource,
+    /// The webhook outbox. `we/<platform>/<event id>` → the event's type: an event not yet
+    /// routed to endpoints, written in the event's own commit; `wd/<platform>/<endpoint>/
+    /// <delivery id>` → empty: a delivery not yet acknowledged, in order per endpoint.
+    Outbox,
     /// `m<name>` → settings the server keeps for itself (the simulated time, the demo platform).
     Meta,
 }
@@ -37,6 +41,7 @@ impl Keyspace {
             Keyspace::Timer => b't',
             Keyspace::SecretKey => b's',
             Keyspace::PolicySource => b'p',
+            Keyspace::Outbox => b'w',
             Keyspace::Meta => b'm',
         }
     }
@@ -81,6 +86,19 @@ impl Key {
         Key::new(
             Keyspace::Timer,
             &format!("{}/{kind}/{platform}/{subject}", timer_stamp(due_micros)),
+        )
+    }
+
+    /// An event waiting to be routed to the endpoints that want it.
+    pub fn outbox_event(platform: &str, event: &str) -> Key {
+        Key::new(Keyspace::Outbox, &format!("e/{platform}/{event}"))
+    }
+
+    /// A delivery waiting to be acknowledged by its endpoint.
+    pub fn outbox_delivery(platform: &str, endpoint: &str, delivery: &str) -> Key {
+        Key::new(
+            Keyspace::Outbox,
+            &format!("d/{platform}/{endpoint}/{delivery}"),
         )
     }
 

@@ -28,10 +28,17 @@ pub fn policies_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policies")
 }
 
+/// Test settings: port 0, the simulated clock, and webhooks allowed to reach the loopback
+/// receivers the tests start.
+pub fn test_settings(data_dir: PathBuf) -> Settings {
+    settings(data_dir, policies_dir())
+}
+
 fn settings(data_dir: PathBuf, policies: PathBuf) -> Settings {
     Settings {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         simulated_clock: true,
+        webhooks_allow_private: true,
         ..Settings::new(data_dir, policies)
     }
 }
@@ -41,6 +48,17 @@ pub async fn spawn_app() -> TestApp {
     let temp = tempfile::tempdir().expect("temp dir");
     let data_dir = temp.path().join("data");
     let mut app = start(data_dir, None).await;
+    app._temp = Some(temp);
+    app
+}
+
+/// A server over a new temporary store with its settings changed by `change`.
+pub async fn spawn_app_with_settings(change: impl FnOnce(&mut Settings)) -> TestApp {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let data_dir = temp.path().join("data");
+    let mut settings = settings(data_dir.clone(), policies_dir());
+    change(&mut settings);
+    let mut app = start_settings(settings, None, None).await;
     app._temp = Some(temp);
     app
 }
@@ -66,8 +84,16 @@ pub async fn start_with(
     policies: PathBuf,
     policy: Option<String>,
 ) -> TestApp {
-    let application =
-        Application::build(settings(data_dir.clone(), policies)).expect("build application");
+    start_settings(settings(data_dir, policies), platform, policy).await
+}
+
+pub async fn start_settings(
+    settings: Settings,
+    platform: Option<(String, String)>,
+    policy: Option<String>,
+) -> TestApp {
+    let data_dir = settings.data_dir.clone();
+    let application = Application::build(settings).expect("build application");
     let services = application.services.clone();
     let (platform_id, secret_key) = match platform {
         Some(platform) => platform,

@@ -40,3 +40,7 @@ mod policy_sandbox;
 mod policy_server;
 mod schema_file;
 mod webhooks;
+mod webhooks_cli;
+mod webhooks_outbox;
+mod webhooks_security;
+mod webhooks_support;
