@@ -152,7 +152,19 @@ impl Application {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), AppError> {
         let schema = crate::graphql::build_schema(Some(self.services.clone()));
-        let router = crate::http::router(self.services.clone(), schema, demo_secret_key.as_deref());
+        let (closing, closing_seen) = watch::channel(false);
+        let router = crate::http::router(
+            self.services.clone(),
+            schema,
+            demo_secret_key.as_deref(),
+            closing_seen,
+        );
+        // Subscriptions are told as soon as shutdown starts, so they close cleanly (1001)
+        // while requests drain.
+        let shutdown = async move {
+            shutdown.await;
+            let _ = closing.send(true);
+        };
         let (stop_scheduler, scheduler_stopped) = watch::channel(false);
         let outbox = tokio::spawn(Services::run_webhook_outbox(
             Arc::downgrade(&self.services),

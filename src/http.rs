@@ -11,11 +11,14 @@ use async_graphql::http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS};
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{Data, ServerError, Value};
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use axum::extract::ws::{CloseFrame, Message};
 use axum::extract::{State, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use futures::{SinkExt, StreamExt};
+use tokio::sync::watch;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -34,9 +37,17 @@ pub const MAX_CACHED_QUERIES: usize = 512;
 /// Queries longer than this are parsed every time rather than cached.
 pub const MAX_CACHED_QUERY_BYTES: usize = 16 * 1024;
 
+/// The close code and reason subscriptions get when the server shuts down.
+pub const SHUTDOWN_CLOSE_CODE: u16 = 1001;
+pub const SHUTDOWN_CLOSE_REASON: &str = "the server is shutting down";
+/// How many outgoing subscription messages may wait for a slow client.
+pub const MAX_QUEUED_SUBSCRIPTION_MESSAGES: usize = 64;
+
 #[derive(Clone)]
 struct HttpState {
     services: AppState,
+    /// Becomes true when the server starts shutting down.
+    closing: watch::Receiver<bool>,
     schema: TollgateSchema,
     /// The GraphiQL page, built once (with the demo key pre-filled when there is one).
     graphiql: Arc<String>,
@@ -73,7 +84,13 @@ fn use_parsed_query(
     request.set_parsed_query(document);
 }
 
-pub fn router(services: AppState, schema: TollgateSchema, demo_secret_key: Option<&str>) -> Router {
+/// The routes; `closing` turning true ends every subscription with a clean close frame.
+pub fn router(
+    services: AppState,
+    schema: TollgateSchema,
+    demo_secret_key: Option<&str>,
+    closing: watch::Receiver<bool>,
+) -> Router {
     let authorization = demo_secret_key.map(|key| format!("Bearer {key}"));
     let mut graphiql = GraphiQLSource::build()
         .endpoint("/graphql")
@@ -86,6 +103,7 @@ pub fn router(services: AppState, schema: TollgateSchema, demo_secret_key: Optio
     }
     let state = HttpState {
         services,
+        closing,
         schema,
         graphiql: Arc::new(graphiql.finish()),
         parsed: Arc::new(Mutex::new(HashMap::new())),
@@ -249,10 +267,16 @@ async fn graphql_ws(
 ) -> Response {
     let services = state.services.clone();
     let schema = state.schema.clone();
+    let mut closing = state.closing.clone();
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |stream| {
-            GraphQLWebSocket::new(stream, schema, protocol)
+        .on_upgrade(move |socket| async move {
+            let (mut sink, stream) = socket.split();
+            // The session writes into a queue that one forwarder drains to the socket, so
+            // the socket is still ours to close when the server shuts down.
+            let (outgoing, mut queued) =
+                futures::channel::mpsc::channel::<Message>(MAX_QUEUED_SUBSCRIPTION_MESSAGES);
+            let session = GraphQLWebSocket::new_with_pair(outgoing, stream, schema, protocol)
                 .on_connection_init(move |payload| async move {
                     let field = |name: &str| {
                         payload
@@ -272,6 +296,27 @@ async fn graphql_ws(
                     data.insert(caller);
                     Ok(data)
                 })
-                .serve()
+                .serve();
+            let shut_down = {
+                let forward = async {
+                    while let Some(message) = queued.next().await {
+                        if sink.send(message).await.is_err() {
+                            break;
+                        }
+                    }
+                };
+                tokio::select! {
+                    _ = futures::future::join(session, forward) => false,
+                    _ = closing.wait_for(|closing| *closing) => true,
+                }
+            };
+            if shut_down {
+                let frame = CloseFrame {
+                    code: SHUTDOWN_CLOSE_CODE,
+                    reason: SHUTDOWN_CLOSE_REASON.into(),
+                };
+                let _ = sink.send(Message::Close(Some(frame))).await;
+                let _ = sink.close().await;
+            }
         })
 }

@@ -29,6 +29,8 @@ mod payouts_support;
 
 mod demo;
 
+mod events_subscription;
+
 mod foundation_bad_input;
 mod foundation_concurrency;
 mod foundation_crash;
