@@ -103,12 +103,26 @@ impl WebhookRuntime {
     }
 
     /// Logs a failed attempt unless this endpoint logged one less than a minute ago; the
-    /// next line says how many were left out.
-    pub(super) fn log_failure(&self, endpoint: &str, delivery: &str, outcome: &AttemptOutcome) {
-        let now = Instant::now();
+    /// next line says how many were left out. Returns whether it logged.
+    pub(super) fn log_failure(
+        &self,
+        endpoint: &str,
+        delivery: &str,
+        outcome: &AttemptOutcome,
+    ) -> bool {
+        self.log_failure_at(Instant::now(), endpoint, delivery, outcome)
+    }
+
+    fn log_failure_at(
+        &self,
+        now: Instant,
+        endpoint: &str,
+        delivery: &str,
+        outcome: &AttemptOutcome,
+    ) -> bool {
         let suppressed = {
             let Ok(mut log) = self.failure_log.lock() else {
-                return;
+                return false;
             };
             if log.len() >= MAX_WEBHOOK_ENDPOINTS_TRACKED {
                 log.clear();
@@ -119,7 +133,7 @@ impl WebhookRuntime {
                         < WEBHOOK_FAILURE_LOG_INTERVAL_SECONDS =>
                 {
                     *suppressed = suppressed.saturating_add(1);
-                    return;
+                    return false;
                 }
                 Some((last, suppressed)) => {
                     *last = now;
@@ -145,6 +159,7 @@ impl WebhookRuntime {
             ),
             AttemptOutcome::Acknowledged { .. } => {}
         }
+        true
     }
 }
 
@@ -426,16 +441,6 @@ impl Services {
         Ok(delivery)
     }
 
-    pub fn webhook_delivery(
-        &self,
-        caller: &Caller,
-        id: &WebhookDeliveryId,
-    ) -> Result<Option<WebhookDelivery>, ServiceError> {
-        Ok(self
-            .find::<WebhookDelivery>(caller, id.as_ref())?
-            .map(|found| found.value))
-    }
-
     /// How many enabled endpoints have not acknowledged an event yet: its pending
     /// deliveries, or, before it is routed, the endpoints that want it.
     pub fn pending_webhooks(&self, caller: &Caller, event: &Event) -> Result<usize, ServiceError> {
@@ -561,4 +566,31 @@ pub(super) fn settle_delivery(draft: &mut Draft, platform: &str, delivery: &Webh
         id,
     ));
     draft.index(&deliveries_index(endpoint, Some(delivery.status)), id);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration as StdDuration;
+
+    #[test]
+    fn failures_log_at_most_once_a_minute_per_endpoint() {
+        let runtime =
+            WebhookRuntime::new(&Settings::new("data".into(), "policies".into())).expect("runtime");
+        let refused = AttemptOutcome::Refused { status: 500 };
+        let start = Instant::now();
+        let logged: Vec<bool> = (0..400u64)
+            .map(|second| {
+                runtime.log_failure_at(
+                    start + StdDuration::from_secs(second),
+                    "we_dead",
+                    "whd_1",
+                    &refused,
+                )
+            })
+            .collect();
+        // 400 failures over 400 seconds: one line at 0 s, 60 s, 120 s … 360 s.
+        assert_eq!(logged.iter().filter(|logged| **logged).count(), 7);
+        assert!(runtime.log_failure_at(start, "we_other", "whd_2", &refused));
+    }
 }
