@@ -37,6 +37,9 @@ const ROUTER_SWEEP_SECONDS: u64 = 5;
 /// How often the worker looks at every endpoint with deliveries even without being told,
 /// so one that stopped on a storage error is picked up again.
 const OUTBOX_SWEEP_SECONDS: u64 = 60;
+/// How long shutting down waits for attempts in flight to be answered and recorded;
+/// any still open after it are sent again after the restart.
+const SHUTDOWN_GRACE_SECONDS: u64 = 5;
 /// How many stale outbox entries one look at an endpoint clears before giving way.
 const MAX_STALE_ENTRIES_PER_LOOK: usize = 16;
 
@@ -300,7 +303,6 @@ impl Services {
                 endpoint = %endpoint_id,
                 "webhook endpoint disabled after failing every attempt for three days"
             );
-            self.webhooks.forget_endpoints(platform);
             self.fail_pending_deliveries(
                 platform,
                 &endpoint_id,
@@ -455,6 +457,7 @@ async fn deliver_loop(services: Weak<Services>, mut shutdown: watch::Receiver<bo
                     services_weak(&services),
                     endpoint.clone(),
                     permits.clone(),
+                    shutdown.clone(),
                 ));
                 task_endpoints.insert(handle.id(), endpoint);
             }
@@ -481,7 +484,16 @@ async fn deliver_loop(services: Weak<Services>, mut shutdown: watch::Receiver<bo
                 }
             }
             _ = shutdown.changed() => {
-                tasks.abort_all();
+                // Attempts in flight get a moment to be answered and recorded, so a 2xx
+                // is not sent again after the restart; no new attempt starts.
+                let drained = tokio::time::timeout(
+                    Duration::from_secs(SHUTDOWN_GRACE_SECONDS),
+                    async { while tasks.join_next().await.is_some() {} },
+                )
+                .await;
+                if drained.is_err() {
+                    tasks.abort_all();
+                }
                 return;
             }
         }
@@ -506,13 +518,25 @@ fn services_weak(services: &Arc<Services>) -> Weak<Services> {
     Arc::downgrade(services)
 }
 
-/// Sends one endpoint's deliveries in order until its queue is empty or waiting.
-async fn drain_endpoint(services: Weak<Services>, endpoint: EndpointKey, permits: Arc<Semaphore>) {
+/// Sends one endpoint's deliveries in order until its queue is empty or waiting, or the
+/// server stops.
+async fn drain_endpoint(
+    services: Weak<Services>,
+    endpoint: EndpointKey,
+    permits: Arc<Semaphore>,
+    shutdown: watch::Receiver<bool>,
+) {
     let (platform, endpoint_id) = endpoint;
     loop {
+        if *shutdown.borrow() {
+            return;
+        }
         let Ok(_permit) = permits.clone().acquire_owned().await else {
             return;
         };
+        if *shutdown.borrow() {
+            return;
+        }
         let (prepared, client, allow_private, url) = {
             let Some(services) = services.upgrade() else {
                 return;

@@ -3,7 +3,6 @@
 //! (`webhook_outbox`) shares with the request path.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -27,8 +26,6 @@ use crate::store::{Key, MAX_SCAN_ITEMS};
 
 /// The most endpoints one platform may register.
 pub const MAX_ENDPOINTS_PER_PLATFORM: usize = 16;
-/// The most platforms whose endpoints are kept in memory.
-const MAX_CACHED_PLATFORMS: usize = 10_000;
 pub(super) const ENDPOINTS_INDEX: &str = "webhook_endpoints";
 
 /// The index of one endpoint's deliveries, optionally only those in one status.
@@ -48,10 +45,6 @@ pub(super) fn pending_index(event: &str) -> String {
 pub struct WebhookRuntime {
     pub client: reqwest::Client,
     pub allow_private: bool,
-    /// Each platform's endpoints as last read; dropped whenever one changes.
-    endpoints: Mutex<HashMap<String, Arc<Vec<WebhookEndpoint>>>>,
-    /// Bumped by every change, so a read that raced a change is not cached.
-    generation: AtomicU64,
     /// Endpoints with deliveries to look at, and the signal that there are some.
     ready: Mutex<BTreeSet<(String, String)>>,
     pub(super) deliveries_ready: Arc<Notify>,
@@ -69,8 +62,6 @@ impl WebhookRuntime {
                 settings.webhooks_extra_ca.as_deref(),
             )?,
             allow_private: settings.webhooks_allow_private,
-            endpoints: Mutex::default(),
-            generation: AtomicU64::new(0),
             ready: Mutex::default(),
             deliveries_ready: Arc::new(Notify::new()),
             events_committed: Arc::new(Notify::new()),
@@ -93,13 +84,6 @@ impl WebhookRuntime {
             .lock()
             .map(|mut ready| std::mem::take(&mut *ready))
             .unwrap_or_default()
-    }
-
-    pub(super) fn forget_endpoints(&self, platform: &str) {
-        self.generation.fetch_add(1, Ordering::SeqCst);
-        if let Ok(mut endpoints) = self.endpoints.lock() {
-            endpoints.remove(platform);
-        }
     }
 
     /// Logs a failed attempt unless this endpoint logged one less than a minute ago; the
@@ -230,7 +214,6 @@ impl Services {
             })
         })
         .await?;
-        self.webhooks.forget_endpoints(&caller.platform_key());
         Ok(endpoint)
     }
 
@@ -339,7 +322,6 @@ impl Services {
         })
         .await?;
         let platform = caller.platform_key();
-        self.webhooks.forget_endpoints(&platform);
         let endpoint = changed.ok_or_else(|| ServiceError::internal(operation, "no change"))?;
         if endpoint.disabled {
             self.fail_pending_deliveries(&platform, id.as_ref(), "the endpoint was disabled")
@@ -377,7 +359,6 @@ impl Services {
             })
         })
         .await?;
-        self.webhooks.forget_endpoints(&platform);
         self.fail_pending_deliveries(&platform, id.as_ref(), "the endpoint was deleted")
             .await?;
         deleted.ok_or_else(|| ServiceError::internal("deleteWebhookEndpoint", "nothing deleted"))
@@ -469,21 +450,13 @@ impl Services {
             .len())
     }
 
-    /// A platform's endpoints, from memory when nothing changed since they were read.
+    /// A platform's endpoints, read from the store: the router reads them after the
+    /// events it routes were committed, so an endpoint made before an event always hears
+    /// of it.
     pub(super) fn endpoints_of(
         &self,
         platform: &str,
-    ) -> Result<Arc<Vec<WebhookEndpoint>>, ServiceError> {
-        if let Some(cached) = self
-            .webhooks
-            .endpoints
-            .lock()
-            .ok()
-            .and_then(|cache| cache.get(platform).cloned())
-        {
-            return Ok(cached);
-        }
-        let generation = self.webhooks.generation.load(Ordering::SeqCst);
+    ) -> Result<Vec<WebhookEndpoint>, ServiceError> {
         let ids =
             self.store
                 .scan_index(platform, ENDPOINTS_INDEX, None, MAX_ENDPOINTS_PER_PLATFORM)?;
@@ -491,15 +464,6 @@ impl Services {
         for id in ids {
             if let Some(found) = self.store.get_object::<WebhookEndpoint>(platform, &id)? {
                 endpoints.push(found.value);
-            }
-        }
-        let endpoints = Arc::new(endpoints);
-        if let Ok(mut cache) = self.webhooks.endpoints.lock() {
-            if self.webhooks.generation.load(Ordering::SeqCst) == generation {
-                if cache.len() >= MAX_CACHED_PLATFORMS {
-                    cache.clear();
-                }
-                cache.insert(platform.to_owned(), endpoints.clone());
             }
         }
         Ok(endpoints)
