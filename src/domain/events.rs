@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::ids::{AccountId, EventId};
+use crate::money::{Currency, MinorUnits, Money};
 
 /// The longest event type name accepted in filters.
 pub const MAX_EVENT_TYPE_CHARS: usize = 64;
@@ -201,19 +202,64 @@ pub fn catalogue_markdown() -> String {
     table
 }
 
-/// An object's JSON as events carry it: the record's `snake_case` field names become the
-/// `camelCase` names of its GraphQL type, at every depth.
+/// An object's JSON as events carry it, in the shape of its GraphQL type: the record's
+/// `snake_case` field names become `camelCase` at every depth, and amounts in minor units
+/// beside a `currency` (`amount`, `amount_refunded`, …) become `Money` objects with their
+/// `decimal`, as the API shows them.
 pub fn wire_object(value: Value) -> Value {
     match value {
-        Value::Object(fields) => Value::Object(
-            fields
-                .into_iter()
-                .map(|(name, value)| (camel_case(&name), wire_object(value)))
-                .collect(),
-        ),
+        Value::Object(fields) => {
+            if let Some(money) = money_object(&fields) {
+                return money;
+            }
+            let currency = fields
+                .get("currency")
+                .and_then(Value::as_str)
+                .and_then(|code| Currency::parse(code).ok());
+            Value::Object(
+                fields
+                    .into_iter()
+                    .map(|(name, value)| {
+                        let value = match (currency, &value) {
+                            (Some(currency), Value::Number(amount)) if is_amount_field(&name) => {
+                                amount
+                                    .as_i64()
+                                    .and_then(|amount| money_json(amount, currency))
+                            }
+                            _ => None,
+                        }
+                        .unwrap_or_else(|| wire_object(value));
+                        (camel_case(&name), value)
+                    })
+                    .collect(),
+            )
+        }
         Value::Array(items) => Value::Array(items.into_iter().map(wire_object).collect()),
         other => other,
     }
+}
+
+fn is_amount_field(name: &str) -> bool {
+    name == "amount" || name.starts_with("amount_")
+}
+
+/// `{amount, currency}` as the GraphQL `Money` type shows it, or `None` when it is not one.
+fn money_object(fields: &Map<String, Value>) -> Option<Value> {
+    if fields.len() != 2 {
+        return None;
+    }
+    let amount = fields.get("amount")?.as_i64()?;
+    let currency = Currency::parse(fields.get("currency")?.as_str()?).ok()?;
+    money_json(amount, currency)
+}
+
+fn money_json(amount: i64, currency: Currency) -> Option<Value> {
+    let money = Money::new(MinorUnits::new(amount).ok()?, currency);
+    Some(serde_json::json!({
+        "amount": amount,
+        "currency": currency.code(),
+        "decimal": money.decimal(),
+    }))
 }
 
 fn camel_case(name: &str) -> String {

@@ -446,3 +446,38 @@ fn every_event_type_written_is_in_the_catalogue_and_the_readme() {
         "the README's event catalogue is out of date: run UPDATE_README=1 cargo test --test it catalogue"
     );
 }
+
+#[tokio::test]
+async fn events_carry_objects_in_the_shape_of_their_graphql_type() {
+    let app = spawn_app().await;
+    let body = app
+        .graphql(
+            "mutation { createCharge(input: {amount: 2000, currency: \"usd\", paymentMethod: \"pm_card_visa\"}) { id } }",
+            json!({}),
+        )
+        .await;
+    assert_no_errors(&body);
+    let charge = body["data"]["createCharge"]["id"].clone();
+    let body = app
+        .graphql(
+            "{ events(type: \"charge.succeeded\") { nodes { data { object previousAttributes } } } }",
+            json!({}),
+        )
+        .await;
+    assert_no_errors(&body);
+    let data = &body["data"]["events"]["nodes"][0]["data"];
+    let object = &data["object"];
+    assert_eq!(object["id"], charge);
+    assert_eq!(
+        object["amount"],
+        json!({"amount": 2000, "currency": "usd", "decimal": "20.00"})
+    );
+    assert_eq!(
+        object["amountRefunded"],
+        json!({"amount": 0, "currency": "usd", "decimal": "0.00"})
+    );
+    assert_eq!(object["paymentMethod"], "pm_card_visa");
+    let names: Vec<&String> = object.as_object().expect("object").keys().collect();
+    assert!(names.iter().all(|name| !name.contains('_')), "{names:?}");
+    assert_eq!(data["previousAttributes"], Value::Null);
+}
