@@ -260,13 +260,15 @@ impl Services {
             if let Some(failure) = failure {
                 return self.return_payout(draft, platform_id, found, Outcome::Failed(failure));
             }
+            let before = found.value.clone();
             let mut payout = found.value;
             change_status(draft, platform_id, &mut payout, PayoutStatus::InTransit);
             draft.update(payout.id.as_ref(), &payout, found.revision)?;
-            draft.event(
+            draft.event_update(
                 &self.ids,
                 "payout.updated",
                 payout.account.as_ref(),
+                &before.public_view(),
                 &payout.public_view(),
             )
         })
