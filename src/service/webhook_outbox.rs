@@ -544,6 +544,7 @@ async fn drain_endpoint(
             match services.next_attempt(&platform, &endpoint_id).await {
                 Ok(Some(prepared)) => {
                     let url = prepared.endpoint.value.url.clone();
+                    services.webhooks.attempt_started();
                     (
                         prepared,
                         services.webhooks.client.clone(),
@@ -569,6 +570,7 @@ async fn drain_endpoint(
         let Some(services) = services.upgrade() else {
             return;
         };
+        services.webhooks.attempt_ended();
         match services.record_attempt(&platform, prepared, outcome).await {
             Ok(true) => continue,
             Ok(false) => return,

@@ -3,6 +3,7 @@
 //! (`webhook_outbox`) shares with the request path.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -52,6 +53,9 @@ pub struct WebhookRuntime {
     pub(super) events_committed: Arc<Notify>,
     /// Per endpoint: when a failure was last logged, and how many were not logged since.
     failure_log: Mutex<HashMap<String, (Instant, u64)>>,
+    /// Attempts waiting for an answer now, and the most there have been at once.
+    in_flight: AtomicUsize,
+    most_in_flight: AtomicUsize,
 }
 
 impl WebhookRuntime {
@@ -66,7 +70,28 @@ impl WebhookRuntime {
             deliveries_ready: Arc::new(Notify::new()),
             events_committed: Arc::new(Notify::new()),
             failure_log: Mutex::default(),
+            in_flight: AtomicUsize::new(0),
+            most_in_flight: AtomicUsize::new(0),
         })
+    }
+
+    /// Attempts waiting for an answer now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// The most attempts that have waited for an answer at once since the server started.
+    pub fn most_in_flight(&self) -> usize {
+        self.most_in_flight.load(Ordering::SeqCst)
+    }
+
+    pub(super) fn attempt_started(&self) {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most_in_flight.fetch_max(now, Ordering::SeqCst);
+    }
+
+    pub(super) fn attempt_ended(&self) {
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 
     /// Asks the worker to look at an endpoint's deliveries.
