@@ -72,7 +72,7 @@ impl Application {
                 let _ = policy_changes.send(change);
             },
         )?;
-        let webhooks = WebhookRuntime::new(&settings)?;
+        let webhooks = WebhookRuntime::new(&settings, store.with_own_read_count())?;
         let services = Arc::new(Services {
             store,
             clock,

@@ -16,7 +16,7 @@ use tokio::task::JoinSet;
 
 use super::idempotency::{self, MAX_COMMIT_ATTEMPTS};
 use super::webhook_client::{send_attempt, signature_header};
-use super::webhooks::{new_delivery, pending_index, queue_delivery, settle_delivery};
+use super::webhooks::{endpoints_in, new_delivery, pending_index, queue_delivery, settle_delivery};
 use super::{Draft, ServiceError, Services};
 use crate::config::{MAX_WEBHOOK_DELIVERIES_IN_FLIGHT, MAX_WEBHOOK_ENDPOINTS_TRACKED};
 use crate::domain::events::Event;
@@ -83,7 +83,10 @@ impl Services {
     pub async fn route_events(&self) -> Result<usize, ServiceError> {
         let mut routed = 0;
         loop {
-            let waiting = self.store.outbox_events(MAX_EVENTS_ROUTED_PER_COMMIT)?;
+            let waiting = self
+                .webhooks
+                .store
+                .outbox_events(MAX_EVENTS_ROUTED_PER_COMMIT)?;
             if waiting.is_empty() {
                 return Ok(routed);
             }
@@ -107,7 +110,7 @@ impl Services {
         events: &[(String, String)],
     ) -> Result<(), ServiceError> {
         let platform_id = PlatformId::parse(platform).map_err(|error| internal("outbox", error))?;
-        let endpoints = self.endpoints_of(platform)?;
+        let endpoints = endpoints_in(&self.webhooks.store, platform)?;
         let now = self.clock.now();
         let mut draft = Draft::new(&platform_id, now);
         let mut woken = BTreeSet::new();
@@ -125,7 +128,11 @@ impl Services {
             if wanting.is_empty() {
                 continue;
             }
-            let Some(event) = self.store.get_object::<Event>(platform, event_id)? else {
+            let Some(event) = self
+                .webhooks
+                .store
+                .get_object::<Event>(platform, event_id)?
+            else {
                 continue;
             };
             let event_id = EventId::parse(event_id).map_err(|error| internal("outbox", error))?;
@@ -139,7 +146,7 @@ impl Services {
                 woken.insert(endpoint.id.to_string());
             }
         }
-        match self.store.commit(draft.commit).await {
+        match self.webhooks.store.commit(draft.commit).await {
             Ok(_) => {}
             // Another pass routed them first.
             Err(StoreError::ConditionFailed { .. }) => return Ok(()),
@@ -243,7 +250,7 @@ impl Services {
     ) -> Result<(), ServiceError> {
         let mut draft = Draft::system(self.clock.now());
         draft.delete(Key::outbox_delivery(platform, endpoint, delivery));
-        self.store.commit(draft.commit).await?;
+        self.webhooks.store.commit(draft.commit).await?;
         Ok(())
     }
 
@@ -292,7 +299,7 @@ impl Services {
             }
         }
         let published = std::mem::take(&mut draft.published);
-        match self.store.commit(draft.commit).await {
+        match self.webhooks.store.commit(draft.commit).await {
             Ok(_) => self.publish(&platform_id, published),
             // Changed meanwhile (disabled, deleted, resent): look at the queue again.
             Err(StoreError::RevisionConflict { .. }) => return Ok(true),
@@ -324,7 +331,7 @@ impl Services {
         let platform_id = PlatformId::parse(platform).map_err(|error| internal("outbox", error))?;
         let mut conflicts = 0;
         loop {
-            let ids = self.store.outbox_deliveries(
+            let ids = self.webhooks.store.outbox_deliveries(
                 platform,
                 endpoint,
                 MAX_DELIVERIES_SETTLED_PER_COMMIT,
@@ -335,7 +342,11 @@ impl Services {
             let mut draft = Draft::new(&platform_id, self.clock.now());
             for id in ids {
                 draft.delete(Key::outbox_delivery(platform, endpoint, &id));
-                let Some(found) = self.store.get_object::<WebhookDelivery>(platform, &id)? else {
+                let Some(found) = self
+                    .webhooks
+                    .store
+                    .get_object::<WebhookDelivery>(platform, &id)?
+                else {
                     continue;
                 };
                 let mut delivery = found.value;
@@ -355,7 +366,7 @@ impl Services {
                 draft.update(&id, &delivery, found.revision)?;
                 settle_delivery(&mut draft, platform, &delivery);
             }
-            match self.store.commit(draft.commit).await {
+            match self.webhooks.store.commit(draft.commit).await {
                 Ok(_) => {}
                 Err(StoreError::RevisionConflict { .. }) if conflicts < MAX_COMMIT_ATTEMPTS => {
                     conflicts += 1;

@@ -23,7 +23,7 @@ use crate::domain::webhooks::{
     WebhookEndpoint, PREVIOUS_SECRET_HOURS,
 };
 use crate::ids::{EventId, WebhookDeliveryId, WebhookEndpointId};
-use crate::store::{Key, MAX_SCAN_ITEMS};
+use crate::store::{Key, Store, MAX_SCAN_ITEMS};
 
 /// The most endpoints one platform may register.
 pub const MAX_ENDPOINTS_PER_PLATFORM: usize = 16;
@@ -45,6 +45,9 @@ pub(super) fn pending_index(event: &str) -> String {
 /// What the request path and the delivery worker share.
 pub struct WebhookRuntime {
     pub client: reqwest::Client,
+    /// The store as the router and worker read it: its reads are counted apart, since
+    /// they are background work and no request's cost.
+    pub(super) store: Store,
     pub allow_private: bool,
     /// Endpoints with deliveries to look at, and the signal that there are some.
     ready: Mutex<BTreeSet<(String, String)>>,
@@ -59,8 +62,9 @@ pub struct WebhookRuntime {
 }
 
 impl WebhookRuntime {
-    pub fn new(settings: &Settings) -> Result<WebhookRuntime, WebhookClientError> {
+    pub fn new(settings: &Settings, store: Store) -> Result<WebhookRuntime, WebhookClientError> {
         Ok(WebhookRuntime {
+            store,
             client: webhook_client(
                 settings.webhooks_allow_private,
                 settings.webhooks_extra_ca.as_deref(),
@@ -475,24 +479,29 @@ impl Services {
             .len())
     }
 
-    /// A platform's endpoints, read from the store: the router reads them after the
-    /// events it routes were committed, so an endpoint made before an event always hears
-    /// of it.
+    /// A platform's endpoints.
     pub(super) fn endpoints_of(
         &self,
         platform: &str,
     ) -> Result<Vec<WebhookEndpoint>, ServiceError> {
-        let ids =
-            self.store
-                .scan_index(platform, ENDPOINTS_INDEX, None, MAX_ENDPOINTS_PER_PLATFORM)?;
-        let mut endpoints = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(found) = self.store.get_object::<WebhookEndpoint>(platform, &id)? {
-                endpoints.push(found.value);
-            }
-        }
-        Ok(endpoints)
+        endpoints_in(&self.store, platform)
     }
+}
+
+/// A platform's endpoints, read from the store: the router reads them after the events it
+/// routes were committed, so an endpoint made before an event always hears of it.
+pub(super) fn endpoints_in(
+    store: &Store,
+    platform: &str,
+) -> Result<Vec<WebhookEndpoint>, ServiceError> {
+    let ids = store.scan_index(platform, ENDPOINTS_INDEX, None, MAX_ENDPOINTS_PER_PLATFORM)?;
+    let mut endpoints = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(found) = store.get_object::<WebhookEndpoint>(platform, &id)? {
+            endpoints.push(found.value);
+        }
+    }
+    Ok(endpoints)
 }
 
 pub(super) fn new_delivery(
@@ -564,8 +573,10 @@ mod tests {
 
     #[test]
     fn failures_log_at_most_once_a_minute_per_endpoint() {
-        let runtime =
-            WebhookRuntime::new(&Settings::new("data".into(), "policies".into())).expect("runtime");
+        let temp = tempfile::tempdir().expect("temp dir");
+        let (store, _writer) = Store::open(temp.path()).expect("store");
+        let runtime = WebhookRuntime::new(&Settings::new("data".into(), "policies".into()), store)
+            .expect("runtime");
         let refused = AttemptOutcome::Refused { status: 500 };
         let start = Instant::now();
         let logged: Vec<bool> = (0..400u64)
