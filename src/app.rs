@@ -14,6 +14,7 @@ use crate::policy::{PolicyEngine, PolicyRegistry, PolicyWatcher, RegistryError};
 use crate::service::account_links::PublicBaseUrl;
 use crate::service::backtests::MAX_CONCURRENT_BACKTESTS;
 use crate::service::scheduler::{saved_platform_clocks, CLOCK_META};
+use crate::service::webhooks::WebhookRuntime;
 use crate::service::{AppState, ServiceError, Services};
 use crate::store::{Key, Keyspace, Store, StoreError, WriterThread};
 
@@ -38,6 +39,8 @@ pub enum AppError {
     Policies(#[from] RegistryError),
     #[error("{0}")]
     Settings(String),
+    #[error("{0}")]
+    Webhooks(#[from] crate::service::webhook_client::WebhookClientError),
 }
 
 /// The state and the writer thread behind it.
@@ -96,6 +99,7 @@ impl Application {
                 let _ = policy_changes.send(change);
             },
         )?;
+        let webhooks = WebhookRuntime::new(&settings, store.with_own_read_count())?;
         let services = Arc::new(Services {
             store,
             clock,
@@ -105,6 +109,7 @@ impl Application {
             event_stream,
             policies,
             backtest_slots: Semaphore::new(MAX_CONCURRENT_BACKTESTS),
+            webhooks,
         });
         if record_policy_changes {
             tokio::spawn(Services::record_policy_changes(
@@ -154,7 +159,9 @@ impl Application {
         for _ in 0..CLOSE_ATTEMPTS {
             match Arc::try_unwrap(services) {
                 Ok(owned) => {
-                    owned.store.close();
+                    // Every handle to the store goes (the webhook outbox holds one of its
+                    // own): the writer ends when the last sender is dropped.
+                    drop(owned);
                     writer.join();
                     return;
                 }
@@ -197,17 +204,25 @@ impl Application {
             Some(url) => url.as_str().to_owned(),
             None => format!("http://{address}"),
         });
+        let (closing, closing_seen) = watch::channel(false);
         let router = crate::http::router(
             self.services.clone(),
             schema,
             demo_secret_key.as_deref(),
             public_base_url,
+            closing_seen,
         );
-        tokio::spawn(Services::deliver_webhooks(
-            Arc::downgrade(&self.services),
-            self.services.event_stream.subscribe(),
-        ));
+        // Subscriptions are told as soon as shutdown starts, so they close cleanly (1001)
+        // while requests drain.
+        let shutdown = async move {
+            shutdown.await;
+            let _ = closing.send(true);
+        };
         let (stop_scheduler, scheduler_stopped) = watch::channel(false);
+        let outbox = tokio::spawn(Services::run_webhook_outbox(
+            Arc::downgrade(&self.services),
+            scheduler_stopped.clone(),
+        ));
         let scheduler = if self.services.clock.is_simulated() {
             None
         } else {
@@ -221,6 +236,7 @@ impl Application {
         if let Some(scheduler) = scheduler {
             let _ = scheduler.await;
         }
+        let _ = outbox.await;
         self.close().await;
         served.map_err(AppError::Serve)
     }

@@ -199,6 +199,19 @@ pub const DEFAULT_IDEMPOTENCY_RETENTION_HOURS: i64 = 7 * 24;
 pub const MIN_IDEMPOTENCY_RETENTION_HOURS: i64 = 24;
 /// The longest retention accepted (ten years), so expiry times stay representable.
 pub const MAX_IDEMPOTENCY_RETENTION_HOURS: i64 = 10 * 366 * 24;
+/// The most webhook deliveries in flight at once, over every endpoint. Each endpoint has
+/// at most one, so its events arrive in order.
+pub const MAX_WEBHOOK_DELIVERIES_IN_FLIGHT: usize = 32;
+/// How long a webhook delivery may take to connect (TLS included).
+pub const WEBHOOK_CONNECT_TIMEOUT_SECONDS: u64 = 5;
+/// How long one webhook delivery may take in all, answer included.
+pub const WEBHOOK_TIMEOUT_SECONDS: u64 = 10;
+/// How long an idle connection to an endpoint is kept for the next delivery.
+pub const WEBHOOK_IDLE_CONNECTION_SECONDS: u64 = 30;
+/// At most one log line per endpoint per this many seconds about failed deliveries.
+pub const WEBHOOK_FAILURE_LOG_INTERVAL_SECONDS: u64 = 60;
+/// The most endpoints the delivery worker tracks at once (the rest wait for a rescan).
+pub const MAX_WEBHOOK_ENDPOINTS_TRACKED: usize = 100_000;
 
 /// How the server runs.
 #[derive(Debug, Clone)]
@@ -208,6 +221,10 @@ pub struct Settings {
     pub policies_dir: PathBuf,
     pub simulated_clock: bool,
     pub demo: bool,
+    /// Webhooks may go to loopback and private addresses (local development only).
+    pub webhooks_allow_private: bool,
+    /// A PEM file of extra CA certificates trusted for https webhook endpoints.
+    pub webhooks_extra_ca: Option<PathBuf>,
     /// The most charges one policy backtest replays.
     pub max_backtest_charges: usize,
     /// Browser origins allowed to call the API (CORS); empty allows none, `*` any.
@@ -258,6 +275,8 @@ impl Settings {
             policies_dir,
             simulated_clock: false,
             demo: false,
+            webhooks_allow_private: false,
+            webhooks_extra_ca: None,
             max_backtest_charges: MAX_BACKTEST_CHARGES,
             cors_origins: Vec::new(),
             operator_key: None,

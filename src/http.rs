@@ -28,6 +28,8 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+
+use tokio::sync::watch;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -55,9 +57,15 @@ const DRAIN_BODY_TIMEOUT_SECONDS: u64 = 5;
 /// Queries longer than this are parsed every time rather than cached.
 pub const MAX_CACHED_QUERY_BYTES: usize = 16 * 1024;
 
+/// The close code and reason subscriptions get when the server shuts down.
+pub const SHUTDOWN_CLOSE_CODE: u16 = 1001;
+pub const SHUTDOWN_CLOSE_REASON: &str = "the server is shutting down";
+
 #[derive(Clone)]
 struct HttpState {
     services: AppState,
+    /// Becomes true when the server starts shutting down.
+    closing: watch::Receiver<bool>,
     schema: TollgateSchema,
     /// The GraphiQL page, built once (with the demo key pre-filled when there is one).
     graphiql: Arc<String>,
@@ -109,11 +117,13 @@ fn use_parsed_query(
 
 /// The routes with their limits. `demo_secret_key` is pre-filled in GraphiQL (the caller
 /// passes it only when listening on loopback); links point at `public_base_url`.
+/// `closing` turning true ends every subscription with a clean close frame.
 pub fn router(
     services: AppState,
     schema: TollgateSchema,
     demo_secret_key: Option<&str>,
     public_base_url: PublicBaseUrl,
+    closing: watch::Receiver<bool>,
 ) -> Router {
     let prefilled_key = graphiql::demo_key_for_graphiql(services.settings.listen, demo_secret_key);
     let page = graphiql::page(prefilled_key);
@@ -126,6 +136,7 @@ pub fn router(
         operator: crate::graphql::operator::build_operator_schema(services.clone()),
         services,
         root_fields: Arc::new(crate::graphql::root_field_names(&schema)),
+        closing,
         schema,
         graphiql: Arc::new(page),
         parsed: Arc::new(Mutex::new(HashMap::new())),

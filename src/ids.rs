@@ -200,6 +200,10 @@ typed_id!(TopupId, "tu", "top-up");
 typed_id!(WebhookEndpointId, "we", "webhook endpoint");
 typed_id!(PolicyBacktestRunId, "pbt", "policy backtest run");
 typed_id!(
+    /// One event's delivery to one webhook endpoint.
+    WebhookDeliveryId, "whd", "webhook delivery"
+);
+typed_id!(
     /// A journal entry in the ledger (internal; not part of the public API).
     EntryId, "je", "journal entry"
 );

@@ -10,6 +10,7 @@ pub mod app;
 pub mod backtest_report;
 pub mod clock;
 pub mod config;
+pub mod devtools;
 pub mod domain;
 pub mod graphql;
 pub mod http;

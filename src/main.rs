@@ -1,5 +1,5 @@
 //! The `tollgate` command line: serve, platform create, verify, backup, restore, policy
-//! check, test and backtest, schema.
+//! check, test and backtest, schema, webhook verify, listen and trigger.
 
 /// mimalloc: the server allocates many small, short-lived buffers per request.
 #[global_allocator]
@@ -91,6 +91,54 @@ enum Command {
         #[arg(long, env = "TOLLGATE_DATA", default_value = "./data")]
         data: PathBuf,
     },
+    /// Webhook tools.
+    Webhook {
+        #[command(subcommand)]
+        command: WebhookCommand,
+    },
+    /// Forward the platform's events to a local URL, signed, as webhooks would be.
+    Listen {
+        /// Where to POST each event, e.g. http://localhost:3000/hooks.
+        #[arg(long)]
+        forward_to: String,
+        /// The platform's secret key.
+        #[arg(long, env = "TOLLGATE_KEY")]
+        key: String,
+        /// The server, e.g. http://127.0.0.1:8080.
+        #[arg(long, env = "TOLLGATE_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// Only these event types (repeat the flag); every type when omitted.
+        #[arg(long = "events")]
+        events: Vec<String>,
+    },
+    /// Create, in test mode, the objects that fire an event (e.g. charge.succeeded).
+    Trigger {
+        event: String,
+        #[arg(long, env = "TOLLGATE_KEY")]
+        key: String,
+        #[arg(long, env = "TOLLGATE_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum WebhookCommand {
+    /// Check a delivery's Tollgate-Signature header against its body; exits non-zero when
+    /// it does not verify.
+    Verify {
+        /// The endpoint's signing secret (whsec_…).
+        #[arg(long)]
+        secret: String,
+        /// The Tollgate-Signature header's value, t=…,v1=….
+        #[arg(long)]
+        header: String,
+        /// A file holding the exact body received.
+        #[arg(long)]
+        body_file: PathBuf,
+        /// How far the timestamp may be from now, in seconds.
+        #[arg(long, default_value_t = 300)]
+        tolerance: i64,
+    },
 }
 
 /// Where a running server's operator API is.
@@ -133,7 +181,7 @@ struct ServeArgs {
     #[arg(long, env = "TOLLGATE_SIMULATED_CLOCK", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
     simulated_clock: bool,
     /// Create (once) a demo platform with a little data, pre-fill its key in GraphiQL, and
-    /// run on the simulated clock.
+    /// run on the simulated clock; also lets webhooks reach private addresses.
     #[arg(long, env = "TOLLGATE_DEMO", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
     demo: bool,
     /// A browser origin allowed to call the API (CORS), e.g. http://localhost:5173; repeat
@@ -158,6 +206,12 @@ struct ServeArgs {
     public_url: Option<PublicUrl>,
     #[command(flatten)]
     limits: Limits,
+    /// Let webhooks reach loopback and private addresses (local development only).
+    #[arg(long, env = "TOLLGATE_WEBHOOKS_ALLOW_PRIVATE", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+    webhooks_allow_private: bool,
+    /// A PEM file of extra CA certificates trusted for https webhook endpoints.
+    #[arg(long, env = "TOLLGATE_WEBHOOKS_EXTRA_CA")]
+    webhooks_extra_ca: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -386,6 +440,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         idempotency_retention_hours: args.idempotency_retention_hours,
         public_url: args.public_url,
         limits: args.limits,
+        webhooks_allow_private: args.webhooks_allow_private || args.demo,
+        webhooks_extra_ca: args.webhooks_extra_ca,
         ..Settings::new(args.data, args.policies)
     };
     let mut application =
@@ -599,6 +655,45 @@ fn main() -> ExitCode {
             Command::Probe { url } => probe(&url).await,
             Command::Restore { from, data } => tokio::task::block_in_place(|| restore(from, data)),
             Command::Policy { command } => policy_command(command).await,
+            Command::Webhook {
+                command:
+                    WebhookCommand::Verify {
+                        secret,
+                        header,
+                        body_file,
+                        tolerance,
+                    },
+            } => {
+                match tollgate::devtools::verify_command(&secret, &header, &body_file, tolerance) {
+                    Ok(()) => {
+                        println!("signature verified");
+                        Ok(true)
+                    }
+                    Err(error) => {
+                        println!("signature NOT verified: {error}");
+                        Ok(false)
+                    }
+                }
+            }
+            Command::Listen {
+                forward_to,
+                key,
+                url,
+                events,
+            } => {
+                let types = (!events.is_empty()).then_some(events);
+                tollgate::devtools::listen(&url, &key, &forward_to, types)
+                    .await
+                    .map(|()| true)
+                    .map_err(|error| error.to_string())
+            }
+            Command::Trigger { event, key, url } => tollgate::devtools::trigger(&url, &key, &event)
+                .await
+                .map(|response| {
+                    println!("{response}");
+                    response.get("data").is_some_and(|data| !data.is_null())
+                })
+                .map_err(|error| error.to_string()),
             Command::Schema => {
                 print!("{}", tollgate::graphql::sdl());
                 Ok(true)

@@ -289,11 +289,10 @@ pub struct AccountView<'a> {
 }
 
 /// The data of a `capability.updated` event.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize)]
 pub struct CapabilityUpdate<'a> {
     pub account: &'a AccountId,
     pub name: CapabilityName,
     pub requested: bool,
     pub status: CapabilityStatus,
-    pub previous_status: CapabilityStatus,
 }

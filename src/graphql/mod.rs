@@ -23,7 +23,7 @@ use roots::disputes::{DisputesMutation, DisputesQuery};
 use roots::payouts::{PayoutsMutation, PayoutsQuery};
 use roots::refunds::{RefundsMutation, RefundsQuery};
 use roots::subscription::SubscriptionRoot;
-use roots::webhooks::WebhooksMutation;
+use roots::webhooks::{WebhooksMutation, WebhooksQuery};
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
@@ -34,6 +34,7 @@ pub struct QueryRoot(
     PayoutsQuery,
     RefundsQuery,
     DisputesQuery,
+    WebhooksQuery,
 );
 
 #[derive(MergedObject, Default)]

@@ -117,8 +117,12 @@ pub async fn serve(socket: WebSocket, state: HttpState, protocol: WebSocketProto
     ));
     tokio::pin!(init_deadline);
     let send_timeout = Duration::from_millis(limits.websocket_send_timeout_milliseconds);
+    let mut shutting_down = state.closing.clone();
     loop {
         let message = tokio::select! {
+            Ok(_) = shutting_down.wait_for(|closing| *closing) => {
+                close(super::SHUTDOWN_CLOSE_CODE, super::SHUTDOWN_CLOSE_REASON.into())
+            }
             message = messages.next() => match message {
                 Some(WsMessage::Text(text)) => Message::Text(text.into()),
                 Some(WsMessage::Close(code, reason)) => close(code, reason),

@@ -226,21 +226,30 @@ impl Services {
         let id = after.id();
         draft.update(id.as_ref(), after, before.revision)?;
         if changes.account_updated {
-            draft.event(&self.ids, "account.updated", Some(id), &after.public_view())?;
+            draft.event_update(
+                &self.ids,
+                "account.updated",
+                Some(id),
+                &before.value.public_view(),
+                &after.public_view(),
+            )?;
         }
         for change in &changes.capability_changes {
             let capability = after
                 .capabilities()
                 .into_iter()
                 .find(|capability| capability.name == change.name);
-            let data = CapabilityUpdate {
+            let now = CapabilityUpdate {
                 account: id,
                 name: change.name,
                 requested: capability.is_some_and(|capability| capability.requested),
                 status: change.to,
-                previous_status: change.from,
             };
-            draft.event(&self.ids, "capability.updated", Some(id), &data)?;
+            let before = CapabilityUpdate {
+                status: change.from,
+                ..now
+            };
+            draft.event_update(&self.ids, "capability.updated", Some(id), &before, &now)?;
         }
         self.schedule_deadline(draft, platform_key, before.value.current_deadline(), after)
     }

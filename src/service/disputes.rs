@@ -320,7 +320,7 @@ impl Services {
         } else {
             "charge.dispute.updated"
         };
-        draft.event(&self.ids, event_type, account.as_ref(), &dispute)
+        draft.event_update(&self.ids, event_type, account.as_ref(), before, &dispute)
     }
 
     /// The evidence deadline came: an unanswered dispute is lost; one under review waits

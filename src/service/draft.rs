@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::ServiceError;
 use crate::domain::balance_transactions::BalanceTransaction;
-use crate::domain::events::Event;
+use crate::domain::events::{is_cataloged, previous_attributes, wire_object, Event};
 use crate::ids::{AccountId, IdGenerator, PlatformId};
 use crate::ledger::{BalanceTransactionType, Bucket, Entry, Holder};
 use crate::store::{to_payload, Commit, Condition, Expect, Key, Write};
@@ -126,21 +126,54 @@ impl Draft {
         self.condition_errors.push(error);
     }
 
-    /// An event about this change, in the same commit.
+    /// An event about this change, in the same commit; `object` is the object as it is now.
     pub fn event<T: Serialize>(
         &mut self,
         ids: &IdGenerator,
         event_type: &str,
         account: Option<&AccountId>,
-        data: &T,
+        object: &T,
     ) -> Result<(), ServiceError> {
-        let data = serde_json::to_value(data)
-            .map_err(|error| ServiceError::internal("event data", error))?;
+        let object = wire_value(object)?;
+        self.push_event(ids, event_type, account, object, None)
+    }
+
+    /// An event about an update: the object after it, and the fields it changed with their
+    /// values before.
+    pub fn event_update<T: Serialize>(
+        &mut self,
+        ids: &IdGenerator,
+        event_type: &str,
+        account: Option<&AccountId>,
+        before: &T,
+        after: &T,
+    ) -> Result<(), ServiceError> {
+        let before = wire_value(before)?;
+        let after = wire_value(after)?;
+        let previous = previous_attributes(&before, &after);
+        self.push_event(ids, event_type, account, after, previous)
+    }
+
+    fn push_event(
+        &mut self,
+        ids: &IdGenerator,
+        event_type: &str,
+        account: Option<&AccountId>,
+        object: serde_json::Value,
+        previous_attributes: Option<serde_json::Value>,
+    ) -> Result<(), ServiceError> {
+        // Every type must be in the catalogue: endpoints subscribe by it and the README
+        // documents it.
+        debug_assert!(
+            is_cataloged(event_type),
+            "event type {event_type} is missing from the catalogue"
+        );
         let event = Event {
             id: ids.next(),
             event_type: event_type.to_owned(),
             account: account.cloned(),
-            data,
+            data: object,
+            previous_attributes,
             created: self.now,
         };
         let id = event.id.to_string();
@@ -149,6 +182,14 @@ impl Draft {
             indexes.push(super::events::account_events_index(account));
         }
         self.insert(&id, &event, &indexes)?;
+        // The outbox entry lands in the same commit as the event, so a crash can never
+        // leave an event that webhook endpoints will not hear about.
+        if !self.platform_key.is_empty() {
+            self.raw(
+                Key::outbox_event(&self.platform_key, &id),
+                event_type.as_bytes().to_vec(),
+            );
+        }
         self.published.push(event);
         Ok(())
     }
@@ -190,6 +231,13 @@ impl Draft {
         self.commit.entries.push(entry);
         Ok(())
     }
+}
+
+/// An object's JSON with the field names of its GraphQL type.
+fn wire_value<T: Serialize>(value: &T) -> Result<serde_json::Value, ServiceError> {
+    serde_json::to_value(value)
+        .map(wire_object)
+        .map_err(|error| ServiceError::internal("event data", error))
 }
 
 /// The index of one holder's balance transactions.

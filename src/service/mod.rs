@@ -35,6 +35,8 @@ pub mod scheduler;
 pub mod scope;
 pub mod topups;
 pub mod transfers;
+pub mod webhook_client;
+pub mod webhook_outbox;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -69,6 +71,8 @@ pub struct Services {
     pub policies: Arc<PolicyRegistry>,
     /// Policy backtests running at once, at most [`backtests::MAX_CONCURRENT_BACKTESTS`].
     pub backtest_slots: Semaphore,
+    /// The webhook client and the state the delivery worker shares with requests.
+    pub webhooks: webhooks::WebhookRuntime,
 }
 
 /// An event as streamed to subscribers, with the platform it belongs to.
@@ -102,6 +106,10 @@ impl Caller {
 impl Services {
     /// Streams committed events to subscribers; nobody listening is fine.
     pub fn publish(&self, platform: &PlatformId, events: Vec<Event>) {
+        if !events.is_empty() {
+            // Their outbox entries are durable now; the router fans them out.
+            self.webhooks.events_committed.notify_one();
+        }
         for event in events {
             let _ = self.event_stream.send(PublishedEvent {
                 platform: platform.clone(),

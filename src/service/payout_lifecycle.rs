@@ -130,19 +130,24 @@ pub(super) fn set_destination_status(
     destination: &str,
     status: ExternalAccountStatus,
 ) -> Result<bool, ServiceError> {
-    let before = account
-        .external_account(destination)
-        .map(ExternalAccount::status);
-    if before.is_none() || before == Some(status) {
+    let Some(before) = account.external_account(destination) else {
+        return Ok(false);
+    };
+    if before.status() == status {
         return Ok(false);
     }
+    let before = serde_json::to_value(before.public_view())
+        .map_err(|error| ServiceError::internal("external account", error))?;
     account.set_external_account_status(destination, status);
     if let Some(external) = account.external_account(destination) {
-        draft.event(
+        let after = serde_json::to_value(external.public_view())
+            .map_err(|error| ServiceError::internal("external account", error))?;
+        draft.event_update(
             &services.ids,
             "account.external_account.updated",
             Some(account.id()),
-            &external.public_view(),
+            &before,
+            &after,
         )?;
     }
     Ok(true)
@@ -260,13 +265,15 @@ impl Services {
             if let Some(failure) = failure {
                 return self.return_payout(draft, platform_id, found, Outcome::Failed(failure));
             }
+            let before = found.value.clone();
             let mut payout = found.value;
             change_status(draft, platform_id, &mut payout, PayoutStatus::InTransit);
             draft.update(payout.id.as_ref(), &payout, found.revision)?;
-            draft.event(
+            draft.event_update(
                 &self.ids,
                 "payout.updated",
                 payout.account.as_ref(),
+                &before.public_view(),
                 &payout.public_view(),
             )
         })

@@ -19,6 +19,7 @@ use super::draft::{
 use super::idempotency::{self, TIMER_IDEMPOTENCY_EXPIRY};
 use super::payout_lifecycle::{TIMER_PAYOUT_ARRIVAL, TIMER_PAYOUT_SUBMISSION};
 use super::payout_runs::TIMER_PAYOUT_RUN;
+use super::webhook_outbox::TIMER_WEBHOOK_RETRY;
 use super::{Caller, Draft, ServiceError, Services};
 use crate::config::{
     MAX_CLOCK_ADVANCE_DAYS, MAX_TIMERS_PER_COMMIT, MAX_TIMER_ATTEMPTS, TIMER_RETRY_BASE_SECONDS,
@@ -255,6 +256,7 @@ impl Services {
             TIMER_AUTHORIZATION_EXPIRY => self.expire_authorization(platform, key, payload).await,
             TIMER_DISPUTE_DEADLINE => self.dispute_deadline(platform, key, payload).await,
             TIMER_IDEMPOTENCY_EXPIRY => self.expire_idempotency_key(platform, key, payload).await,
+            TIMER_WEBHOOK_RETRY => self.webhook_retry_due(platform, key, payload).await,
             other => Err(ServiceError::internal(
                 "timer",
                 format!("unknown timer kind '{other}'"),

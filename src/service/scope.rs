@@ -25,7 +25,7 @@ use crate::domain::payouts::Payout;
 use crate::domain::policy_backtests::PolicyBacktestRun;
 use crate::domain::refunds::{FeeRefundRecord, Refund};
 use crate::domain::topups::Topup;
-use crate::domain::webhooks::WebhookEndpoint;
+use crate::domain::webhooks::{WebhookDelivery, WebhookEndpoint};
 use crate::ids::{prefix_of, AccountId};
 use crate::ledger::Holder;
 use crate::store::Versioned;
@@ -172,6 +172,12 @@ impl Scoped for Topup {
 }
 
 impl Scoped for WebhookEndpoint {
+    fn owner(&self) -> Owner<'_> {
+        Owner::Platform
+    }
+}
+
+impl Scoped for WebhookDelivery {
     fn owner(&self) -> Owner<'_> {
         Owner::Platform
     }

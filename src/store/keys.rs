@@ -32,6 +32,10 @@ pub enum Keyspace {
     Chain,
     /// `x` → the whole ledger's running totals; `x<platform>` → one platform's.
     Totals,
+    /// The webhook outbox. `we/<platform>/<event id>` → the event's type: an event not yet
+    /// routed to endpoints, written in the event's own commit; `wd/<platform>/<endpoint>/
+    /// <delivery id>` → empty: a delivery not yet acknowledged, in order per endpoint.
+    Outbox,
     /// `m<name>` → settings the server keeps for itself (the simulated time, the demo platform).
     Meta,
 }
@@ -48,6 +52,7 @@ impl Keyspace {
             Keyspace::ParkedTimer => b'a',
             Keyspace::SecretKey => b's',
             Keyspace::PolicySource => b'p',
+            Keyspace::Outbox => b'w',
             Keyspace::Meta => b'm',
             Keyspace::Chain => b'c',
             Keyspace::Totals => b'x',
@@ -109,6 +114,19 @@ impl Key {
             *tag = Keyspace::ParkedTimer.tag();
         }
         Key(bytes)
+    }
+
+    /// An event waiting to be routed to the endpoints that want it.
+    pub fn outbox_event(platform: &str, event: &str) -> Key {
+        Key::new(Keyspace::Outbox, &format!("e/{platform}/{event}"))
+    }
+
+    /// A delivery waiting to be acknowledged by its endpoint.
+    pub fn outbox_delivery(platform: &str, endpoint: &str, delivery: &str) -> Key {
+        Key::new(
+            Keyspace::Outbox,
+            &format!("d/{platform}/{endpoint}/{delivery}"),
+        )
     }
 
     pub fn as_bytes(&self) -> &[u8] {

@@ -306,6 +306,15 @@ impl Store {
         Ok(earliest)
     }
 
+    /// Another handle to the same store that counts its reads apart, for background work
+    /// (the webhook outbox) whose reads are no request's cost.
+    pub fn with_own_read_count(&self) -> Store {
+        Store {
+            reads: Arc::default(),
+            ..self.clone()
+        }
+    }
+
     /// Reads made so far (point reads and scans), for tests that bound a query's cost.
     pub fn read_count(&self) -> u64 {
         self.reads.load(Ordering::Relaxed)
@@ -561,6 +570,83 @@ impl Store {
             found.push((name, value.to_vec()));
         }
         Ok(found)
+    }
+
+    /// The first `limit` outbox deliveries of one endpoint, oldest first.
+    pub fn outbox_deliveries(
+        &self,
+        platform: &str,
+        endpoint: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        self.count_read();
+        let prefix = Key::new(Keyspace::Outbox, &format!("d/{platform}/{endpoint}/"));
+        let prefix_length = prefix.as_bytes().len();
+        let mut deliveries = Vec::new();
+        for item in self
+            .tree
+            .scan_prefix(prefix.as_bytes())
+            .take(limit.min(MAX_SCAN_ITEMS))
+        {
+            let (key, _) = item?;
+            let id = key
+                .get(prefix_length..)
+                .and_then(|bytes| std::str::from_utf8(bytes).ok())
+                .ok_or_else(|| StoreError::Codec("outbox key is not text".into()))?;
+            deliveries.push(id.to_owned());
+        }
+        Ok(deliveries)
+    }
+
+    /// The (platform, endpoint) pairs with deliveries in the outbox, at most `limit`, one
+    /// seek per pair however many deliveries each holds.
+    pub fn outbox_endpoints(&self, limit: usize) -> Result<Vec<(String, String)>, StoreError> {
+        let mut endpoints = Vec::new();
+        let mut from = Key::new(Keyspace::Outbox, "d/").as_bytes().to_vec();
+        let end = prefix_end(&from);
+        while endpoints.len() < limit {
+            self.count_read();
+            let Some(item) = self.tree.range(from.clone()..end.clone()).next() else {
+                break;
+            };
+            let (key, _) = item?;
+            let key = Key::from_bytes(&key);
+            let mut parts = key.rest().splitn(4, '/');
+            let (Some(_), Some(platform), Some(endpoint)) =
+                (parts.next(), parts.next(), parts.next())
+            else {
+                return Err(StoreError::Codec("outbox key without an endpoint".into()));
+            };
+            endpoints.push((platform.to_owned(), endpoint.to_owned()));
+            let pair = Key::new(Keyspace::Outbox, &format!("d/{platform}/{endpoint}/"));
+            from = prefix_end(pair.as_bytes());
+        }
+        Ok(endpoints)
+    }
+
+    /// The oldest events waiting to be routed to endpoints, over every platform:
+    /// (platform, event id, event type).
+    pub fn outbox_events(&self, limit: usize) -> Result<Vec<(String, String, String)>, StoreError> {
+        self.count_read();
+        let prefix = Key::new(Keyspace::Outbox, "e/");
+        let mut events = Vec::new();
+        for item in self
+            .tree
+            .scan_prefix(prefix.as_bytes())
+            .take(limit.min(MAX_SCAN_ITEMS))
+        {
+            let (key, value) = item?;
+            let key = Key::from_bytes(&key);
+            let mut parts = key.rest().splitn(3, '/');
+            let (Some(_), Some(platform), Some(event)) = (parts.next(), parts.next(), parts.next())
+            else {
+                return Err(StoreError::Codec("outbox key without an event".into()));
+            };
+            let event_type = String::from_utf8(value.to_vec())
+                .map_err(|_| StoreError::Codec("outbox event type is not text".into()))?;
+            events.push((platform.to_owned(), event.to_owned(), event_type));
+        }
+        Ok(events)
     }
 
     pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {

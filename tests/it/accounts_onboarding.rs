@@ -158,16 +158,17 @@ async fn a_custom_account_goes_from_creation_to_fully_enabled() {
     // Each event names the account; capability events say what changed.
     let body = app
         .graphql(
-            "{ events(first: 1, type: \"capability.updated\") { nodes { account { id } data } } }",
+            "{ events(first: 1, type: \"capability.updated\") { nodes { account { id } data { object previousAttributes } } } }",
             json!({}),
         )
         .await;
     let event = &body["data"]["events"]["nodes"][0];
     assert_eq!(event["account"]["id"], id.as_str());
-    assert_eq!(event["data"]["name"], "TRANSFERS");
+    assert_eq!(event["data"]["object"]["name"], "TRANSFERS");
+    assert_eq!(event["data"]["object"]["status"], "ACTIVE");
     assert_eq!(
-        (&event["data"]["status"], &event["data"]["previous_status"]),
-        (&json!("ACTIVE"), &json!("PENDING"))
+        event["data"]["previousAttributes"],
+        json!({"status": "PENDING"})
     );
 
     // The deadline is gone, so time passing changes nothing.

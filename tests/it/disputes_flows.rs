@@ -316,6 +316,21 @@ async fn an_unanswered_dispute_is_lost_at_its_deadline() {
             "{kind} in {events:?}"
         );
     }
+    // A closing event says what the dispute's status was before.
+    let body = app
+        .graphql(
+            "{ events(type: \"charge.dispute.closed\") { nodes { data { object previousAttributes } } } }",
+            json!({}),
+        )
+        .await;
+    for node in body["data"]["events"]["nodes"].as_array().expect("events") {
+        let data = &node["data"];
+        assert!(data["previousAttributes"]["status"].is_string(), "{data}");
+        assert_ne!(
+            data["previousAttributes"]["status"],
+            data["object"]["status"]
+        );
+    }
     app.assert_ledger_balanced().await;
 }
 

@@ -55,7 +55,10 @@ async fn a_topup_is_pending_until_the_clock_passes_its_available_on() {
     );
 
     let body = app
-        .graphql("{ events(first: 10) { nodes { type data } } }", json!({}))
+        .graphql(
+            "{ events(first: 10) { nodes { type data { object } } } }",
+            json!({}),
+        )
         .await;
     assert_no_errors(&body);
     let types: Vec<&str> = body["data"]["events"]["nodes"]
@@ -108,7 +111,7 @@ async fn advance_clock_never_moves_backwards_and_filters_events_by_type() {
     }
     let body = app
         .graphql(
-            "{ events(type: \"topup.created\") { nodes { data } } }",
+            "{ events(type: \"topup.created\") { nodes { data { object } } } }",
             json!({}),
         )
         .await;
@@ -117,7 +120,11 @@ async fn advance_clock_never_moves_backwards_and_filters_events_by_type() {
         .as_array()
         .expect("events")
         .iter()
-        .map(|event| event["data"]["amount"]["amount"].as_i64().expect("amount"))
+        .map(|event| {
+            event["data"]["object"]["amount"]["amount"]
+                .as_i64()
+                .expect("amount")
+        })
         .collect();
     assert_eq!(amounts, vec![200, 100]);
     app.assert_ledger_balanced().await;

@@ -154,7 +154,7 @@ const FLAT_TESTS: &str =
 async fn policy_events(app: &TestApp) -> Vec<Value> {
     let body = app
         .graphql(
-            "{ events(first: 10, type: \"policy.updated\") { nodes { data } } }",
+            "{ events(first: 10, type: \"policy.updated\") { nodes { data { object } } } }",
             json!({}),
         )
         .await;
@@ -203,7 +203,7 @@ async fn a_policy_change_reaches_its_platform_behind_a_thousand_newer_ones() {
         events = policy_events(&app).await;
     }
     assert_eq!(events.len(), 1, "{events:?}");
-    assert_eq!(events[0]["data"]["policy"], "flat");
+    assert_eq!(events[0]["data"]["object"]["policy"], "flat");
 }
 
 #[tokio::test]

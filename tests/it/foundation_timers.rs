@@ -52,7 +52,7 @@ fn pending_timers(app: &TestApp) -> Vec<String> {
 async fn failed_timer_events(app: &TestApp) -> Vec<Value> {
     let body = app
         .graphql(
-            "{ events(first: 10, type: \"timer.failed\") { nodes { type data } } }",
+            "{ events(first: 10, type: \"timer.failed\") { nodes { type data { object } } } }",
             json!({}),
         )
         .await;
@@ -61,7 +61,7 @@ async fn failed_timer_events(app: &TestApp) -> Vec<Value> {
         .as_array()
         .expect("nodes")
         .iter()
-        .map(|node| node["data"].clone())
+        .map(|node| node["data"]["object"].clone())
         .collect()
 }
 

@@ -225,7 +225,7 @@ async fn responses_larger_than_the_cap_are_refused() {
     }
     let body = app
         .graphql(
-            "{ events(first: 10) { nodes { id type data } } }",
+            "{ events(first: 10) { nodes { id type data { object } } } }",
             json!({}),
         )
         .await;

@@ -69,7 +69,7 @@ async fn initialise(socket: &mut Socket, key: &str) {
 async fn subscribe(socket: &mut Socket, id: &str) {
     send(
         socket,
-        json!({"id": id, "type": "subscribe", "payload": {"query": "subscription { events { id type data } }"}}),
+        json!({"id": id, "type": "subscribe", "payload": {"query": "subscription { events { id type data { object } } }"}}),
     )
     .await;
 }

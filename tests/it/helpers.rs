@@ -28,10 +28,17 @@ pub fn policies_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policies")
 }
 
+/// Test settings over `data_dir`: port 0, the simulated clock, and webhooks allowed to
+/// reach the loopback receivers the tests start.
+pub fn settings_in(data_dir: PathBuf) -> Settings {
+    settings(data_dir, policies_dir())
+}
+
 fn settings(data_dir: PathBuf, policies: PathBuf) -> Settings {
     Settings {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         simulated_clock: true,
+        webhooks_allow_private: true,
         ..Settings::new(data_dir, policies)
     }
 }

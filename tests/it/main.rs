@@ -34,6 +34,8 @@ mod operations;
 mod operator;
 mod packaging;
 
+mod events_subscription;
+
 mod foundation_bad_input;
 mod foundation_clocks;
 mod foundation_concurrency;
@@ -69,3 +71,7 @@ mod model_ops;
 mod model_property;
 mod model_reference;
 mod money_regressions;
+mod webhooks_cli;
+mod webhooks_outbox;
+mod webhooks_security;
+mod webhooks_support;

@@ -105,6 +105,35 @@ async fn a_failed_payout_comes_back_and_stops_automatic_payouts_until_a_new_bank
             "{expected} in {events:?}"
         );
     }
+    // An update's event says what changed: the status, and what it was before.
+    let body = app
+        .graphql(
+            "{ events(type: \"payout.updated\") { nodes { data { object previousAttributes } } } }",
+            json!({}),
+        )
+        .await;
+    let data = &body["data"]["events"]["nodes"][0]["data"];
+    let previous = data["previousAttributes"]
+        .as_object()
+        .expect("changed fields");
+    assert!(previous.contains_key("status"), "{data}");
+    assert_ne!(previous["status"], data["object"]["status"]);
+    let body = app
+        .graphql(
+            "{ events(type: \"account.external_account.updated\") { nodes { data { object previousAttributes } } } }",
+            json!({}),
+        )
+        .await;
+    let data = &body["data"]["events"]["nodes"][0]["data"];
+    let previous = data["previousAttributes"]
+        .as_object()
+        .expect("changed fields");
+    assert_eq!(
+        previous.keys().collect::<Vec<_>>(),
+        vec!["status"],
+        "{data}"
+    );
+    assert_ne!(previous["status"], data["object"]["status"]);
     app.assert_ledger_balanced().await;
 }
 

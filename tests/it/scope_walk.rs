@@ -294,8 +294,10 @@ fn query_cases(world: &World) -> Vec<Case> {
         case("balanceTransactions", "query($a: ID) { balanceTransactions(account: $a) { nodes { id } } }", json!({"a": y}), Absent),
         case("balanceTransactions", "{ balanceTransactions(first: 100) { nodes { id sourceId } } }", json!({}), Answers),
         case("balanceTransactions", "{ balanceTransactions(first: 100, type: CHARGE) { nodes { id sourceId } } }", json!({}), Answers),
-        case("events", "{ events(first: 100) { nodes { id type account { id } data } } }", json!({}), Answers),
-        case("events", "{ events(first: 100, type: \"charge.succeeded\") { nodes { id data } } }", json!({}), Answers),
+        case("events", "{ events(first: 100) { nodes { id type account { id } data { object } } } }", json!({}), Answers),
+        case("events", "{ events(first: 100, type: \"charge.succeeded\") { nodes { id data { object } } } }", json!({}), Answers),
+        case("webhookEndpoints", "{ webhookEndpoints(first: 10) { nodes { id url } } }", json!({}), Answers),
+        case("webhookEndpoint", "query($id: ID!) { webhookEndpoint(id: $id) { id } }", json!({"id": "we_001k1nph2ckt53sgb3ez8agvmd"}), Absent),
         case("ledgerCheck", "{ ledgerCheck { balanced entries totals { currency debits credits } violations } }", json!({}), Answers),
         case("account", "query($id: ID!) { account(id: $id) { id } }", json!({"id": y}), Absent),
         case("account", "query($id: ID!) { account(id: $id) { id charges(first: 100) { nodes { id } } transfers(first: 100) { nodes { id } } payouts(first: 100) { nodes { id } } } }", json!({"id": world.x}), Answers),
@@ -337,6 +339,30 @@ fn mutation_cases(world: &World) -> Vec<Case> {
             "CreateTopupInput",
             "{ id }",
             json!({"amount": 100, "currency": "usd"}),
+        ),
+        input(
+            "updateWebhookEndpoint",
+            "UpdateWebhookEndpointInput",
+            "{ id }",
+            json!({"id": "we_001k1nph2ckt53sgb3ez8agvmd", "disabled": true}),
+        ),
+        input(
+            "deleteWebhookEndpoint",
+            "DeleteWebhookEndpointInput",
+            "{ id }",
+            json!({"id": "we_001k1nph2ckt53sgb3ez8agvmd"}),
+        ),
+        input(
+            "rollWebhookEndpointSecret",
+            "RollWebhookEndpointSecretInput",
+            "{ id }",
+            json!({"id": "we_001k1nph2ckt53sgb3ez8agvmd"}),
+        ),
+        input(
+            "resendEvent",
+            "ResendEventInput",
+            "{ id }",
+            json!({"event": "evt_001k1nph2ckt53sgb3ez8agvmd", "endpoint": "we_001k1nph2ckt53sgb3ez8agvmd"}),
         ),
         input(
             "backtestPolicy",
@@ -683,12 +709,12 @@ async fn the_events_subscription_acting_as_an_account_streams_only_its_events() 
     let own_events = ok(
         &app,
         Some(&x),
-        "{ events(first: 1, type: \"charge.succeeded\") { nodes { id data } } }",
+        "{ events(first: 1, type: \"charge.succeeded\") { nodes { id data { object } } } }",
         json!({}),
     )
     .await;
     assert_eq!(
-        own_events["data"]["events"]["nodes"][0]["data"]["id"],
+        own_events["data"]["events"]["nodes"][0]["data"]["object"]["id"],
         own["id"]
     );
 }

@@ -124,13 +124,35 @@ impl EventObject {
         Ok(found.map(|found| AccountObject(found.value)))
     }
 
-    /// The object as it was when the event happened.
-    async fn data(&self) -> JsonScalar {
-        JsonScalar::output(&self.0.data)
+    async fn data(&self) -> EventDataObject<'_> {
+        EventDataObject(&self.0)
     }
 
     async fn created(&self) -> DateTimeScalar {
         DateTimeScalar::output(self.0.created)
+    }
+
+    /// How many enabled endpoints have not yet acknowledged this event.
+    async fn pending_webhooks(&self, ctx: &Context<'_>) -> async_graphql::Result<i32> {
+        let pending = services(ctx)
+            .pending_webhooks(caller(ctx)?, &self.0)
+            .gql()?;
+        Ok(i32::try_from(pending).unwrap_or(i32::MAX))
+    }
+}
+
+pub struct EventDataObject<'a>(&'a Event);
+
+#[Object(name = "EventData")]
+impl EventDataObject<'_> {
+    /// The object as it was when the event happened, with the field names of its GraphQL type.
+    async fn object(&self) -> JsonScalar {
+        JsonScalar::output(&self.0.data)
+    }
+
+    /// For updates: the fields that changed, with their values before the change.
+    async fn previous_attributes(&self) -> Option<JsonScalar> {
+        self.0.previous_attributes.as_ref().map(JsonScalar::output)
     }
 }
 
