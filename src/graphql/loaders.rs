@@ -44,12 +44,8 @@ impl<T: DeserializeOwned + Clone + Send + Sync + 'static> Loader<ObjectKey> for 
     async fn load(&self, keys: &[ObjectKey]) -> Result<HashMap<ObjectKey, T>, ServiceError> {
         let mut found = HashMap::with_capacity(keys.len());
         for key in keys {
-            if let Some(object) = self
-                .services
-                .store
-                .get_object::<T>(&key.platform, &key.id)?
-            {
-                found.insert(key.clone(), object.value);
+            if let Some(object) = self.services.stored_object::<T>(&key.platform, &key.id)? {
+                found.insert(key.clone(), object);
             }
         }
         Ok(found)

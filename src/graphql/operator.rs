@@ -6,7 +6,7 @@ use async_graphql::{Context, EmptySubscription, InputObject, Object, Schema, Sim
 
 use crate::graphql::context::services;
 use crate::graphql::errors::GqlResult;
-use crate::service::ledger_check::{verify_store, LedgerReport};
+use crate::service::ledger_check::LedgerReport;
 use crate::service::platforms::NewPlatform;
 use crate::service::{AppState, ServiceError};
 
@@ -75,12 +75,11 @@ impl OperatorQuery {
     /// Proves every platform's ledger, with writes paused so it sees one consistent state.
     async fn verify_ledger(&self, ctx: &Context<'_>) -> async_graphql::Result<LedgerVerification> {
         let state = ctx.data_unchecked::<AppState>().clone();
-        let report =
-            tokio::task::spawn_blocking(move || state.store.with_writes_paused(verify_store))
-                .await
-                .map_err(|error| ServiceError::internal("ledger verification", error))
-                .and_then(|report| report)
-                .gql()?;
+        let report = tokio::task::spawn_blocking(move || state.verify_paused())
+            .await
+            .map_err(|error| ServiceError::internal("ledger verification", error))
+            .and_then(|report| report)
+            .gql()?;
         Ok(report.into())
     }
 }

@@ -77,8 +77,7 @@ pub(super) async fn backup(State(state): State<HttpState>, headers: HeaderMap) -
         let file = std::fs::File::create(&snapshot_path).map_err(|error| error.to_string())?;
         let mut out = std::io::BufWriter::new(file);
         let records = services
-            .store
-            .with_writes_paused(|store| store.write_backup(&mut out))
+            .write_backup(&mut out)
             .map_err(|error| error.to_string())?;
         out.flush().map_err(|error| error.to_string())?;
         Ok(records)

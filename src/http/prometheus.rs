@@ -9,7 +9,6 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use super::health::scheduler_lag_seconds;
 use crate::service::AppState;
 
 /// Latency buckets, in seconds: from half a millisecond to ten seconds.
@@ -52,8 +51,8 @@ pub async fn metrics_page(State(services): State<AppState>) -> Response {
     let Some(handle) = install() else {
         return (StatusCode::SERVICE_UNAVAILABLE, "metrics are off\n").into_response();
     };
-    metrics::gauge!("tollgate_writer_queue_depth").set(services.store.writer_queue_depth() as f64);
-    match scheduler_lag_seconds(&services) {
+    metrics::gauge!("tollgate_writer_queue_depth").set(services.writer_queue_depth() as f64);
+    match services.scheduler_lag_seconds() {
         Ok(lag) => metrics::gauge!("tollgate_scheduler_lag_seconds").set(lag as f64),
         Err(error) => tracing::error!(%error, "could not read the scheduler's lag"),
     }

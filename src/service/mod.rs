@@ -30,6 +30,7 @@ pub mod payouts;
 pub mod platforms;
 pub mod policies;
 pub mod pricing;
+pub mod readiness;
 pub mod refunds;
 pub mod scheduler;
 pub mod scope;
