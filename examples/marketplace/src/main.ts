@@ -171,6 +171,12 @@ function goLive(): void {
 
 // --- The buyer's checkout: the policy prices it, a destination charge pays the seller. ---
 
+/** A fresh idempotency key; getRandomValues works on plain-http origins too, unlike randomUUID. */
+function idempotencyKey(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return `checkout-${Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("")}`;
+}
+
 function checkoutInput(account: string, cents: number): CreateChargeInput {
   return {
     amount: cents,
@@ -178,7 +184,7 @@ function checkoutInput(account: string, cents: number): CreateChargeInput {
     paymentMethod: TEST_CARD,
     transferData: { destination: account },
     description: "Marketplace order",
-    idempotencyKey: crypto.randomUUID(),
+    idempotencyKey: idempotencyKey(),
   };
 }
 
