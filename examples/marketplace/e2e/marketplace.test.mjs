@@ -20,6 +20,8 @@ const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 /** How long the server may take to print its address, and the page to show a value. */
 const STARTUP_TIMEOUT_MS = 30_000;
 const UI_TIMEOUT_MS = 15_000;
+/** How much of the server's log a failure prints. */
+const LOG_TAIL_CHARS = 4_000;
 const CONTENT_TYPES = {
   ".html": "text/html",
   ".js": "text/javascript",
@@ -43,8 +45,11 @@ async function serveApp() {
   return { origin: `http://127.0.0.1:${port}`, close: () => server.close() };
 }
 
-/** Starts `tollgate serve --demo` on a free port; reads its URL and demo key from stdout. */
-async function startTollgate(data, appOrigin) {
+/**
+ * Starts `tollgate serve --demo` on a free port. `ready` resolves to its URL and demo key,
+ * read from stdout; `stop` ends it (also when it never became ready).
+ */
+function startTollgate(data, appOrigin) {
   const server = spawn(
     BINARY,
     ["serve", "--demo", "--listen", "127.0.0.1:0", "--data", data,
@@ -54,8 +59,9 @@ async function startTollgate(data, appOrigin) {
   let stdout = "";
   let stderr = "";
   server.stderr.on("data", (chunk) => (stderr += chunk));
-  const started = new Promise((done, fail) => {
+  const ready = new Promise((done, fail) => {
     const timer = setTimeout(() => fail(new Error(`tollgate did not start:\n${stderr}`)), STARTUP_TIMEOUT_MS);
+    server.on("error", (error) => fail(error));
     server.on("exit", (code) => fail(new Error(`tollgate exited (${code}):\n${stderr}`)));
     server.stdout.on("data", (chunk) => {
       stdout += chunk;
@@ -67,7 +73,7 @@ async function startTollgate(data, appOrigin) {
       }
     });
   });
-  return { server, ...(await started), logs: () => stderr };
+  return { ready, stop: () => server.kill(), logs: () => stderr };
 }
 
 /** Waits until the element's text is exactly `expected`, failing with what it showed. */
@@ -88,19 +94,30 @@ test("a seller onboards, a buyer pays, the seller sees the balance and the payou
   assert.ok(existsSync(BINARY), `no tollgate binary at ${BINARY} (set TOLLGATE_BIN)`);
   const data = mkdtempSync(join(tmpdir(), "tollgate-marketplace-"));
   const app = await serveApp();
-  const tollgate = await startTollgate(join(data, "store"), app.origin);
-  const browser = await chromium.launch({ executablePath: CHROMIUM });
+  const server = startTollgate(join(data, "store"), app.origin);
+  let browser;
   context.after(async () => {
-    await browser.close();
-    tollgate.server.kill();
+    await browser?.close();
+    server.stop();
     app.close();
     rmSync(data, { recursive: true, force: true });
   });
-  const page = await browser.newPage();
+  const tollgate = await server.ready;
+  browser = await chromium.launch({ executablePath: CHROMIUM });
+  try {
+    await clickThrough(await browser.newPage(), app.origin, tollgate);
+  } catch (error) {
+    // The server's log (stderr) says what the page could not.
+    console.error(`tollgate's log, last part:\n${server.logs().slice(-LOG_TAIL_CHARS)}`);
+    throw error;
+  }
+});
+
+async function clickThrough(page, appOrigin, tollgate) {
   const problems = [];
   page.on("pageerror", (error) => problems.push(error.message));
 
-  await page.goto(app.origin);
+  await page.goto(appOrigin);
   await page.fill("#server-url", tollgate.url);
   await page.fill("#api-key", tollgate.key);
   await page.click("#save-connection");
@@ -136,7 +153,7 @@ test("a seller onboards, a buyer pays, the seller sees the balance and the payou
   }
   await page.check('input[name="tosAcceptance"]');
   await page.click('button[type="submit"]');
-  await page.waitForURL(`${app.origin}/`);
+  await page.waitForURL(`${appOrigin}/`);
   assert.equal((await page.textContent("#seller-id")).trim(), seller);
   await expectText(page, "#onboarding-status", "Onboarding complete: the seller can be paid.");
   await expectText(page, "#charges-enabled", "yes");
@@ -171,4 +188,4 @@ test("a seller onboards, a buyer pays, the seller sees the balance and the payou
   const logged = await page.locator("#event-log li").allTextContents();
   assert.ok(logged.some((line) => line.endsWith(" payout.paid")), logged.join("\n"));
   assert.deepEqual(problems, []);
-});
+}
