@@ -158,7 +158,7 @@ async function clickThrough(page, appOrigin, tollgate) {
   await expectText(page, "#onboarding-status", "Onboarding complete: the seller can be paid.");
   await expectText(page, "#charges-enabled", "yes");
   await expectText(page, "#payouts-enabled", "yes");
-  await expectText(page, "#payout-schedule", "weekly on monday, 2 days after funds are available");
+  await expectText(page, "#payout-schedule", "weekly on monday, 2-day delay");
 
   // The demo platform's policy (marketplace.rhai) takes 5% + 30 cents: 530 of 10000.
   await expectText(page, "#policy-name", "marketplace");

@@ -100,7 +100,7 @@ function renderSeller(account: NonNullable<SellerViewQuery["account"]>): void {
   const schedule = account.payoutSchedule;
   page.payoutSchedule.textContent =
     `${schedule.interval.toLowerCase()}${schedule.weeklyAnchor ? ` on ${schedule.weeklyAnchor.toLowerCase()}` : ""}` +
-    `, ${schedule.delayDays} days after funds are available`;
+    `, ${schedule.delayDays}-day delay`;
   page.available.textContent = inCurrency(account.balance.available, CURRENCY);
   page.pending.textContent = inCurrency(account.balance.pending, CURRENCY);
   page.payouts.replaceChildren(
