@@ -151,8 +151,12 @@ function goLive(): void {
   const current = connection();
   if (!account || !current.url || !current.key) return;
   const client = subscriptions(current, account);
-  client.on("connected", () => (page.liveStatus.textContent = "(live)"));
-  client.on("closed", () => (page.liveStatus.textContent = "(offline)"));
+  // A replaced client's late events must not relabel the current one.
+  const status = (text: string) => () => {
+    if (live?.client === client) page.liveStatus.textContent = text;
+  };
+  client.on("connected", status("(live)"));
+  client.on("closed", status("(offline)"));
   const stop = subscribe(client, SellerEvents, {}, {
     next: ({ events }) => {
       logEvent(events.type, events.created);
@@ -184,7 +188,6 @@ function checkoutInput(account: string, cents: number): CreateChargeInput {
     paymentMethod: TEST_CARD,
     transferData: { destination: account },
     description: "Marketplace order",
-    idempotencyKey: idempotencyKey(),
   };
 }
 
@@ -195,8 +198,9 @@ async function previewFee(): Promise<void> {
     page.feePreview.textContent = page.sellerShare.textContent = "–";
     return;
   }
-  const { idempotencyKey: _unused, ...input } = checkoutInput(account, cents);
-  const result = await request(connection(), PreviewCheckout, { input });
+  const result = await request(connection(), PreviewCheckout, {
+    input: checkoutInput(account, cents),
+  });
   const fee = result.previewCharge.applicationFee?.amount ?? 0;
   page.policyName.textContent = result.platform.policy.name;
   page.feePreview.textContent = formatCents(fee);
@@ -209,7 +213,7 @@ async function pay(): Promise<void> {
   if (!account) throw new Error("sign a seller up first");
   if (cents === null) throw new Error("the price must be a positive amount such as 12.50");
   const { createCharge: charge } = await request(connection(), Checkout, {
-    input: checkoutInput(account, cents),
+    input: { ...checkoutInput(account, cents), idempotencyKey: idempotencyKey() },
   });
   const fee = charge.applicationFee?.amount.amount ?? 0;
   page.receipt.textContent =
