@@ -155,7 +155,9 @@ fn with_csrf_cookie(mut response: Response, token: &str, secure: bool) -> Respon
 }
 
 /// Every onboarding response: never cached (it shows personal details), never framed
-/// (clickjacking), and never sent on as a Referer (the link is the credential).
+/// (clickjacking), and never sent on as a Referer to another origin (the link is the
+/// credential). `same-origin`, not `no-referrer`: under `no-referrer` browsers send the
+/// form's own post with `Origin: null`, which the origin check must refuse.
 fn hardened(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -166,7 +168,7 @@ fn hardened(mut response: Response) -> Response {
     );
     headers.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     response
 }

@@ -278,6 +278,9 @@ async fn the_onboarding_page_is_not_cached_framed_forged_or_refilled_with_secret
     assert_eq!(headers["cache-control"], "no-store");
     assert_eq!(headers["x-frame-options"], "DENY");
     assert_eq!(headers["content-security-policy"], "frame-ancestors 'none'");
+    // The link never leaves as a Referer to another origin, while the form's own post keeps
+    // its Origin: browsers send `Origin: null` from a `no-referrer` page.
+    assert_eq!(headers["referrer-policy"], "same-origin");
     let cookie = headers["set-cookie"].to_str().expect("cookie");
     assert!(
         cookie.contains("HttpOnly")
