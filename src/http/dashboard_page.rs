@@ -75,7 +75,11 @@ fn csrf_input(csrf_token: &str) -> String {
 }
 
 fn amount(money: Money) -> String {
-    format!("{} {}", money.decimal(), money.currency.code().to_uppercase())
+    format!(
+        "{} {}",
+        money.decimal(),
+        money.currency.code().to_uppercase()
+    )
 }
 
 fn balance_section(view: &DashboardView) -> String {
@@ -157,7 +161,11 @@ fn describe_external_account(external: &ExternalAccount) -> String {
             None => format!("Bank account ending {}", bank.last4()),
         },
         ExternalAccount::DebitCard(card) => {
-            format!("{} debit card ending {}", card.brand().as_str(), card.last4())
+            format!(
+                "{} debit card ending {}",
+                card.brand().as_str(),
+                card.last4()
+            )
         }
     }
 }

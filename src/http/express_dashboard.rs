@@ -36,11 +36,21 @@ fn page_response(status: StatusCode, html: String) -> Response {
 }
 
 fn redirect_to_dashboard() -> Response {
-    hardened((StatusCode::SEE_OTHER, [(header::LOCATION, dashboard_path())]).into_response())
+    hardened(
+        (
+            StatusCode::SEE_OTHER,
+            [(header::LOCATION, dashboard_path())],
+        )
+            .into_response(),
+    )
 }
 
 fn failed(error: &ServiceError) -> Response {
     tracing::error!(%error, "the Express dashboard failed");
+    failed_page()
+}
+
+fn failed_page() -> Response {
     page_response(
         StatusCode::INTERNAL_SERVER_ERROR,
         message_page("Something went wrong; please try again later."),
@@ -130,18 +140,55 @@ fn render(
     }
 }
 
-/// A checked form post: the session it belongs to and its fields, or the refusal to send.
+/// Why a form post is refused before it reaches the services.
+enum Refusal {
+    SignedOut,
+    Unreadable,
+    NotFromTheDashboard,
+    TooLarge,
+    /// Logged where it was made.
+    Failed,
+}
+
+impl Refusal {
+    fn into_response(self) -> Response {
+        let (status, message) = match self {
+            Refusal::SignedOut => return signed_out(),
+            Refusal::Failed => return failed_page(),
+            Refusal::Unreadable => (
+                StatusCode::BAD_REQUEST,
+                "The form could not be read; please open the dashboard again.",
+            ),
+            Refusal::NotFromTheDashboard => (
+                StatusCode::FORBIDDEN,
+                "This form was not sent from your dashboard; please open the dashboard again.",
+            ),
+            Refusal::TooLarge => (
+                StatusCode::BAD_REQUEST,
+                "The form is larger than the dashboard sends.",
+            ),
+        };
+        page_response(status, message_page(message))
+    }
+}
+
+/// A form post that passed the checks: its session (and cookie token), its fields, and
+/// the caller that acts for the session.
+struct CheckedPost {
+    token: String,
+    session: DashboardSession,
+    values: FormValues,
+    caller: Caller,
+}
+
 fn checked_post(
     state: &HttpState,
     headers: &HeaderMap,
     form: FormResult,
-) -> Result<(String, DashboardSession, FormValues), Response> {
-    let (token, session) = session_of(state, headers).ok_or_else(signed_out)?;
+) -> Result<CheckedPost, Refusal> {
+    let (token, session) = session_of(state, headers).ok_or(Refusal::SignedOut)?;
     let Ok(Form(values)) = form else {
-        return Err(page_response(
-            StatusCode::BAD_REQUEST,
-            message_page("The form could not be read; please open the dashboard again."),
-        ));
+        return Err(Refusal::Unreadable);
     };
     let given = values
         .get(CSRF_FIELD)
@@ -149,31 +196,28 @@ fn checked_post(
         .unwrap_or_default();
     let token_matches = bool::from(session.csrf_token.as_bytes().ct_eq(given));
     if !token_matches || foreign_origin(headers, &state.public_base_url.0) {
-        return Err(page_response(
-            StatusCode::FORBIDDEN,
-            message_page(
-                "This form was not sent from your dashboard; please open the dashboard again.",
-            ),
-        ));
+        return Err(Refusal::NotFromTheDashboard);
     }
     if values.len() > MAX_FORM_FIELDS
         || values
             .values()
             .any(|value| value.chars().count() > MAX_FORM_VALUE_CHARS)
     {
-        return Err(page_response(
-            StatusCode::BAD_REQUEST,
-            message_page("The form is larger than the dashboard sends."),
-        ));
+        return Err(Refusal::TooLarge);
     }
-    Ok((token, session, values))
-}
-
-fn change_caller(state: &HttpState, session: &DashboardSession) -> Result<Caller, Response> {
-    state
+    let caller = state
         .services
         .dashboard_caller(&session.platform, &session.account, Access::Change)
-        .map_err(|error| failed(&error))
+        .map_err(|error| {
+            tracing::error!(%error, "the Express dashboard failed");
+            Refusal::Failed
+        })?;
+    Ok(CheckedPost {
+        token,
+        session,
+        values,
+        caller,
+    })
 }
 
 /// After a change: back to the dashboard, or the dashboard with what was wrong.
@@ -211,13 +255,14 @@ pub(super) async fn add_bank_account(
     headers: HeaderMap,
     form: FormResult,
 ) -> Response {
-    let (_, session, values) = match checked_post(&state, &headers, form) {
+    let CheckedPost {
+        session,
+        values,
+        caller,
+        ..
+    } = match checked_post(&state, &headers, form) {
         Ok(checked) => checked,
-        Err(refusal) => return refusal,
-    };
-    let caller = match change_caller(&state, &session) {
-        Ok(caller) => caller,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response(),
     };
     let outcome = async {
         let account = state.services.account(&caller, &session.account)?.value;
@@ -247,13 +292,14 @@ pub(super) async fn set_default_external_account(
     headers: HeaderMap,
     form: FormResult,
 ) -> Response {
-    let (_, session, values) = match checked_post(&state, &headers, form) {
+    let CheckedPost {
+        session,
+        values,
+        caller,
+        ..
+    } = match checked_post(&state, &headers, form) {
         Ok(checked) => checked,
-        Err(refusal) => return refusal,
-    };
-    let caller = match change_caller(&state, &session) {
-        Ok(caller) => caller,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response(),
     };
     let external_account = field(&values, "externalAccount").unwrap_or_default();
     let outcome = state
@@ -268,9 +314,9 @@ pub(super) async fn sign_out(
     headers: HeaderMap,
     form: FormResult,
 ) -> Response {
-    let (token, _, _) = match checked_post(&state, &headers, form) {
-        Ok(checked) => checked,
-        Err(refusal) => return refusal,
+    let token = match checked_post(&state, &headers, form) {
+        Ok(checked) => checked.token,
+        Err(refusal) => return refusal.into_response(),
     };
     state.dashboard_sessions.close(&token);
     let mut response = page_response(StatusCode::OK, message_page("You are signed out."));

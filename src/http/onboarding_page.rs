@@ -58,9 +58,8 @@ pub(super) fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
 /// The CSRF token of the browser's cookie, if it has one that could be ours.
 fn cookie_token(headers: &HeaderMap) -> Option<String> {
     cookie_value(headers, CSRF_COOKIE).filter(|token| {
-            token.len() == CSRF_TOKEN_BYTES * 2
-                && token.bytes().all(|byte| byte.is_ascii_hexdigit())
-        })
+        token.len() == CSRF_TOKEN_BYTES * 2 && token.bytes().all(|byte| byte.is_ascii_hexdigit())
+    })
 }
 
 /// Whether the browser says the form was posted from another site.

@@ -90,8 +90,13 @@ impl Services {
         external_account: &str,
     ) -> Result<ExternalAccount, ServiceError> {
         let account = self.dashboard_account(caller)?;
-        self.make_default_external_account(caller, account.id(), external_account, Actor::AccountHolder)
-            .await
+        self.make_default_external_account(
+            caller,
+            account.id(),
+            external_account,
+            Actor::AccountHolder,
+        )
+        .await
     }
 
     /// Makes `external_account` its currency's default for `actor`, with
@@ -104,15 +109,17 @@ impl Services {
         external_account: &str,
         actor: Actor,
     ) -> Result<ExternalAccount, ServiceError> {
-        let not_found = || {
-            ServiceError::not_found("externalAccount", "external account", external_account)
-        };
+        let not_found =
+            || ServiceError::not_found("externalAccount", "external account", external_account);
         let current = self.account_named(caller, account, "account")?;
         check_may_manage_external_accounts(current.value.account_type(), actor)
             .map_err(|denied| ServiceError::forbidden(Some("account"), denied.to_string()))?;
         let mut trial = current.value.clone();
         if trial.make_default_for_currency(external_account) == Some(false) {
-            return trial.external_account(external_account).cloned().ok_or_else(not_found);
+            return trial
+                .external_account(external_account)
+                .cloned()
+                .ok_or_else(not_found);
         }
         idempotency::run(self, caller, "setDefaultExternalAccount", None, &(), || {
             let found = self.account_named(caller, account, "account")?;
@@ -126,8 +133,13 @@ impl Services {
                 ..OnboardingChanges::default()
             };
             if changed {
-                let before = found.value.external_account(external_account).ok_or_else(not_found)?;
-                let after = updated.external_account(external_account).ok_or_else(not_found)?;
+                let before = found
+                    .value
+                    .external_account(external_account)
+                    .ok_or_else(not_found)?;
+                let after = updated
+                    .external_account(external_account)
+                    .ok_or_else(not_found)?;
                 draft.event_update(
                     &self.ids,
                     "account.external_account.updated",
@@ -136,7 +148,13 @@ impl Services {
                     &after.public_view(),
                 )?;
             }
-            self.record_account_change(&mut draft, &caller.platform_key(), &found, &updated, &changes)?;
+            self.record_account_change(
+                &mut draft,
+                &caller.platform_key(),
+                &found,
+                &updated,
+                &changes,
+            )?;
             Ok(Prepared {
                 draft,
                 object_id: account.to_string(),

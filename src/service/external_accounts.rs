@@ -140,10 +140,9 @@ impl Services {
         let operation = "addExternalAccount";
         let account_id = idempotency::run(self, caller, operation, None, &(), || {
             let found = self.account_named(caller, account, "input.account")?;
-            check_may_manage_external_accounts(found.value.account_type(), actor)
-                .map_err(|denied| {
-                    ServiceError::forbidden(Some("input.account"), denied.to_string())
-                })?;
+            check_may_manage_external_accounts(found.value.account_type(), actor).map_err(
+                |denied| ServiceError::forbidden(Some("input.account"), denied.to_string()),
+            )?;
             let mut draft = Draft::new(&caller.platform.id, self.clock.now(&caller.platform.id));
             let mut updated = found.value.clone();
             let changes = self.add_external_account_to_draft(
