@@ -158,11 +158,11 @@ mod tests {
         let (platform, account) = ids();
         let start = Utc::now();
         let first = sessions.open(platform.clone(), account.clone(), start);
-        for second in 1..=MAX_DASHBOARD_SESSIONS as i64 {
+        for millisecond in 1..=MAX_DASHBOARD_SESSIONS as i64 {
             sessions.open(
                 platform.clone(),
                 account.clone(),
-                start + Duration::seconds(second),
+                start + Duration::milliseconds(millisecond),
             );
         }
         assert_eq!(sessions.len(), MAX_DASHBOARD_SESSIONS);
@@ -170,5 +170,9 @@ mod tests {
             sessions.find(&first, |_| start).is_none(),
             "the session closest to expiring made room"
         );
+        // Expired sessions make room first.
+        let later = start + Duration::seconds(DASHBOARD_SESSION_LIFETIME_SECONDS + 60);
+        sessions.open(platform, account, later);
+        assert_eq!(sessions.len(), 1);
     }
 }
