@@ -450,3 +450,56 @@ async fn custom_and_standard_accounts_have_no_express_dashboard() {
         .await;
     assert_eq!(error_code(&unknown), "INVALID_REQUEST", "{unknown}");
 }
+
+#[tokio::test]
+async fn the_dashboard_escapes_what_it_prints() {
+    let app = crate::helpers::spawn_app().await;
+    let created = app
+        .services
+        .create_platform(tollgate::service::platforms::NewPlatform {
+            name: "<script>alert(1)</script> & Co".into(),
+            country: "US".into(),
+            default_currency: Some("usd".into()),
+            policy: None,
+        })
+        .await
+        .expect("platform");
+    let body = app
+        .graphql_as(
+            &created.secret_key,
+            None,
+            "mutation { createAccount(input: {type: EXPRESS, country: \"US\", businessType: INDIVIDUAL}) { id } }",
+            json!({}),
+        )
+        .await;
+    assert_no_errors(&body);
+    let account = body["data"]["createAccount"]["id"].as_str().expect("id");
+    let body = app
+        .graphql_as(
+            &created.secret_key,
+            None,
+            CREATE_LOGIN_LINK,
+            json!({"a": account}),
+        )
+        .await;
+    assert_no_errors(&body);
+    let url = body["data"]["createLoginLink"]["url"]
+        .as_str()
+        .expect("url");
+    let response = browser().get(url).send().await.expect("login");
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .expect("cookie")
+        .split(';')
+        .next()
+        .expect("cookie")
+        .to_owned();
+    let (status, html) = dashboard(&app, &cookie).await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("<h1 id=\"platform\">&lt;script&gt;alert(1)&lt;/script&gt; &amp; Co</h1>"),
+        "{html}"
+    );
+    assert!(!html.contains("<script"), "{html}");
+    assert!(html.contains("id=\"no-balance\"") && html.contains("id=\"no-external-accounts\""));
+}
