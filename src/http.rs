@@ -1,8 +1,11 @@
-//! The only code that knows axum: /graphql (POST and GraphiQL), /graphql/ws, /healthz, and
-//! the hosted onboarding page (`onboarding_page`).
+//! The only code that knows axum: /graphql (POST and GraphiQL), /graphql/ws, /healthz, the
+//! hosted onboarding page (`onboarding_page`) and the Express dashboard (`express_dashboard`).
 
 mod auth;
 pub mod cors;
+mod dashboard_page;
+pub mod dashboard_sessions;
+mod express_dashboard;
 pub mod graphiql;
 pub mod graphiql_examples;
 mod graphql_over_http;
@@ -41,6 +44,7 @@ use crate::graphql::errors::{code, to_graphql};
 use crate::graphql::guard::GuardError;
 use crate::graphql::TollgateSchema;
 use crate::service::account_links::{PublicBaseUrl, ONBOARDING_PATH};
+use crate::service::login_links::EXPRESS_PATH;
 use crate::service::{Access, AppState, Caller, ServiceError};
 use request_id::{RequestId, REQUEST_ID_HEADER};
 
@@ -79,6 +83,8 @@ struct HttpState {
     /// The schema's root fields, the only operation labels metrics use.
     root_fields: Arc<Vec<String>>,
     operator: crate::graphql::operator::OperatorSchema,
+    /// Express dashboard sessions (in memory; see `dashboard_sessions`).
+    dashboard_sessions: Arc<dashboard_sessions::DashboardSessions>,
 }
 
 impl FromRef<HttpState> for AppState {
@@ -142,6 +148,7 @@ pub fn router(
         parsed: Arc::new(Mutex::new(HashMap::new())),
         public_base_url,
         subscriptions: websocket::PlatformSubscriptions::default(),
+        dashboard_sessions: Arc::default(),
     };
     let router = Router::new()
         .route("/", get(graphiql_page))
@@ -159,6 +166,26 @@ pub fn router(
         .route(
             &format!("{ONBOARDING_PATH}/{{platform}}/{{link}}"),
             get(onboarding_page::show).post(onboarding_page::submit),
+        )
+        .route(
+            &format!("{EXPRESS_PATH}/login/{{platform}}/{{token}}"),
+            get(express_dashboard::login),
+        )
+        .route(
+            &dashboard_page::dashboard_path(),
+            get(express_dashboard::show),
+        )
+        .route(
+            &dashboard_page::add_bank_account_path(),
+            axum::routing::post(express_dashboard::add_bank_account),
+        )
+        .route(
+            &dashboard_page::default_external_account_path(),
+            axum::routing::post(express_dashboard::set_default_external_account),
+        )
+        .route(
+            &dashboard_page::sign_out_path(),
+            axum::routing::post(express_dashboard::sign_out),
         )
         .layer(RequestBodyLimitLayer::new(MAX_REQUEST_BODY_BYTES))
         .layer(axum::middleware::from_fn(refuse_large_bodies))

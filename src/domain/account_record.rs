@@ -215,6 +215,21 @@ impl AccountRecord {
         Ok(changes)
     }
 
+    /// Makes an external account its currency's default; the old default stops being one.
+    /// `None` when the id is not this account's, `Some(false)` when it already was the default.
+    pub fn make_default_for_currency(&mut self, id: &str) -> Option<bool> {
+        let currency = self.external_account(id)?.currency();
+        if self.external_account(id)?.default_for_currency() {
+            return Some(false);
+        }
+        for account in &mut self.external_accounts {
+            if account.currency() == currency {
+                account.set_default_for_currency(account.id() == id);
+            }
+        }
+        Some(true)
+    }
+
     /// Records a payout's outcome on its destination; false when the id is not this account's.
     pub fn set_external_account_status(&mut self, id: &str, status: ExternalAccountStatus) -> bool {
         match self

@@ -28,6 +28,7 @@ pub mod external_accounts; // status, default per currency, automatic payout des
 pub mod field_formats; // formats of single onboarding fields
 pub mod identity; // individual, company and address details
 pub mod instant_payouts; // who may receive an instant payout
+pub mod login_links; // Express dashboard login links: single use, expiry, hashed tokens
 pub mod metadata; // bounded metadata maps and their merging
 pub mod payment_methods; // the test payment methods and what each does
 pub mod payout_schedule; // validated payout schedules

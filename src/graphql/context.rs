@@ -4,6 +4,7 @@ use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, OutputType};
 
 use super::errors::to_graphql;
+use crate::service::account_links::PublicBaseUrl;
 use crate::service::{AppState, Caller, Page, PageRequest, ServiceError, Services};
 
 pub fn services<'a>(ctx: &Context<'a>) -> &'a Services {
@@ -16,6 +17,18 @@ pub fn caller<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Caller> {
         to_graphql(ServiceError::Unauthenticated {
             message: "Send 'Authorization: Bearer sk_…' with a platform's secret key".into(),
         })
+    })
+}
+
+/// Where links to this server point: the request's (set by the HTTP layer), else
+/// `--public-url`, else the listening address.
+pub fn public_base_url(ctx: &Context<'_>) -> PublicBaseUrl {
+    let services = services(ctx);
+    ctx.data_opt::<PublicBaseUrl>().cloned().unwrap_or_else(|| {
+        PublicBaseUrl(services.settings.public_url.as_ref().map_or_else(
+            || format!("http://{}", services.settings.listen),
+            |url| url.as_str().to_owned(),
+        ))
     })
 }
 

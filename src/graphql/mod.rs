@@ -20,6 +20,7 @@ use roots::backtests::BacktestsMutation;
 use roots::charges::{ChargesMutation, ChargesQuery};
 use roots::core::{CoreMutation, CoreQuery};
 use roots::disputes::{DisputesMutation, DisputesQuery};
+use roots::login_links::LoginLinksMutation;
 use roots::payouts::{PayoutsMutation, PayoutsQuery};
 use roots::refunds::{RefundsMutation, RefundsQuery};
 use roots::subscription::SubscriptionRoot;
@@ -48,6 +49,7 @@ pub struct MutationRoot(
     DisputesMutation,
     WebhooksMutation,
     BacktestsMutation,
+    LoginLinksMutation,
 );
 
 pub type TollgateSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;

@@ -43,24 +43,27 @@ fn new_csrf_token() -> String {
     hex::encode(bytes)
 }
 
-/// The CSRF token of the browser's cookie, if it has one that could be ours.
-fn cookie_token(headers: &HeaderMap) -> Option<String> {
+/// The value of the browser's cookie `name`, if it sent one.
+pub(super) fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|cookies| cookies.split(';'))
         .filter_map(|cookie| cookie.trim().split_once('='))
-        .find(|(name, _)| *name == CSRF_COOKIE)
-        .map(|(_, token)| token.to_owned())
-        .filter(|token| {
-            token.len() == CSRF_TOKEN_BYTES * 2
-                && token.bytes().all(|byte| byte.is_ascii_hexdigit())
-        })
+        .find(|(cookie_name, _)| *cookie_name == name)
+        .map(|(_, value)| value.to_owned())
+}
+
+/// The CSRF token of the browser's cookie, if it has one that could be ours.
+fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    cookie_value(headers, CSRF_COOKIE).filter(|token| {
+        token.len() == CSRF_TOKEN_BYTES * 2 && token.bytes().all(|byte| byte.is_ascii_hexdigit())
+    })
 }
 
 /// Whether the browser says the form was posted from another site.
-fn foreign_origin(headers: &HeaderMap, public_base_url: &str) -> bool {
+pub(super) fn foreign_origin(headers: &HeaderMap, public_base_url: &str) -> bool {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return false;
     };
@@ -158,7 +161,7 @@ fn with_csrf_cookie(mut response: Response, token: &str, secure: bool) -> Respon
 /// (clickjacking), and never sent on as a Referer to another origin (the link is the
 /// credential). `same-origin`, not `no-referrer`: under `no-referrer` browsers send the
 /// form's own post with `Origin: null`, which the origin check must refuse.
-fn hardened(mut response: Response) -> Response {
+pub(super) fn hardened(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
@@ -322,11 +325,13 @@ pub fn escape_html(text: &str) -> String {
     escaped
 }
 
-fn page(title: &str, body: &str) -> String {
+/// The layout of every hosted page: a title and a narrow, unstyled-but-readable body.
+pub(super) fn page(title: &str, body: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\
          <style>body{{font-family:sans-serif;max-width:40em;margin:2em auto}}label{{display:block;margin:.4em 0}}\
-         .error{{color:#b00}}</style></head><body>{body}</body></html>",
+         .error{{color:#b00}}\
+         table{{border-collapse:collapse;margin:.4em 0}}th,td{{text-align:left;padding:.2em .8em .2em 0}}</style></head><body>{body}</body></html>",
         escape_html(title)
     )
 }

@@ -62,13 +62,27 @@ pub fn request_id(headers: &HeaderMap) -> Option<&str> {
         .and_then(|value| value.to_str().ok())
 }
 
+/// Paths whose last segment is a credential (a login link's token, an onboarding link).
+const CREDENTIAL_PATH_PREFIXES: [&str; 2] = ["/express/login/", "/onboarding/"];
+
+/// The path as logged: a credential in it is replaced by `…`.
+pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    let carries_credential = CREDENTIAL_PATH_PREFIXES
+        .iter()
+        .any(|prefix| path.starts_with(prefix));
+    match path.rsplit_once('/') {
+        Some((head, _)) if carries_credential => format!("{head}/…").into(),
+        _ => path.into(),
+    }
+}
+
 /// The span every line logged during the request is written in.
 pub fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
     tracing::info_span!(
         "request",
         request_id = request_id(request.headers()).unwrap_or_default(),
         method = %request.method(),
-        path = request.uri().path(),
+        path = %loggable_path(request.uri().path()),
     )
 }
 
@@ -170,6 +184,20 @@ pub async fn access_log(request: Request, next: Next) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_in_paths_are_not_logged() {
+        assert_eq!(
+            loggable_path("/express/login/plat_1/abcdef"),
+            "/express/login/plat_1/…"
+        );
+        assert_eq!(
+            loggable_path("/onboarding/plat_1/link_2"),
+            "/onboarding/plat_1/…"
+        );
+        assert_eq!(loggable_path("/express/dashboard"), "/express/dashboard");
+        assert_eq!(loggable_path("/graphql"), "/graphql");
+    }
 
     fn details(query: &str, name: Option<&str>) -> RequestDetails {
         let document = async_graphql::parser::parse_query(query).ok();

@@ -55,10 +55,22 @@ pub(super) fn parse_bank_account(
 }
 
 impl Services {
+    /// `addBankAccount`: the platform adding one through the API.
     pub async fn add_bank_account(
         &self,
         caller: &Caller,
         request: NewBankAccountRequest,
+    ) -> Result<BankAccount, ServiceError> {
+        self.add_bank_account_by(caller, request, Actor::Platform)
+            .await
+    }
+
+    /// Adds a bank account for `actor`: the platform (API), or the holder (hosted pages).
+    pub async fn add_bank_account_by(
+        &self,
+        caller: &Caller,
+        request: NewBankAccountRequest,
+        actor: Actor,
     ) -> Result<BankAccount, ServiceError> {
         let bank = parse_bank_account(caller, request.bank.clone(), "input.")?;
         let id: BankAccountId = self.ids.next();
@@ -70,6 +82,7 @@ impl Services {
                 &request.account,
                 added,
                 request.default_for_currency,
+                actor,
             )
             .await?;
         match added {
@@ -101,6 +114,7 @@ impl Services {
                 &request.account,
                 added,
                 request.default_for_currency,
+                Actor::Platform,
             )
             .await?;
         match added {
@@ -112,22 +126,23 @@ impl Services {
         }
     }
 
-    /// Adds through the API, which only the platform of a CUSTOM account may do.
+    /// Adds for `actor`: the platform (API) only for CUSTOM accounts, the holder (hosted
+    /// pages) only for STANDARD and EXPRESS ones.
     async fn add_external_account(
         &self,
         caller: &Caller,
         account: &AccountId,
         added: ExternalAccount,
         default_for_currency: Option<bool>,
+        actor: Actor,
     ) -> Result<ExternalAccount, ServiceError> {
         let added_id = added.id().to_owned();
         let operation = "addExternalAccount";
         let account_id = idempotency::run(self, caller, operation, None, &(), || {
             let found = self.account_named(caller, account, "input.account")?;
-            check_may_manage_external_accounts(found.value.account_type(), Actor::Platform)
-                .map_err(|denied| {
-                    ServiceError::forbidden(Some("input.account"), denied.to_string())
-                })?;
+            check_may_manage_external_accounts(found.value.account_type(), actor).map_err(
+                |denied| ServiceError::forbidden(Some("input.account"), denied.to_string()),
+            )?;
             let mut draft = Draft::new(&caller.platform.id, self.clock.now(&caller.platform.id));
             let mut updated = found.value.clone();
             let changes = self.add_external_account_to_draft(

@@ -21,6 +21,7 @@ use crate::domain::balance_transactions::BalanceTransaction;
 use crate::domain::charges::{ApplicationFee, Charge, Transfer};
 use crate::domain::disputes::Dispute;
 use crate::domain::events::Event;
+use crate::domain::login_links::LoginLink;
 use crate::domain::payouts::Payout;
 use crate::domain::policy_backtests::PolicyBacktestRun;
 use crate::domain::refunds::{FeeRefundRecord, Refund};
@@ -160,6 +161,12 @@ impl Scoped for ExternalAccountOwner {
 }
 
 impl Scoped for AccountLink {
+    fn owner(&self) -> Owner<'_> {
+        Owner::Account(self.account())
+    }
+}
+
+impl Scoped for LoginLink {
     fn owner(&self) -> Owner<'_> {
         Owner::Account(self.account())
     }

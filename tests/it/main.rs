@@ -28,7 +28,9 @@ mod payouts_reserve;
 mod payouts_schedules;
 mod payouts_support;
 
+mod browser;
 mod demo;
+mod express_dashboard;
 mod graphiql;
 mod operations;
 mod operator;

@@ -401,6 +401,12 @@ fn mutation_cases(world: &World) -> Vec<Case> {
             json!({"account": y, "refreshUrl": "https://x.example.com/r", "returnUrl": "https://x.example.com/d"}),
         ),
         input(
+            "createLoginLink",
+            "CreateLoginLinkInput",
+            "{ url }",
+            json!({"account": y}),
+        ),
+        input(
             "addBankAccount",
             "AddBankAccountInput",
             "{ id }",

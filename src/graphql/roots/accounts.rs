@@ -10,13 +10,13 @@ use super::account_inputs::{
     CreateAccountInput, CreateAccountLinkInput, SubmitAccountDetailsInput, UpdateAccountInput,
     UpdatePayoutScheduleInput,
 };
-use crate::graphql::context::{caller, connection, page_request, services};
+use crate::graphql::context::{caller, connection, page_request, public_base_url, services};
 use crate::graphql::errors::GqlResult;
 use crate::graphql::types::account_enums::AccountTypeEnum;
 use crate::graphql::types::accounts::{
     AccountLinkObject, AccountObject, BankAccountObject, DebitCardObject,
 };
-use crate::service::account_links::{NewAccountLinkRequest, PublicBaseUrl};
+use crate::service::account_links::NewAccountLinkRequest;
 
 #[derive(Default)]
 pub struct AccountsQuery;
@@ -110,15 +110,8 @@ impl AccountsMutation {
             refresh_url,
             return_url,
         };
-        let services = services(ctx);
-        let base = ctx.data_opt::<PublicBaseUrl>().cloned().unwrap_or_else(|| {
-            PublicBaseUrl(services.settings.public_url.as_ref().map_or_else(
-                || format!("http://{}", services.settings.listen),
-                |url| url.as_str().to_owned(),
-            ))
-        });
-        services
-            .create_account_link(caller(ctx)?, request, &base)
+        services(ctx)
+            .create_account_link(caller(ctx)?, request, &public_base_url(ctx))
             .await
             .map(AccountLinkObject::from)
             .gql()

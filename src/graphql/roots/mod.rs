@@ -6,6 +6,7 @@ pub mod backtests;
 pub mod charges;
 pub mod core;
 pub mod disputes;
+pub mod login_links;
 pub mod payouts;
 pub mod refunds;
 pub mod subscription;
