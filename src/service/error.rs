@@ -96,6 +96,15 @@ impl ServiceError {
         }
     }
 
+    /// The error a condition carries when failing it only means another pass got there
+    /// first: built for every such condition, so it is not logged here; the caller treats
+    /// the failed condition as done.
+    pub fn already_handled(context: &str, detail: &str) -> ServiceError {
+        ServiceError::Internal {
+            detail: format!("{context}: {detail}"),
+        }
+    }
+
     /// Money errors on a named input parameter.
     pub fn money(param: &str, error: MoneyError) -> ServiceError {
         ServiceError::invalid(param, format!("Invalid {param}: {error}"))

@@ -291,7 +291,7 @@ impl Services {
             let mut draft = Draft::new(&platform, self.clock.now(&platform));
             draft.condition(
                 Condition::Exists { key: timer.clone() },
-                ServiceError::internal("idempotency expiry", "already expired"),
+                ServiceError::already_handled("idempotency expiry", "already expired"),
             );
             draft.delete(timer.clone());
             draft.delete(Key::idempotency(platform.as_ref(), &idempotency_key));

@@ -90,7 +90,7 @@ impl Services {
             let mut draft = Draft::new(&platform_id, now);
             draft.condition(
                 Condition::Exists { key: key.clone() },
-                ServiceError::internal("deadline", "already handled"),
+                ServiceError::already_handled("deadline", "already handled"),
             );
             draft.delete(key.clone());
             let Some(found) = self

@@ -320,7 +320,7 @@ impl Services {
             let mut draft = Draft::new(&platform_id, timer.due);
             draft.condition(
                 Condition::Exists { key: key.clone() },
-                ServiceError::internal("payout timer", "already handled"),
+                ServiceError::already_handled("payout timer", "already handled"),
             );
             draft.delete(key.clone());
             if let Some(found) = self.store.get_object::<Payout>(platform, &timer.payout)? {

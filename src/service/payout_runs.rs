@@ -215,7 +215,7 @@ impl Services {
             let mut draft = Draft::new(&platform_id, payout_run_time(timer.date));
             draft.condition(
                 Condition::Exists { key: key.clone() },
-                ServiceError::internal("payout run", "already handled"),
+                ServiceError::already_handled("payout run", "already handled"),
             );
             draft.delete(key.clone());
             draft.raw(run_timer_key(platform, &next), to_payload(&next)?);

@@ -306,7 +306,7 @@ impl Services {
             Condition::Exists {
                 key: timer.key.clone(),
             },
-            ServiceError::internal("timer", "already handled"),
+            ServiceError::already_handled("timer", "already handled"),
         );
         draft.delete(timer.key.clone());
         if failed_attempts >= MAX_TIMER_ATTEMPTS {
@@ -366,7 +366,7 @@ impl Services {
         let mut draft = Draft::system(now);
         draft.condition(
             Condition::Exists { key: key.clone() },
-            ServiceError::internal("timer", "already handled"),
+            ServiceError::already_handled("timer", "already handled"),
         );
         draft.delete(key.clone());
         draft.raw(key.parked(), payload);

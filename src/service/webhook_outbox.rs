@@ -127,7 +127,7 @@ impl Services {
             let key = Key::outbox_event(platform, event_id);
             draft.condition(
                 Condition::Exists { key: key.clone() },
-                internal("outbox", "event already routed"),
+                ServiceError::already_handled("outbox", "event already routed"),
             );
             draft.delete(key);
             let wanting: Vec<&WebhookEndpoint> = endpoints
@@ -397,7 +397,7 @@ impl Services {
             let mut draft = Draft::system(self.platform_now(platform));
             draft.condition(
                 Condition::Exists { key: key.clone() },
-                internal("webhook retry", "already handled"),
+                ServiceError::already_handled("webhook retry", "already handled"),
             );
             draft.delete(key.clone());
             Ok(Some(draft))
