@@ -2,6 +2,7 @@
 //! the hosted onboarding page (`onboarding_page`).
 
 mod auth;
+mod connect_page;
 pub mod cors;
 pub mod graphiql;
 pub mod graphiql_examples;
@@ -79,6 +80,8 @@ struct HttpState {
     /// The schema's root fields, the only operation labels metrics use.
     root_fields: Arc<Vec<String>>,
     operator: crate::graphql::operator::OperatorSchema,
+    /// The CSRF secret and sign-up limit of the standalone accounts' hosted pages.
+    hosted: connect_page::HostedSecrets,
 }
 
 impl FromRef<HttpState> for AppState {
@@ -142,6 +145,7 @@ pub fn router(
         parsed: Arc::new(Mutex::new(HashMap::new())),
         public_base_url,
         subscriptions: websocket::PlatformSubscriptions::default(),
+        hosted: connect_page::HostedSecrets::new(),
     };
     let router = Router::new()
         .route("/", get(graphiql_page))
@@ -159,6 +163,14 @@ pub fn router(
         .route(
             &format!("{ONBOARDING_PATH}/{{platform}}/{{link}}"),
             get(onboarding_page::show).post(onboarding_page::submit),
+        )
+        .route(
+            connect_page::AUTHORIZE_PATH,
+            get(connect_page::show_authorize).post(connect_page::submit_authorize),
+        )
+        .route(
+            connect_page::SIGNUP_PATH,
+            get(connect_page::show_signup).post(connect_page::submit_signup),
         )
         .layer(RequestBodyLimitLayer::new(MAX_REQUEST_BODY_BYTES))
         .layer(axum::middleware::from_fn(refuse_large_bodies))
@@ -317,6 +329,7 @@ fn authenticate(
             let status = match error {
                 ServiceError::NotFound { .. } => StatusCode::NOT_FOUND,
                 ServiceError::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
+                ServiceError::Forbidden { .. } => StatusCode::FORBIDDEN,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             };
             (status, error)

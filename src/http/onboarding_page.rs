@@ -60,7 +60,7 @@ fn cookie_token(headers: &HeaderMap) -> Option<String> {
 }
 
 /// Whether the browser says the form was posted from another site.
-fn foreign_origin(headers: &HeaderMap, public_base_url: &str) -> bool {
+pub(super) fn foreign_origin(headers: &HeaderMap, public_base_url: &str) -> bool {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return false;
     };
@@ -156,7 +156,7 @@ fn with_csrf_cookie(mut response: Response, token: &str, secure: bool) -> Respon
 
 /// Every onboarding response: never cached (it shows personal details), never framed
 /// (clickjacking), and never sent on as a Referer (the link is the credential).
-fn hardened(mut response: Response) -> Response {
+pub(super) fn hardened(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
@@ -320,7 +320,7 @@ pub fn escape_html(text: &str) -> String {
     escaped
 }
 
-fn page(title: &str, body: &str) -> String {
+pub(super) fn page(title: &str, body: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\
          <style>body{{font-family:sans-serif;max-width:40em;margin:2em auto}}label{{display:block;margin:.4em 0}}\

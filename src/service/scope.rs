@@ -19,6 +19,7 @@ use crate::domain::account_links::AccountLink;
 use crate::domain::account_record::AccountRecord;
 use crate::domain::balance_transactions::BalanceTransaction;
 use crate::domain::charges::{ApplicationFee, Charge, Transfer};
+use crate::domain::connections::AuthorizationCode;
 use crate::domain::disputes::Dispute;
 use crate::domain::events::Event;
 use crate::domain::payouts::Payout;
@@ -63,11 +64,26 @@ pub enum Owner<'a> {
 /// Every stored object a request can reach says who owns it.
 pub trait Scoped {
     fn owner(&self) -> Owner<'_>;
+
+    /// Kept for the ledger but never found again (an ended connection).
+    fn hidden(&self) -> bool {
+        false
+    }
 }
 
 impl Scoped for AccountRecord {
     fn owner(&self) -> Owner<'_> {
         Owner::Account(self.id())
+    }
+
+    fn hidden(&self) -> bool {
+        self.is_disconnected()
+    }
+}
+
+impl Scoped for AuthorizationCode {
+    fn owner(&self) -> Owner<'_> {
+        Owner::Platform
     }
 }
 
@@ -222,7 +238,11 @@ impl Services {
         caller: &Caller,
         id: &str,
     ) -> Result<Option<Versioned<T>>, ServiceError> {
-        let Some(found) = self.store.get_object::<T>(&caller.platform_key(), id)? else {
+        let Some(found) = self
+            .store
+            .get_object::<T>(&caller.platform_key(), id)?
+            .filter(|found| !found.value.hidden())
+        else {
             return Ok(None);
         };
         if self.visible(caller, &found.value)? {
@@ -353,7 +373,10 @@ impl Services {
                     ServiceError::internal("index", format!("{id} is indexed but missing"))
                 })?;
                 cursor = Some(id);
-                if !keep(&object.value) || !self.visible(caller, &object.value)? {
+                if object.value.hidden()
+                    || !keep(&object.value)
+                    || !self.visible(caller, &object.value)?
+                {
                     continue;
                 }
                 if items.len() == request.first {

@@ -67,6 +67,11 @@ impl PlatformObject {
             .collect())
     }
 
+    /// Where connect-by-authorization may send an account holder back (registered with updatePlatform).
+    async fn oauth_redirect_uris(&self) -> &[String] {
+        &self.0.oauth_redirect_uris
+    }
+
     async fn created(&self) -> DateTimeScalar {
         DateTimeScalar::output(self.0.created)
     }
