@@ -78,8 +78,7 @@ fn parse_redirect_uri(index: usize, given: &str) -> Result<String, ConnectError>
     if given.chars().count() > MAX_REDIRECT_URI_CHARS {
         return Err(ConnectError::RedirectUriTooLong { index });
     }
-    let parsed =
-        url::Url::parse(given).map_err(|_| ConnectError::BadRedirectUri { index })?;
+    let parsed = url::Url::parse(given).map_err(|_| ConnectError::BadRedirectUri { index })?;
     let absolute_http = matches!(parsed.scheme(), "http" | "https")
         && parsed.host_str().is_some_and(|host| !host.is_empty())
         && parsed.fragment().is_none();
@@ -190,11 +189,23 @@ mod tests {
 
     #[test]
     fn redirect_uris_must_be_absolute_http_without_fragment() {
-        let ok = ["https://app.example.com/cb", "http://127.0.0.1:3000/oauth?x=1"];
+        let ok = [
+            "https://app.example.com/cb",
+            "http://127.0.0.1:3000/oauth?x=1",
+        ];
         for uri in ok {
-            assert_eq!(parse_redirect_uris(&[uri.to_owned()]), Ok(vec![uri.to_owned()]));
+            assert_eq!(
+                parse_redirect_uris(&[uri.to_owned()]),
+                Ok(vec![uri.to_owned()])
+            );
         }
-        let bad = ["/relative", "ftp://x.example.com/", "https://x.example.com/#frag", "javascript:alert(1)", ""];
+        let bad = [
+            "/relative",
+            "ftp://x.example.com/",
+            "https://x.example.com/#frag",
+            "javascript:alert(1)",
+            "",
+        ];
         for uri in bad {
             assert_eq!(
                 parse_redirect_uris(&["https://ok.example.com/".to_owned(), uri.to_owned()]),
@@ -205,8 +216,14 @@ mod tests {
         let many: Vec<String> = (0..=MAX_REDIRECT_URIS)
             .map(|n| format!("https://x.example.com/{n}"))
             .collect();
-        assert_eq!(parse_redirect_uris(&many), Err(ConnectError::TooManyRedirectUris));
-        let long = format!("https://x.example.com/{}", "a".repeat(MAX_REDIRECT_URI_CHARS));
+        assert_eq!(
+            parse_redirect_uris(&many),
+            Err(ConnectError::TooManyRedirectUris)
+        );
+        let long = format!(
+            "https://x.example.com/{}",
+            "a".repeat(MAX_REDIRECT_URI_CHARS)
+        );
         assert_eq!(
             parse_redirect_uris(&[long]),
             Err(ConnectError::RedirectUriTooLong { index: 0 })
@@ -225,13 +242,19 @@ mod tests {
             redirect_uri: "https://x.example.com/".into(),
             created,
             expires: AuthorizationCode::expiry(created),
-        redeemed: None,
+            redeemed: None,
         };
         let mut fresh = code.clone();
         assert_eq!(fresh.redeem(created + Duration::seconds(299)), Ok(()));
-        assert_eq!(fresh.redeem(created + Duration::seconds(299)), Err(CodeRefusal::AlreadyRedeemed));
+        assert_eq!(
+            fresh.redeem(created + Duration::seconds(299)),
+            Err(CodeRefusal::AlreadyRedeemed)
+        );
         let mut late = code;
-        assert_eq!(late.redeem(created + Duration::seconds(300)), Err(CodeRefusal::Expired));
+        assert_eq!(
+            late.redeem(created + Duration::seconds(300)),
+            Err(CodeRefusal::Expired)
+        );
     }
 
     #[test]

@@ -51,7 +51,8 @@ impl HostedSecrets {
     pub fn new() -> HostedSecrets {
         let mut secret = [0u8; TOKEN_BYTES];
         rand::thread_rng().fill_bytes(&mut secret);
-        let per_minute = std::num::NonZeroU32::new(SIGNUPS_PER_MINUTE).unwrap_or(std::num::NonZeroU32::MIN);
+        let per_minute =
+            std::num::NonZeroU32::new(SIGNUPS_PER_MINUTE).unwrap_or(std::num::NonZeroU32::MIN);
         HostedSecrets {
             csrf_secret: Arc::new(secret),
             signups: Arc::new(RateLimiter::direct(Quota::per_minute(per_minute))),
@@ -75,7 +76,10 @@ impl HostedSecrets {
             return false;
         };
         let expected = self.form_token(cookie, purpose);
-        let given = values.get(CSRF_FIELD).map(String::as_bytes).unwrap_or_default();
+        let given = values
+            .get(CSRF_FIELD)
+            .map(String::as_bytes)
+            .unwrap_or_default();
         !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(given))
     }
 }
@@ -121,7 +125,10 @@ fn html(status: StatusCode, body: String) -> Response {
 }
 
 fn message(status: StatusCode, title: &str, text: &str) -> Response {
-    html(status, page(title, &format!("<p>{}</p>", escape_html(text))))
+    html(
+        status,
+        page(title, &format!("<p>{}</p>", escape_html(text))),
+    )
 }
 
 fn see_other(location: &str) -> Response {
@@ -240,10 +247,15 @@ pub(super) async fn show_authorize(
         }
     };
     let cookie = cookie_token(&headers).unwrap_or_else(new_cookie_token);
-    let token = state.hosted.form_token(&cookie, &authorize_purpose(&params));
+    let token = state
+        .hosted
+        .form_token(&cookie, &authorize_purpose(&params));
     let secure = state.public_base_url.0.starts_with("https://");
     with_cookie(
-        html(StatusCode::OK, authorize_form(&request, &params, &token, None)),
+        html(
+            StatusCode::OK,
+            authorize_form(&request, &params, &token, None),
+        ),
         &cookie,
         secure,
     )
@@ -255,10 +267,18 @@ pub(super) async fn submit_authorize(
     form: Result<Form<FormValues>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let Ok(Form(values)) = form else {
-        return message(StatusCode::BAD_REQUEST, "tollgate", "The form could not be read.");
+        return message(
+            StatusCode::BAD_REQUEST,
+            "tollgate",
+            "The form could not be read.",
+        );
     };
     if values.len() > MAX_FORM_FIELDS {
-        return message(StatusCode::BAD_REQUEST, "tollgate", "The form has too many fields.");
+        return message(
+            StatusCode::BAD_REQUEST,
+            "tollgate",
+            "The form has too many fields.",
+        );
     }
     let params = params_from_form(&values);
     let request = match state.services.authorization_request(&params) {
@@ -270,7 +290,9 @@ pub(super) async fn submit_authorize(
     };
     let cookie = cookie_token(&headers);
     let purpose = authorize_purpose(&params);
-    if !state.hosted.form_token_matches(cookie.as_deref(), &purpose, &values)
+    if !state
+        .hosted
+        .form_token_matches(cookie.as_deref(), &purpose, &values)
         || foreign_origin(&headers, &state.public_base_url.0)
     {
         return form_refused();
@@ -278,17 +300,25 @@ pub(super) async fn submit_authorize(
     let decided = match values.get("decision").map(String::as_str) {
         Some("deny") => state.services.deny_authorization(&request),
         Some("approve") => {
-            let key = values.get("secretKey").map(String::as_str).unwrap_or_default();
+            let key = values
+                .get("secretKey")
+                .map(String::as_str)
+                .unwrap_or_default();
             state.services.approve_authorization(&request, key).await
         }
         _ => Err(ServiceError::invalid("decision", "Choose Connect or Deny")),
     };
     match decided {
         Ok(location) => see_other(&location),
-        Err(error @ (ServiceError::Unauthenticated { .. } | ServiceError::InvalidRequest { .. })) => {
+        Err(
+            error @ (ServiceError::Unauthenticated { .. } | ServiceError::InvalidRequest { .. }),
+        ) => {
             let (status, text) = shown(&error);
             let token = values.get(CSRF_FIELD).cloned().unwrap_or_default();
-            html(status, authorize_form(&request, &params, &token, Some(&text)))
+            html(
+                status,
+                authorize_form(&request, &params, &token, Some(&text)),
+            )
         }
         Err(error) => {
             let (status, text) = shown(&error);
@@ -321,7 +351,10 @@ pub(super) async fn show_signup(State(state): State<HttpState>, headers: HeaderM
     let token = state.hosted.form_token(&cookie, "signup");
     let secure = state.public_base_url.0.starts_with("https://");
     with_cookie(
-        html(StatusCode::OK, signup_form(&token, &FormValues::new(), None)),
+        html(
+            StatusCode::OK,
+            signup_form(&token, &FormValues::new(), None),
+        ),
         &cookie,
         secure,
     )
@@ -333,13 +366,23 @@ pub(super) async fn submit_signup(
     form: Result<Form<FormValues>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let Ok(Form(values)) = form else {
-        return message(StatusCode::BAD_REQUEST, "tollgate", "The form could not be read.");
+        return message(
+            StatusCode::BAD_REQUEST,
+            "tollgate",
+            "The form could not be read.",
+        );
     };
     if values.len() > MAX_FORM_FIELDS {
-        return message(StatusCode::BAD_REQUEST, "tollgate", "The form has too many fields.");
+        return message(
+            StatusCode::BAD_REQUEST,
+            "tollgate",
+            "The form has too many fields.",
+        );
     }
     let cookie = cookie_token(&headers);
-    if !state.hosted.form_token_matches(cookie.as_deref(), "signup", &values)
+    if !state
+        .hosted
+        .form_token_matches(cookie.as_deref(), "signup", &values)
         || foreign_origin(&headers, &state.public_base_url.0)
     {
         return form_refused();

@@ -20,8 +20,8 @@ use super::{Access, Caller, Draft, ServiceError, Services};
 use crate::domain::account_record::AccountRecord;
 use crate::domain::accounts::{AccountType, NewAccount, NewAccountInput};
 use crate::domain::connections::{
-    parse_state, standalone_keyspace, AuthorizationCode, CodeRefusal, Connection,
-    ConnectionScope, ConnectError, MAX_CONNECTIONS_PER_ACCOUNT,
+    parse_state, standalone_keyspace, AuthorizationCode, CodeRefusal, ConnectError, Connection,
+    ConnectionScope, MAX_CONNECTIONS_PER_ACCOUNT,
 };
 use crate::domain::countries::Country;
 use crate::domain::platforms::Platform;
@@ -99,12 +99,15 @@ impl Services {
             .filter(|platform| platform.standalone.is_none())
             .ok_or_else(unknown)?;
         if params.response_type.as_deref() != Some("code") {
-            return Err(connect_error("response_type", ConnectError::BadResponseType));
+            return Err(connect_error(
+                "response_type",
+                ConnectError::BadResponseType,
+            ));
         }
         let scope = ConnectionScope::parse(params.scope.as_deref().unwrap_or("read_only"))
             .map_err(|error| connect_error("scope", error))?;
-        let state = parse_state(params.state.as_deref())
-            .map_err(|error| connect_error("state", error))?;
+        let state =
+            parse_state(params.state.as_deref()).map_err(|error| connect_error("state", error))?;
         let redirect_uri = match params.redirect_uri.as_deref() {
             Some(given) => platform
                 .oauth_redirect_uris
@@ -133,7 +136,10 @@ impl Services {
     }
 
     /// The holder refused: back to the platform with `error=access_denied`.
-    pub fn deny_authorization(&self, request: &AuthorizationRequest) -> Result<String, ServiceError> {
+    pub fn deny_authorization(
+        &self,
+        request: &AuthorizationRequest,
+    ) -> Result<String, ServiceError> {
         let mut pairs = vec![
             ("error", "access_denied"),
             ("error_description", "The user denied your request"),
@@ -154,7 +160,9 @@ impl Services {
         let holder = self.authenticate(secret_key.trim())?;
         let Some(profile) = holder.standalone.clone() else {
             return Err(ServiceError::Unauthenticated {
-                message: "That is a platform's key: sign in with your standalone account's secret key".into(),
+                message:
+                    "That is a platform's key: sign in with your standalone account's secret key"
+                        .into(),
             });
         };
         if self.standalone_connections(&holder.id)?.len() >= MAX_CONNECTIONS_PER_ACCOUNT {
@@ -229,7 +237,9 @@ impl Services {
             .store
             .get_object::<AuthorizationCode>(&caller.platform_key(), id)?
             .ok_or_else(not_found)?;
-        let matches = sha256_hex(code).as_bytes().ct_eq(found.value.code_sha256.as_bytes());
+        let matches = sha256_hex(code)
+            .as_bytes()
+            .ct_eq(found.value.code_sha256.as_bytes());
         if !bool::from(matches) {
             return Err(not_found());
         }
@@ -371,7 +381,11 @@ impl Services {
                 )
             })?;
         if !record.disconnect(now) {
-            return Err(ServiceError::not_found("input.account", "account", record.id().as_ref()));
+            return Err(ServiceError::not_found(
+                "input.account",
+                "account",
+                record.id().as_ref(),
+            ));
         }
         let mut draft = Draft::new(&caller.platform.id, now);
         draft.update(record.id().as_ref(), &record, found.revision)?;
@@ -380,7 +394,12 @@ impl Services {
             name: &caller.platform.name,
             scope: scope.as_str(),
         };
-        draft.event(&self.ids, EVENT_DEAUTHORIZED, Some(record.id()), &application)?;
+        draft.event(
+            &self.ids,
+            EVENT_DEAUTHORIZED,
+            Some(record.id()),
+            &application,
+        )?;
         Ok(Prepared {
             draft,
             object_id: record.id().to_string(),
@@ -402,8 +421,11 @@ impl Services {
             ));
         }
         caller.require_platform("Revoking a platform is the account holder's")?;
-        let not_found = || ServiceError::not_found("input.platform", "connected platform", platform.as_ref());
-        let Some(owner) = self.platform_by_id(platform)?.filter(|owner| owner.standalone.is_none())
+        let not_found =
+            || ServiceError::not_found("input.platform", "connected platform", platform.as_ref());
+        let Some(owner) = self
+            .platform_by_id(platform)?
+            .filter(|owner| owner.standalone.is_none())
         else {
             return Err(not_found());
         };

@@ -45,8 +45,8 @@ impl Services {
         email: &str,
         country: &str,
     ) -> Result<CreatedPlatform, ServiceError> {
-        let email =
-            Email::parse(email).map_err(|error| ServiceError::invalid("email", error.to_string()))?;
+        let email = Email::parse(email)
+            .map_err(|error| ServiceError::invalid("email", error.to_string()))?;
         let country = parse_country(country)?;
         let default_currency = Country::parse(&country)
             .map(|country| country.default_currency())
@@ -95,7 +95,9 @@ impl Services {
             let found = self
                 .store
                 .get_object::<Platform>(&platform_key, &platform_key)?
-                .ok_or_else(|| ServiceError::internal("platform", "the caller's platform is gone"))?;
+                .ok_or_else(|| {
+                    ServiceError::internal("platform", "the caller's platform is gone")
+                })?;
             let mut platform = found.value;
             if let Some(name) = &name {
                 platform.name = name.clone();
@@ -138,7 +140,9 @@ impl Services {
             let platform = std::str::from_utf8(&value)
                 .ok()
                 .and_then(|text| PlatformId::parse(text).ok())
-                .ok_or_else(|| ServiceError::internal("connection", format!("{id} names no platform")))?;
+                .ok_or_else(|| {
+                    ServiceError::internal("connection", format!("{id} names no platform"))
+                })?;
             let account = AccountId::parse(&id)
                 .map_err(|error| ServiceError::internal("connection", error))?;
             connections.push((account, platform));
@@ -168,7 +172,12 @@ impl Services {
                     .map_err(|error| ServiceError::internal("balance", error))?;
             }
         }
-        for currency in available.keys().chain(pending.keys()).copied().collect::<Vec<_>>() {
+        for currency in available
+            .keys()
+            .chain(pending.keys())
+            .copied()
+            .collect::<Vec<_>>()
+        {
             available.entry(currency).or_default();
             pending.entry(currency).or_default();
         }

@@ -23,9 +23,12 @@ pub struct PlatformObject(pub Platform);
 
 #[Object(name = "Platform")]
 impl PlatformObject {
-    /// plat_…
+    /// plat_… (acct_… when the key is a standalone account's)
     pub async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+        match &self.0.standalone {
+            Some(profile) => ID(profile.account.to_string()),
+            None => ID(self.0.id.to_string()),
+        }
     }
 
     async fn name(&self) -> &str {
