@@ -296,7 +296,10 @@ impl Services {
             })
         })
         .await?;
-        self.committed_account(caller, &id)
+        let account =
+            AccountId::parse(&id).map_err(|error| ServiceError::internal("account", error))?;
+        self.connection_named(caller, &account, "input.code")
+            .map(|found| found.value)
     }
 
     /// The STANDARD account record a redeemed code makes in the platform's keyspace.
@@ -354,7 +357,7 @@ impl Services {
     ) -> Result<AccountRecord, ServiceError> {
         caller.require_platform("Disconnecting an account is the platform's")?;
         let id = idempotency::run(self, caller, "disconnectAccount", None, &(), || {
-            let found = self.account_named(caller, account, "input.account")?;
+            let found = self.connection_named(caller, account, "input.account")?;
             self.prepare_disconnect(caller, found)
         })
         .await?;
@@ -362,6 +365,20 @@ impl Services {
             .get_object::<AccountRecord>(&caller.platform_key(), &id)?
             .map(|found| found.value)
             .ok_or_else(|| ServiceError::internal("account", "missing after commit"))
+    }
+
+    /// One of the platform's accounts, read-only connections included (ending one is not
+    /// acting on it); NOT_FOUND naming `param` otherwise. The caller is the platform itself.
+    fn connection_named(
+        &self,
+        caller: &Caller,
+        account: &AccountId,
+        param: &str,
+    ) -> Result<crate::store::Versioned<AccountRecord>, ServiceError> {
+        self.store
+            .get_object::<AccountRecord>(&caller.platform_key(), account.as_ref())?
+            .filter(|found| !found.value.is_disconnected())
+            .ok_or_else(|| ServiceError::not_found(param, "account", account.as_ref()))
     }
 
     fn prepare_disconnect(
@@ -441,13 +458,13 @@ impl Services {
                 continue;
             }
             let active = self
-                .find::<AccountRecord>(&on_platform, connection.as_ref())?
-                .is_some();
+                .connection_named(&on_platform, &connection, "input.platform")
+                .is_ok();
             if !active {
                 continue;
             }
             idempotency::run(self, &on_platform, "revokePlatform", None, &(), || {
-                let found = self.account_named(&on_platform, &connection, "input.platform")?;
+                let found = self.connection_named(&on_platform, &connection, "input.platform")?;
                 self.prepare_disconnect(&on_platform, found)
             })
             .await?;

@@ -69,6 +69,11 @@ pub trait Scoped {
     fn hidden(&self) -> bool {
         false
     }
+
+    /// Readable, but no mutation may act on it (an account connected with read_only).
+    fn read_only(&self) -> bool {
+        false
+    }
 }
 
 impl Scoped for AccountRecord {
@@ -78,6 +83,10 @@ impl Scoped for AccountRecord {
 
     fn hidden(&self) -> bool {
         self.is_disconnected()
+    }
+
+    fn read_only(&self) -> bool {
+        self.is_read_only()
     }
 }
 
@@ -245,6 +254,12 @@ impl Services {
         else {
             return Ok(None);
         };
+        if caller.access == Access::Change && found.value.read_only() {
+            return Err(ServiceError::forbidden(
+                None,
+                format!("{id} was connected with the read_only scope: the platform may read it but change nothing"),
+            ));
+        }
         if self.visible(caller, &found.value)? {
             return Ok(Some(found));
         }

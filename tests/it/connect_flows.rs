@@ -263,6 +263,29 @@ async fn a_read_only_connection_reads_and_changes_nothing() {
         charge_ids(&app, &app.secret_key).await,
         Vec::<String>::new()
     );
+    // Naming the account without the header is refused too.
+    let body = app
+        .graphql(
+            "mutation($a: ID!) { updateAccount(input: {account: $a, email: \"x@example.com\"}) { id } }",
+            json!({ "a": account }),
+        )
+        .await;
+    assert_eq!(error_code(&body), "FORBIDDEN", "{body}");
+    let body = app
+        .graphql(
+            "mutation($a: ID!) { createCharge(input: {amount: 1000, currency: \"usd\", paymentMethod: \"pm_card_visa\", transferData: {destination: $a}}) { id } }",
+            json!({ "a": account }),
+        )
+        .await;
+    assert_eq!(error_code(&body), "FORBIDDEN", "{body}");
+    // Ending the connection is not acting on the account.
+    let body = app
+        .graphql(
+            "mutation($a: ID!) { disconnectAccount(input: {account: $a}) { id } }",
+            json!({ "a": account }),
+        )
+        .await;
+    assert_no_errors(&body);
 }
 
 #[tokio::test]
