@@ -2,6 +2,7 @@
 //! hosted onboarding page (`onboarding_page`) and the Express dashboard (`express_dashboard`).
 
 mod auth;
+mod connect_page;
 pub mod cors;
 mod dashboard_page;
 pub mod dashboard_sessions;
@@ -85,6 +86,8 @@ struct HttpState {
     operator: crate::graphql::operator::OperatorSchema,
     /// Express dashboard sessions (in memory; see `dashboard_sessions`).
     dashboard_sessions: Arc<dashboard_sessions::DashboardSessions>,
+    /// The CSRF secret and sign-up limit of the standalone accounts' hosted pages.
+    hosted: connect_page::HostedSecrets,
 }
 
 impl FromRef<HttpState> for AppState {
@@ -149,6 +152,7 @@ pub fn router(
         public_base_url,
         subscriptions: websocket::PlatformSubscriptions::default(),
         dashboard_sessions: Arc::default(),
+        hosted: connect_page::HostedSecrets::new(),
     };
     let router = Router::new()
         .route("/", get(graphiql_page))
@@ -186,6 +190,14 @@ pub fn router(
         .route(
             &dashboard_page::sign_out_path(),
             axum::routing::post(express_dashboard::sign_out),
+        )
+        .route(
+            connect_page::AUTHORIZE_PATH,
+            get(connect_page::show_authorize).post(connect_page::submit_authorize),
+        )
+        .route(
+            connect_page::SIGNUP_PATH,
+            get(connect_page::show_signup).post(connect_page::submit_signup),
         )
         .layer(RequestBodyLimitLayer::new(MAX_REQUEST_BODY_BYTES))
         .layer(axum::middleware::from_fn(refuse_large_bodies))
@@ -344,6 +356,7 @@ fn authenticate(
             let status = match error {
                 ServiceError::NotFound { .. } => StatusCode::NOT_FOUND,
                 ServiceError::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
+                ServiceError::Forbidden { .. } => StatusCode::FORBIDDEN,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             };
             (status, error)

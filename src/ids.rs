@@ -212,6 +212,10 @@ typed_id!(
     SecretKeyId, "skid", "secret key"
 );
 typed_id!(
+    /// A code connect-by-authorization sends to a platform's redirect URI (single use).
+    AuthorizationCodeId, "ac", "authorization code"
+);
+typed_id!(
     /// A hosted onboarding link (internal token in the link's URL).
     AccountLinkId, "link", "account link"
 );

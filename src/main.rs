@@ -1,4 +1,4 @@
-//! The `tollgate` command line: serve, platform create, verify, backup, restore, policy
+//! The `tollgate` command line: serve, platform create, account create, verify, backup, restore, policy
 //! check, test and backtest, schema, webhook verify, listen and trigger.
 
 /// mimalloc: the server allocates many small, short-lived buffers per request.
@@ -52,6 +52,11 @@ enum Command {
     Platform {
         #[command(subcommand)]
         command: PlatformCommand,
+    },
+    /// Manage standalone accounts (account holders without a platform).
+    Account {
+        #[command(subcommand)]
+        command: AccountCommand,
     },
     /// Check and test fee policies.
     Policy {
@@ -234,6 +239,28 @@ enum PlatformCommand {
         #[arg(long, env = "TOLLGATE_DATA", default_value = "./data")]
         data: PathBuf,
         /// The policies folder, to check that the platform's policy exists.
+        #[arg(long, env = "TOLLGATE_POLICIES", default_value = "./policies")]
+        policies: PathBuf,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Create a standalone STANDARD account with its own secret key; prints one JSON line
+    /// with its id (acct_…) and secret key.
+    Create {
+        /// The account holder's email.
+        #[arg(long)]
+        email: String,
+        /// The account's country (ISO 3166-1 alpha-2, e.g. US).
+        #[arg(long)]
+        country: String,
+        /// The data directory of a stopped server (ignored with --server).
+        #[arg(long, env = "TOLLGATE_DATA", default_value = "./data")]
+        data: PathBuf,
+        /// The policies folder (standalone accounts are priced by `default`).
         #[arg(long, env = "TOLLGATE_POLICIES", default_value = "./policies")]
         policies: PathBuf,
         #[command(flatten)]
@@ -482,6 +509,25 @@ async fn create_platform(data: PathBuf, policies: PathBuf, new: NewPlatform) -> 
     Ok(())
 }
 
+async fn create_standalone_account(
+    data: PathBuf,
+    policies: PathBuf,
+    email: &str,
+    country: &str,
+) -> Result<(), String> {
+    let application = Application::build(offline_settings(data, policies))
+        .map_err(|error| explain_locked(error.to_string()))?;
+    let created = application
+        .services
+        .create_standalone_account(email, country)
+        .await;
+    application.close().await;
+    let created = created.map_err(|error| error.to_string())?;
+    let line = serde_json::to_string(&created).map_err(|error| error.to_string())?;
+    println!("{line}");
+    Ok(())
+}
+
 /// A hint for the message sled gives when a running server holds the store.
 fn explain_locked(error: String) -> String {
     if error.contains("lock") {
@@ -644,6 +690,31 @@ fn main() -> ExitCode {
                 )
                 .await
                 .map(|()| true),
+                Err(error) => Err(error),
+            },
+            Command::Account {
+                command:
+                    AccountCommand::Create {
+                        email,
+                        country,
+                        data,
+                        policies,
+                        server,
+                    },
+            } => match server.client() {
+                Ok(Some(client)) => client
+                    .create_standalone_account(&email, &country)
+                    .await
+                    .and_then(|created| {
+                        serde_json::to_string(&created).map_err(|error| error.to_string())
+                    })
+                    .map(|line| {
+                        println!("{line}");
+                        true
+                    }),
+                Ok(None) => create_standalone_account(data, policies, &email, &country)
+                    .await
+                    .map(|()| true),
                 Err(error) => Err(error),
             },
             Command::Verify { data, server } => match server.client() {

@@ -1,4 +1,5 @@
-//! The command line's side of the operator API: `platform create`, `verify` and `backup`
+//! The command line's side of the operator API: `platform create`, `account create`, `verify`
+//! and `backup`
 //! against a running server (`--server URL --operator-key KEY`).
 
 use std::path::Path;
@@ -22,6 +23,7 @@ pub struct CreatedPlatform {
 
 const CREATE_PLATFORM: &str =
     "mutation($input: CreatePlatformInput!) { createPlatform(input: $input) { id secretKey } }";
+const CREATE_STANDALONE_ACCOUNT: &str = "mutation($input: CreateStandaloneAccountInput!) { createStandaloneAccount(input: $input) { id secretKey } }";
 const VERIFY_LEDGER: &str =
     "{ verifyLedger { balanced entries totals { currency debits credits } violations } }";
 
@@ -79,6 +81,29 @@ impl OperatorClient {
             .await?;
         let field = |name: &str| {
             data["createPlatform"][name]
+                .as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| format!("the server's answer has no {name}"))
+        };
+        Ok(CreatedPlatform {
+            id: field("id")?,
+            secret_key: field("secretKey")?,
+        })
+    }
+
+    pub async fn create_standalone_account(
+        &self,
+        email: &str,
+        country: &str,
+    ) -> Result<CreatedPlatform, String> {
+        let data = self
+            .graphql(
+                CREATE_STANDALONE_ACCOUNT,
+                json!({"input": {"email": email, "country": country}}),
+            )
+            .await?;
+        let field = |name: &str| {
+            data["createStandaloneAccount"][name]
                 .as_str()
                 .map(str::to_owned)
                 .ok_or_else(|| format!("the server's answer has no {name}"))

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::accounts::{AccountType, BusinessType, NewAccount};
 use crate::domain::capabilities::{Capability, CapabilityName, CapabilityStatus};
+use crate::domain::connections::{Connection, ConnectionScope};
 use crate::domain::countries::Country;
 use crate::domain::details::Details;
 use crate::domain::email::Email;
@@ -41,6 +42,9 @@ pub struct AccountRecord {
     external_accounts: Vec<ExternalAccount>,
     metadata: Metadata,
     created: DateTime<Utc>,
+    /// Set on a STANDARD account that a standalone account connected by authorization.
+    #[serde(default)]
+    connection: Option<Connection>,
 }
 
 impl AccountRecord {
@@ -63,7 +67,54 @@ impl AccountRecord {
             external_accounts: Vec::new(),
             metadata: account.metadata().clone(),
             created: now,
+            connection: None,
         }
+    }
+
+    /// A STANDARD account a standalone account connected: it onboarded itself when it
+    /// signed up, so nothing is due and it may take charges at once.
+    pub fn connected(
+        id: AccountId,
+        account: &NewAccount,
+        payout_schedule: PayoutSchedule,
+        connection: Connection,
+        now: DateTime<Utc>,
+    ) -> AccountRecord {
+        AccountRecord {
+            onboarding: Onboarding::verified_elsewhere(account, now),
+            connection: Some(connection),
+            ..AccountRecord::new(id, account, payout_schedule, now)
+        }
+    }
+
+    /// The standalone account behind this record, when it was connected by authorization.
+    pub fn connection(&self) -> Option<&Connection> {
+        self.connection.as_ref()
+    }
+
+    /// A connection ended by either side: the record is kept for the ledger, never shown.
+    pub fn is_disconnected(&self) -> bool {
+        self.connection
+            .as_ref()
+            .is_some_and(|connection| connection.disconnected.is_some())
+    }
+
+    /// Ends the connection; false when there is none or it already ended.
+    pub fn disconnect(&mut self, now: DateTime<Utc>) -> bool {
+        match &mut self.connection {
+            Some(connection) if connection.disconnected.is_none() => {
+                connection.disconnected = Some(now);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether the platform may only read through this connection.
+    pub fn is_read_only(&self) -> bool {
+        self.connection
+            .as_ref()
+            .is_some_and(|connection| connection.scope == ConnectionScope::ReadOnly)
     }
 
     pub fn id(&self) -> &AccountId {

@@ -64,6 +64,16 @@ pub const EVENT_CATALOGUE: &[EventType] = &[
         "ExternalAccount",
     ),
     event_type(
+        "account.application.authorized",
+        "a platform redeems a standalone account's authorization (connectAccount)",
+        "{id, name, scope}: the platform",
+    ),
+    event_type(
+        "account.application.deauthorized",
+        "a connection ends: the platform disconnects the account or the account revokes the platform",
+        "{id, name, scope}: the platform",
+    ),
+    event_type(
         "account_debit.created",
         "the platform debits a connected account",
         "AccountDebit",

@@ -17,6 +17,7 @@ pub mod calendar; // business days, delays by country, payout days of a schedule
 pub mod capabilities; // CARD_PAYMENTS and TRANSFERS: fields each needs, status rule
 pub mod charge_facts; // the facts a charge's policy hooks were given, as recorded
 pub mod charges; // charges, application fees and transfers, and their amount rules
+pub mod connections; // standalone accounts, authorization codes, redirect URIs, scopes
 pub mod countries; // the one table of supported countries
 pub mod debit_cards; // debit cards from test tokens
 pub mod details; // onboarding details as submitted, validated

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::connections::StandaloneProfile;
 use crate::ids::{PlatformId, SecretKeyId};
 use crate::money::Currency;
 
@@ -19,6 +20,12 @@ pub struct Platform {
     pub policy: String,
     pub secret_key: SecretKeyId,
     pub created: DateTime<Utc>,
+    /// Where connect-by-authorization may send an account holder back (exact match).
+    #[serde(default)]
+    pub oauth_redirect_uris: Vec<String>,
+    /// Set when this record is a standalone account's own principal.
+    #[serde(default)]
+    pub standalone: Option<StandaloneProfile>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

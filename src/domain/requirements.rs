@@ -81,6 +81,15 @@ impl Onboarding {
         onboarding
     }
 
+    /// The state of an account whose holder was verified when it signed up on its own (a
+    /// standalone account): every required field provided, nothing due, no deadline.
+    pub fn verified_elsewhere(account: &NewAccount, now: DateTime<Utc>) -> Onboarding {
+        let mut onboarding = Onboarding::new(account, now);
+        onboarding.provided = onboarding.required_fields();
+        onboarding.settle(now);
+        onboarding
+    }
+
     pub fn business_type(&self) -> Option<BusinessType> {
         self.business_type
     }

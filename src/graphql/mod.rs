@@ -18,6 +18,7 @@ use crate::service::AppState;
 use roots::accounts::{AccountsMutation, AccountsQuery};
 use roots::backtests::BacktestsMutation;
 use roots::charges::{ChargesMutation, ChargesQuery};
+use roots::connect::ConnectMutation;
 use roots::core::{CoreMutation, CoreQuery};
 use roots::disputes::{DisputesMutation, DisputesQuery};
 use roots::login_links::LoginLinksMutation;
@@ -50,6 +51,7 @@ pub struct MutationRoot(
     WebhooksMutation,
     BacktestsMutation,
     LoginLinksMutation,
+    ConnectMutation,
 );
 
 pub type TollgateSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;

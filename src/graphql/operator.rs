@@ -97,7 +97,14 @@ pub struct CreatePlatformInput {
     pub policy: Option<String>,
 }
 
-/// A new platform and its secret key, shown this once.
+#[derive(InputObject)]
+pub struct CreateStandaloneAccountInput {
+    pub email: String,
+    /// ISO 3166-1 alpha-2, e.g. "US".
+    pub country: String,
+}
+
+/// A new platform (or standalone account, `acct_…`) and its secret key, shown this once.
 #[derive(SimpleObject)]
 pub struct CreatedPlatform {
     pub id: String,
@@ -125,6 +132,24 @@ impl OperatorMutation {
                 default_currency,
                 policy,
             })
+            .await
+            .gql()?;
+        Ok(CreatedPlatform {
+            id: created.id,
+            secret_key: created.secret_key,
+        })
+    }
+
+    /// Creates a standalone account (an account holder without a platform) with its own
+    /// secret key, while the server runs.
+    async fn create_standalone_account(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateStandaloneAccountInput,
+    ) -> async_graphql::Result<CreatedPlatform> {
+        let CreateStandaloneAccountInput { email, country } = input;
+        let created = services(ctx)
+            .create_standalone_account(&email, &country)
             .await
             .gql()?;
         Ok(CreatedPlatform {

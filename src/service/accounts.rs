@@ -43,7 +43,7 @@ pub struct AccountUpdate {
 }
 
 /// The index of all the platform's accounts, and of those of one type.
-fn account_indexes(account_type: AccountType) -> Vec<String> {
+pub(super) fn account_indexes(account_type: AccountType) -> Vec<String> {
     vec!["accounts".to_owned(), type_index(account_type)]
 }
 

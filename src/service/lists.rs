@@ -74,6 +74,9 @@ impl Services {
         caller.require_platform(
             "The platform's balance is the platform's; ask for balance to see the account's",
         )?;
+        if caller.platform.standalone.is_some() {
+            return self.standalone_balance(&caller.platform.id);
+        }
         self.balance(&Holder::Platform(caller.platform.id.clone()))
     }
 

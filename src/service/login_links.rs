@@ -100,6 +100,7 @@ impl Services {
             platform,
             connect_account: None,
             access: Access::Change,
+            read_only: false,
         };
         let link_id = stored_id(token);
         let outcome = idempotency::run(self, &caller, "redeemLoginLink", None, &(), || {

@@ -13,6 +13,7 @@ pub mod balances;
 pub mod captures;
 pub mod charge_facts;
 pub mod charges;
+pub mod connect;
 pub mod demo;
 pub mod disputes;
 pub mod events;
@@ -36,6 +37,7 @@ pub mod readiness;
 pub mod refunds;
 pub mod scheduler;
 pub mod scope;
+pub mod standalone;
 pub mod topups;
 pub mod transfers;
 pub mod webhook_client;
@@ -98,6 +100,9 @@ pub struct Caller {
     pub platform: Platform,
     pub connect_account: Option<AccountId>,
     pub access: Access,
+    /// The request acts on an account connected with the read_only scope: it may read,
+    /// and every mutation is FORBIDDEN.
+    pub read_only: bool,
 }
 
 impl Caller {

@@ -6,6 +6,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::{Access, Caller, Draft, ServiceError, Services};
+use crate::domain::account_record::AccountRecord;
 use crate::domain::platforms::{parse_name, parse_policy_name, Platform};
 use crate::ids::{check_id, AccountId, PlatformId, SecretKeyId, TypedId, BODY_CHARS};
 use crate::money::Currency;
@@ -31,6 +32,17 @@ pub struct CreatedPlatform {
     pub secret_key: String,
 }
 
+/// A principal to write: a platform, or a standalone account's own record.
+pub(super) struct Principal {
+    pub id: PlatformId,
+    pub name: String,
+    pub country: String,
+    pub default_currency: Currency,
+    pub policy: String,
+    pub standalone: Option<crate::domain::connections::StandaloneProfile>,
+    pub created: chrono::DateTime<chrono::Utc>,
+}
+
 pub struct NewPlatform {
     pub name: String,
     pub country: String,
@@ -43,7 +55,7 @@ fn sha256_hex(text: &str) -> String {
 }
 
 /// Two-letter uppercase country code; the accounts rules check it against the supported table.
-fn parse_country(country: &str) -> Result<String, ServiceError> {
+pub(super) fn parse_country(country: &str) -> Result<String, ServiceError> {
     crate::domain::countries::Country::parse(country)
         .map(|country| country.code().to_owned())
         .map_err(|error| ServiceError::invalid("country", error.to_string()))
@@ -78,19 +90,51 @@ impl Services {
         }
         let platform_id: PlatformId = self.ids.next();
         let now = self.clock.now(&platform_id);
+        self.create_principal(Principal {
+            id: platform_id,
+            name,
+            country,
+            default_currency,
+            policy,
+            standalone: None,
+            created: now,
+        })
+        .await
+    }
+
+    /// Writes a principal (a platform, or a standalone account's own record) with a new
+    /// secret key, its clock and its place in the server's list of platforms.
+    pub(super) async fn create_principal(
+        &self,
+        principal: Principal,
+    ) -> Result<CreatedPlatform, ServiceError> {
+        let Principal {
+            id,
+            name,
+            country,
+            default_currency,
+            policy,
+            standalone,
+            created: now,
+        } = principal;
         let secret_key_id: SecretKeyId = self.ids.next();
         let mut secret = [0u8; SECRET_BYTES];
         rand::thread_rng().fill_bytes(&mut secret);
         let key_body = secret_key_id.as_str().trim_start_matches("skid_");
         let secret_key = format!("sk_{key_body}_{}", hex::encode(secret));
+        let shown_id = standalone
+            .as_ref()
+            .map_or_else(|| id.to_string(), |profile| profile.account.to_string());
         let platform = Platform {
-            id: platform_id,
+            id,
             name,
             country,
             default_currency,
             policy,
             secret_key: secret_key_id.clone(),
             created: now,
+            oauth_redirect_uris: Vec::new(),
+            standalone,
         };
         let mut draft = Draft::new(&platform.id, now);
         let platform_id = platform.id.to_string();
@@ -118,7 +162,7 @@ impl Services {
         );
         match self.store.commit(draft.commit).await? {
             Applied::Committed => Ok(CreatedPlatform {
-                id: platform_id,
+                id: shown_id,
                 secret_key,
             }),
             Applied::Replayed { .. } => {
@@ -165,6 +209,7 @@ impl Services {
         connect_account: Option<&str>,
         access: Access,
     ) -> Result<Caller, ServiceError> {
+        let mut read_only = false;
         let connect_account = match connect_account {
             None => None,
             Some(given) => {
@@ -174,24 +219,32 @@ impl Services {
                         format!("Invalid Connect-Account header: {error}"),
                     )
                 })?;
-                let exists = self
+                let record = self
                     .store
-                    .get_raw(&Key::object(platform.id.as_str(), account.as_str()))?
-                    .is_some();
-                if !exists {
+                    .get_object::<AccountRecord>(platform.id.as_str(), account.as_str())?
+                    .filter(|found| !found.value.is_disconnected());
+                let Some(record) = record else {
                     return Err(ServiceError::not_found(
                         "Connect-Account",
                         "account",
                         account.as_str(),
                     ));
-                }
+                };
+                read_only = record.value.is_read_only();
                 Some(account)
             }
         };
+        if read_only && access == Access::Change {
+            return Err(ServiceError::forbidden(
+                Some("Connect-Account"),
+                "The account was connected with the read_only scope: the platform may read it but change nothing",
+            ));
+        }
         Ok(Caller {
             platform,
             connect_account,
             access,
+            read_only,
         })
     }
 

@@ -19,6 +19,7 @@ use crate::domain::account_links::AccountLink;
 use crate::domain::account_record::AccountRecord;
 use crate::domain::balance_transactions::BalanceTransaction;
 use crate::domain::charges::{ApplicationFee, Charge, Transfer};
+use crate::domain::connections::AuthorizationCode;
 use crate::domain::disputes::Dispute;
 use crate::domain::events::Event;
 use crate::domain::login_links::LoginLink;
@@ -64,11 +65,35 @@ pub enum Owner<'a> {
 /// Every stored object a request can reach says who owns it.
 pub trait Scoped {
     fn owner(&self) -> Owner<'_>;
+
+    /// Kept for the ledger but never found again (an ended connection).
+    fn hidden(&self) -> bool {
+        false
+    }
+
+    /// Readable, but no mutation may act on it (an account connected with read_only).
+    fn read_only(&self) -> bool {
+        false
+    }
 }
 
 impl Scoped for AccountRecord {
     fn owner(&self) -> Owner<'_> {
         Owner::Account(self.id())
+    }
+
+    fn hidden(&self) -> bool {
+        self.is_disconnected()
+    }
+
+    fn read_only(&self) -> bool {
+        self.is_read_only()
+    }
+}
+
+impl Scoped for AuthorizationCode {
+    fn owner(&self) -> Owner<'_> {
+        Owner::Platform
     }
 }
 
@@ -229,9 +254,19 @@ impl Services {
         caller: &Caller,
         id: &str,
     ) -> Result<Option<Versioned<T>>, ServiceError> {
-        let Some(found) = self.store.get_object::<T>(&caller.platform_key(), id)? else {
+        let Some(found) = self
+            .store
+            .get_object::<T>(&caller.platform_key(), id)?
+            .filter(|found| !found.value.hidden())
+        else {
             return Ok(None);
         };
+        if caller.access == Access::Change && found.value.read_only() {
+            return Err(ServiceError::forbidden(
+                None,
+                format!("{id} was connected with the read_only scope: the platform may read it but change nothing"),
+            ));
+        }
         if self.visible(caller, &found.value)? {
             return Ok(Some(found));
         }
@@ -360,7 +395,10 @@ impl Services {
                     ServiceError::internal("index", format!("{id} is indexed but missing"))
                 })?;
                 cursor = Some(id);
-                if !keep(&object.value) || !self.visible(caller, &object.value)? {
+                if object.value.hidden()
+                    || !keep(&object.value)
+                    || !self.visible(caller, &object.value)?
+                {
                     continue;
                 }
                 if items.len() == request.first {

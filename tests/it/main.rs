@@ -14,6 +14,10 @@ mod charges_queries;
 mod charges_rules;
 mod charges_support;
 
+mod connect_flows;
+mod connect_pages;
+mod connect_support;
+
 mod refunds_flows;
 mod refunds_rules;
 mod refunds_support;

@@ -371,6 +371,30 @@ fn mutation_cases(world: &World) -> Vec<Case> {
             json!({"policy": "default"}),
         ),
         input(
+            "updatePlatform",
+            "UpdatePlatformInput",
+            "{ id }",
+            json!({"oauthRedirectUris": ["https://x.example.com/cb"]}),
+        ),
+        input(
+            "connectAccount",
+            "ConnectAccountInput",
+            "{ id }",
+            json!({"code": "ac_001k1nph2ckt53sgb3ez8agvmd_00"}),
+        ),
+        input(
+            "disconnectAccount",
+            "DisconnectAccountInput",
+            "{ id }",
+            json!({"account": y}),
+        ),
+        input(
+            "revokePlatform",
+            "RevokePlatformInput",
+            "",
+            json!({"platform": "plat_001k1nph2ckt53sgb3ez8agvmd"}),
+        ),
+        input(
             "advanceClock",
             "AdvanceClockInput",
             "",

@@ -4,6 +4,7 @@ pub mod account_inputs;
 pub mod accounts;
 pub mod backtests;
 pub mod charges;
+pub mod connect;
 pub mod core;
 pub mod disputes;
 pub mod login_links;

@@ -23,9 +23,12 @@ pub struct PlatformObject(pub Platform);
 
 #[Object(name = "Platform")]
 impl PlatformObject {
-    /// plat_…
+    /// plat_… (acct_… when the key is a standalone account's)
     pub async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+        match &self.0.standalone {
+            Some(profile) => ID(profile.account.to_string()),
+            None => ID(self.0.id.to_string()),
+        }
     }
 
     async fn name(&self) -> &str {
@@ -65,6 +68,11 @@ impl PlatformObject {
             .into_iter()
             .map(super::refunds::NegativeBalanceObject)
             .collect())
+    }
+
+    /// Where connect-by-authorization may send an account holder back (registered with updatePlatform).
+    async fn oauth_redirect_uris(&self) -> &[String] {
+        &self.0.oauth_redirect_uris
     }
 
     async fn created(&self) -> DateTimeScalar {
