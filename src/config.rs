@@ -233,6 +233,8 @@ pub struct Settings {
     pub operator_key: Option<String>,
     /// How long idempotency keys are kept before a timer deletes them.
     pub idempotency_retention_hours: i64,
+    /// How long a platform's previous secret key keeps working after `rotateSecretKey`.
+    pub key_rotation_overlap: crate::domain::api_keys::RotationOverlap,
     /// The URL clients reach this server at, for links it hands out (account links); `None`
     /// means `http://` and the address the server listens on.
     pub public_url: Option<PublicUrl>,
@@ -281,6 +283,7 @@ impl Settings {
             cors_origins: Vec::new(),
             operator_key: None,
             idempotency_retention_hours: DEFAULT_IDEMPOTENCY_RETENTION_HOURS,
+            key_rotation_overlap: crate::domain::api_keys::RotationOverlap::default(),
             public_url: None,
             limits: Limits::default(),
         }

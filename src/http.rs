@@ -307,16 +307,19 @@ fn authenticate(
             },
         )
     })?;
-    let platform = services.authenticate(key).map_err(|error| match error {
-        ServiceError::Unauthenticated { .. } => (StatusCode::UNAUTHORIZED, error),
-        other => (StatusCode::INTERNAL_SERVER_ERROR, other),
-    })?;
+    let credential = services
+        .authenticate_key(key)
+        .map_err(|error| match error {
+            ServiceError::Unauthenticated { .. } => (StatusCode::UNAUTHORIZED, error),
+            other => (StatusCode::INTERNAL_SERVER_ERROR, other),
+        })?;
     services
-        .caller(platform, connect_account, access)
+        .caller_for(credential, connect_account, access)
         .map_err(|error| {
             let status = match error {
                 ServiceError::NotFound { .. } => StatusCode::NOT_FOUND,
                 ServiceError::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
+                ServiceError::Forbidden { .. } => StatusCode::FORBIDDEN,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             };
             (status, error)

@@ -7,6 +7,7 @@ pub mod errors;
 pub mod guard;
 pub mod loaders;
 pub mod operator;
+pub mod read_only;
 pub mod roots;
 pub mod scalars;
 pub mod types;
@@ -16,6 +17,7 @@ use async_graphql::{MergedObject, Schema};
 use crate::config::{Limits, MAX_QUERY_DEPTH};
 use crate::service::AppState;
 use roots::accounts::{AccountsMutation, AccountsQuery};
+use roots::api_keys::{ApiKeysMutation, ApiKeysQuery};
 use roots::backtests::BacktestsMutation;
 use roots::charges::{ChargesMutation, ChargesQuery};
 use roots::core::{CoreMutation, CoreQuery};
@@ -35,6 +37,7 @@ pub struct QueryRoot(
     RefundsQuery,
     DisputesQuery,
     WebhooksQuery,
+    ApiKeysQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -48,12 +51,14 @@ pub struct MutationRoot(
     DisputesMutation,
     WebhooksMutation,
     BacktestsMutation,
+    ApiKeysMutation,
 );
 
 pub type TollgateSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// Builds the schema with its limits; `state` is `None` only when exporting the SDL. The
-/// guard (cost, rate limits, deadline) takes its limits from the state's settings.
+/// guard (cost, rate limits, deadline) takes its limits from the state's settings; the
+/// read-only rule refuses every mutation of a read-only caller.
 pub fn build_schema(state: Option<AppState>) -> TollgateSchema {
     let limits = state
         .as_ref()
@@ -69,6 +74,7 @@ pub fn build_schema_with(state: Option<AppState>, limits: Limits) -> TollgateSch
         SubscriptionRoot,
     )
     .limit_depth(MAX_QUERY_DEPTH)
+    .extension(read_only::ReadOnlyRule)
     .extension(guard::Guard::new(limits));
     if let Some(state) = state {
         builder = builder.data(state);

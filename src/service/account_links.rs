@@ -139,6 +139,7 @@ impl Services {
             platform: found.value,
             connect_account: None,
             access: Access::Change,
+            read_only: false,
         };
         Ok(self
             .find::<AccountLink>(&caller, link_id.as_ref())?

@@ -82,6 +82,7 @@ impl Services {
             platform: caller.platform.clone(),
             connect_account: charge.account.clone(),
             access: caller.access,
+            read_only: caller.read_only,
         };
         let request = NewCharge {
             amount,

@@ -223,6 +223,7 @@ async fn on_the_system_clock_every_platforms_due_timers_run_and_advance_clock_is
         platform,
         connect_account: None,
         access: tollgate::service::Access::Change,
+        read_only: false,
     };
     let refused = services.advance_clock(&caller, None, Some(60)).await;
     assert!(

@@ -2,6 +2,7 @@
 
 pub mod account_inputs;
 pub mod accounts;
+pub mod api_keys;
 pub mod backtests;
 pub mod charges;
 pub mod core;
