@@ -295,7 +295,11 @@ mod tests {
 
     #[test]
     fn business_type_is_optional_for_every_type() {
-        for account_type in [AccountType::Standard, AccountType::Express, AccountType::Custom] {
+        for account_type in [
+            AccountType::Standard,
+            AccountType::Express,
+            AccountType::Custom,
+        ] {
             let mut given = input(account_type, "US");
             given.business_type = None;
             let parsed = NewAccount::parse(given, country("US")).expect("no business type");

@@ -22,6 +22,7 @@ use roots::backtests::BacktestsMutation;
 use roots::charges::{ChargesMutation, ChargesQuery};
 use roots::core::{CoreMutation, CoreQuery};
 use roots::disputes::{DisputesMutation, DisputesQuery};
+use roots::external_accounts::ExternalAccountsMutation;
 use roots::payouts::{PayoutsMutation, PayoutsQuery};
 use roots::refunds::{RefundsMutation, RefundsQuery};
 use roots::subscription::SubscriptionRoot;
@@ -52,6 +53,7 @@ pub struct MutationRoot(
     WebhooksMutation,
     BacktestsMutation,
     ApiKeysMutation,
+    ExternalAccountsMutation,
 );
 
 pub type TollgateSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;

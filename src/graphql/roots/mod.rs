@@ -7,6 +7,7 @@ pub mod backtests;
 pub mod charges;
 pub mod core;
 pub mod disputes;
+pub mod external_accounts;
 pub mod payouts;
 pub mod refunds;
 pub mod subscription;
