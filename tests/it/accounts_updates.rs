@@ -57,3 +57,220 @@ async fn the_business_type_may_come_after_creation_as_a_requirement() {
     assert!(due.contains(&"company.name"), "{due:?}");
     assert!(due.contains(&"company.tax_id"), "{due:?}");
 }
+
+const UPDATE_EXTERNAL: &str = "mutation($input: UpdateExternalAccountInput!) {
+  updateExternalAccount(input: $input) { ... on BankAccount { id defaultForCurrency accountHolderName } ... on DebitCard { id defaultForCurrency } } }";
+const DELETE_EXTERNAL: &str = "mutation($a: ID!, $e: ID!) {
+  deleteExternalAccount(input: {account: $a, externalAccount: $e}) { ... on BankAccount { id } ... on DebitCard { id } } }";
+
+async fn external_accounts(app: &TestApp, account: &str) -> Vec<(String, bool)> {
+    let body = app
+        .graphql(
+            "query($a: ID!) { account(id: $a) { externalAccounts {
+               ... on BankAccount { id defaultForCurrency } ... on DebitCard { id defaultForCurrency } } } }",
+            json!({"a": account}),
+        )
+        .await;
+    assert_no_errors(&body);
+    body["data"]["account"]["externalAccounts"]
+        .as_array()
+        .expect("external accounts")
+        .iter()
+        .map(|external| {
+            (
+                external["id"].as_str().expect("id").to_owned(),
+                external["defaultForCurrency"].as_bool().expect("default"),
+            )
+        })
+        .collect()
+}
+
+async fn refused(app: &TestApp, query: &str, variables: Value, code: &str, param: &str) -> String {
+    let body = app.graphql(query, variables).await;
+    assert_eq!(error_code(&body), code, "{body}");
+    assert_eq!(error_param(&body), Some(param), "{body}");
+    body["errors"][0]["message"]
+        .as_str()
+        .expect("message")
+        .to_owned()
+}
+
+async fn event_count(app: &TestApp, event_type: &str) -> usize {
+    let body = app
+        .graphql(
+            "query($t: String) { events(first: 100, type: $t) { nodes { id } } }",
+            json!({"t": event_type}),
+        )
+        .await;
+    assert_no_errors(&body);
+    body["data"]["events"]["nodes"]
+        .as_array()
+        .expect("events")
+        .len()
+}
+
+#[tokio::test]
+async fn external_accounts_are_updated_and_deleted_under_the_default_per_currency_rules() {
+    let app = spawn_app().await;
+    let key = app.secret_key.clone();
+    let account =
+        crate::payouts_support::custom_account(&app, &key, "US", "usd", "000123456789").await;
+    let first = external_accounts(&app, &account).await[0].0.clone();
+    let body = app
+        .graphql(
+            "mutation($a: ID!) {
+               bank: addBankAccount(input: {account: $a, country: \"US\", currency: \"usd\", routingNumber: \"110000000\", accountNumber: \"000111111116\"}) { id }
+               card: addDebitCard(input: {account: $a, token: \"tok_visa_debit\"}) { id } }",
+            json!({"a": account}),
+        )
+        .await;
+    assert_no_errors(&body);
+    let second = body["data"]["bank"]["id"]
+        .as_str()
+        .expect("bank")
+        .to_owned();
+    let card = body["data"]["card"]["id"]
+        .as_str()
+        .expect("card")
+        .to_owned();
+    assert_eq!(
+        external_accounts(&app, &account).await,
+        vec![
+            (first.clone(), true),
+            (second.clone(), false),
+            (card.clone(), false)
+        ]
+    );
+
+    // The default of a currency with others: make another the default first.
+    let message = refused(
+        &app,
+        DELETE_EXTERNAL,
+        json!({"a": account, "e": first}),
+        "INVALID_REQUEST",
+        "input.externalAccount",
+    )
+    .await;
+    assert!(
+        message.contains("set another usd external account as the default first"),
+        "{message}"
+    );
+
+    let body = app
+        .graphql(
+            UPDATE_EXTERNAL,
+            json!({"input": {"account": account, "externalAccount": second, "defaultForCurrency": true, "accountHolderName": " Jenny Rosen "}}),
+        )
+        .await;
+    assert_no_errors(&body);
+    assert_eq!(
+        body["data"]["updateExternalAccount"],
+        json!({"id": second, "defaultForCurrency": true, "accountHolderName": "Jenny Rosen"})
+    );
+    assert_eq!(
+        external_accounts(&app, &account).await,
+        vec![
+            (first.clone(), false),
+            (second.clone(), true),
+            (card.clone(), false)
+        ]
+    );
+    assert_eq!(
+        event_count(&app, "account.external_account.updated").await,
+        1
+    );
+
+    // A default is replaced, never unset; a card has no holder name; ids are checked.
+    for (input, code, param) in [
+        (
+            json!({"account": account, "externalAccount": second, "defaultForCurrency": false}),
+            "INVALID_REQUEST",
+            "input.defaultForCurrency",
+        ),
+        (
+            json!({"account": account, "externalAccount": card, "accountHolderName": "Jenny"}),
+            "INVALID_REQUEST",
+            "input.accountHolderName",
+        ),
+        (
+            json!({"account": account, "externalAccount": second, "accountHolderName": " "}),
+            "INVALID_REQUEST",
+            "input.accountHolderName",
+        ),
+        (
+            json!({"account": account, "externalAccount": "ba_001k1nph2ckt53sgb3ez8agvmd"}),
+            "NOT_FOUND",
+            "input.externalAccount",
+        ),
+        (
+            json!({"account": account, "externalAccount": "acct_001k1nph2ckt53sgb3ez8agvmd"}),
+            "INVALID_REQUEST",
+            "input.externalAccount",
+        ),
+    ] {
+        refused(&app, UPDATE_EXTERNAL, json!({"input": input}), code, param).await;
+    }
+    assert_eq!(
+        event_count(&app, "account.external_account.updated").await,
+        1
+    );
+
+    // Non-defaults go; the deleted one is gone from every lookup.
+    for deleted in [&first, &card] {
+        let body = app
+            .graphql(DELETE_EXTERNAL, json!({"a": account, "e": deleted}))
+            .await;
+        assert_no_errors(&body);
+        assert_eq!(body["data"]["deleteExternalAccount"]["id"], json!(deleted));
+    }
+    let body = app
+        .graphql(
+            "query($id: ID!) { node(id: $id) { id } }",
+            json!({"id": first}),
+        )
+        .await;
+    assert_eq!(body["data"]["node"], Value::Null, "{body}");
+    assert_eq!(
+        external_accounts(&app, &account).await,
+        vec![(second.clone(), true)]
+    );
+
+    // The last one in its currency stays while payouts are automatic.
+    let message = refused(
+        &app,
+        DELETE_EXTERNAL,
+        json!({"a": account, "e": second}),
+        "INVALID_REQUEST",
+        "input.externalAccount",
+    )
+    .await;
+    assert!(message.contains("payouts are automatic"), "{message}");
+    let body = app
+        .graphql(
+            "mutation($a: ID!) { updatePayoutSchedule(input: {account: $a, interval: MANUAL}) { id } }",
+            json!({"a": account}),
+        )
+        .await;
+    assert_no_errors(&body);
+    let body = app
+        .graphql(DELETE_EXTERNAL, json!({"a": account, "e": second}))
+        .await;
+    assert_no_errors(&body);
+    assert_eq!(external_accounts(&app, &account).await, vec![]);
+    assert_eq!(
+        event_count(&app, "account.external_account.deleted").await,
+        3
+    );
+
+    // Only the platform of a CUSTOM account manages them through the API.
+    let express = create(&app, json!({"type": "EXPRESS", "country": "US"})).await;
+    refused(
+        &app,
+        DELETE_EXTERNAL,
+        json!({"a": express["id"], "e": second}),
+        "FORBIDDEN",
+        "input.account",
+    )
+    .await;
+    app.assert_ledger_balanced().await;
+}

@@ -354,6 +354,18 @@ fn mutation_cases(world: &World) -> Vec<Case> {
             json!({"id": "rkid_001k1nph2ckt53sgb3ez8agvmd"}),
         ),
         input(
+            "updateExternalAccount",
+            "UpdateExternalAccountInput",
+            "{ ... on BankAccount { id } }",
+            json!({"account": y, "externalAccount": world.y_bank, "defaultForCurrency": true}),
+        ),
+        input(
+            "deleteExternalAccount",
+            "DeleteExternalAccountInput",
+            "{ ... on BankAccount { id } }",
+            json!({"account": y, "externalAccount": world.y_bank}),
+        ),
+        input(
             "createTopup",
             "CreateTopupInput",
             "{ id }",
