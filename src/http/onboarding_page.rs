@@ -1,5 +1,6 @@
 //! The hosted onboarding page behind account links: a small HTML form (GET) that posts the
-//! same details as `submitAccountDetails` plus a bank account (POST, form-urlencoded).
+//! same details as `submitAccountDetails` plus a bank account (POST, form-urlencoded). An
+//! update link opens it prefilled with the account's current details (never its secrets).
 //! Everything printed is escaped; secrets (account number, SSN digits, ID and tax numbers)
 //! are never echoed back. A submission must carry the CSRF token set in a cookie with the
 //! form (and, when the browser sends an Origin, come from this server's origin); every page
@@ -15,9 +16,12 @@ use rand::RngCore;
 use subtle::ConstantTimeEq;
 
 use super::HttpState;
+use crate::domain::account_links::AccountLinkType;
 use crate::domain::account_record::AccountRecord;
 use crate::domain::accounts::BusinessType;
 use crate::domain::details::{AddressInput, CompanyInput, DetailsInput, IndividualInput};
+use crate::domain::identity::Address;
+use crate::domain::permissions::{check_may_manage_external_accounts, Actor};
 use crate::service::account_links::{FormError, HostedPage, HostedSubmission};
 
 /// The most form fields a submission may carry; the form has about twenty.
@@ -135,7 +139,13 @@ pub(super) async fn submit(
                 .services
                 .hosted_onboarding_page(&platform, &link)
                 .map(|page| match page {
-                    HostedPage::Form { account, .. } => HostedPage::Form { account, errors },
+                    HostedPage::Form {
+                        account, link_type, ..
+                    } => HostedPage::Form {
+                        account,
+                        link_type,
+                        errors,
+                    },
                     other => other,
                 }),
         };
@@ -185,15 +195,30 @@ fn render(
     csrf_token: &str,
 ) -> Response {
     match page {
-        Ok(HostedPage::Form { account, errors }) => {
+        Ok(HostedPage::Form {
+            account,
+            link_type,
+            errors,
+        }) => {
             let status = if errors.is_empty() {
                 StatusCode::OK
             } else {
                 StatusCode::UNPROCESSABLE_ENTITY
             };
+            // An update link opens on the account's current details; after a rejected
+            // submission the form shows what was sent.
+            let current;
+            let values = if link_type == AccountLinkType::AccountUpdate && values.is_empty() {
+                current = current_values(&account);
+                &current
+            } else {
+                values
+            };
             (
                 status,
-                Html(render_form(&account, &errors, values, csrf_token)),
+                Html(render_form(
+                    &account, link_type, &errors, values, csrf_token,
+                )),
             )
                 .into_response()
         }
@@ -397,14 +422,62 @@ fn address_fields(values: &FormValues, prefix: &str) -> String {
     .collect()
 }
 
+/// The account's current details as form values, for an update link; secrets (ID and tax
+/// numbers, bank accounts) are never shown.
+fn current_values(account: &AccountRecord) -> FormValues {
+    let mut values = FormValues::new();
+    let mut put = |name: &str, value: Option<&str>| {
+        if let Some(value) = value {
+            values.insert(name.to_owned(), value.to_owned());
+        }
+    };
+    let details = account.details();
+    if let Some(individual) = details.individual() {
+        put("individual.firstName", individual.first_name());
+        put("individual.lastName", individual.last_name());
+        if let Some(born) = individual.date_of_birth() {
+            use chrono::Datelike;
+            put("individual.dobDay", Some(&born.day().to_string()));
+            put("individual.dobMonth", Some(&born.month().to_string()));
+            put("individual.dobYear", Some(&born.year().to_string()));
+        }
+        put_address(&mut put, "individual", individual.address());
+    }
+    if let Some(company) = details.company() {
+        put("company.name", company.name());
+        put_address(&mut put, "company", company.address());
+    }
+    put("businessUrl", details.business_url());
+    put("mcc", details.mcc());
+    values
+}
+
+fn put_address(put: &mut impl FnMut(&str, Option<&str>), prefix: &str, address: Option<&Address>) {
+    let Some(address) = address else {
+        return;
+    };
+    put(&format!("{prefix}.address.line1"), address.line1());
+    put(&format!("{prefix}.address.city"), address.city());
+    put(
+        &format!("{prefix}.address.postalCode"),
+        address.postal_code(),
+    );
+    put(&format!("{prefix}.address.state"), address.state());
+}
+
 fn render_form(
     account: &AccountRecord,
+    link_type: AccountLinkType,
     errors: &[FormError],
     values: &FormValues,
     csrf_token: &str,
 ) -> String {
+    let heading = match link_type {
+        AccountLinkType::AccountOnboarding => "Set up your account",
+        AccountLinkType::AccountUpdate => "Update your account",
+    };
     let mut body = format!(
-        "<h1>Set up your account</h1>\n<p>Account {} ({}, {})</p>\n",
+        "<h1>{heading}</h1>\n<p>Account {} ({}, {})</p>\n",
         escape_html(account.id().as_ref()),
         escape_html(account.account_type().as_str()),
         escape_html(account.country().code())
@@ -451,13 +524,18 @@ fn render_form(
     body.push_str("<fieldset><legend>Your business</legend>\n");
     body.push_str(&input(values, "businessUrl", "Website"));
     body.push_str(&input(values, "mcc", "Merchant category code"));
-    body.push_str("</fieldset>\n<fieldset><legend>Where to send payouts</legend>\n");
+    body.push_str("</fieldset>\n");
+    // A CUSTOM account's bank accounts are the platform's to manage.
+    if check_may_manage_external_accounts(account.account_type(), Actor::AccountHolder).is_ok() {
+        body.push_str("<fieldset><legend>Where to send payouts</legend>\n");
+        body.push_str(
+            "<label>Bank account number <input name=\"accountNumber\" autocomplete=\"off\"></label>\n",
+        );
+        body.push_str(&input(values, "routingNumber", "Routing number"));
+        body.push_str("</fieldset>\n");
+    }
     body.push_str(
-        "<label>Bank account number <input name=\"accountNumber\" autocomplete=\"off\"></label>\n",
-    );
-    body.push_str(&input(values, "routingNumber", "Routing number"));
-    body.push_str(
-        "</fieldset>\n<label><input type=\"checkbox\" name=\"tosAcceptance\" value=\"true\"> \
+        "<label><input type=\"checkbox\" name=\"tosAcceptance\" value=\"true\"> \
          I accept the terms of service</label>\n<button type=\"submit\">Submit</button>\n</form>\n",
     );
     page("tollgate onboarding", &body)

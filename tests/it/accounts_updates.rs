@@ -274,3 +274,167 @@ async fn external_accounts_are_updated_and_deleted_under_the_default_per_currenc
     .await;
     app.assert_ledger_balanced().await;
 }
+
+const LINK: &str = "mutation($a: ID!, $t: AccountLinkType) {
+  createAccountLink(input: {account: $a, refreshUrl: \"https://example.com/r\", returnUrl: \"https://example.com/d\", type: $t}) { url } }";
+
+#[tokio::test]
+async fn an_update_link_opens_the_current_details_for_express_and_custom_accounts() {
+    let app = spawn_app().await;
+    let key = app.secret_key.clone();
+    let custom =
+        crate::payouts_support::custom_account(&app, &key, "US", "usd", "000123456789").await;
+    let body = app
+        .graphql(LINK, json!({"a": custom, "t": "ACCOUNT_UPDATE"}))
+        .await;
+    assert_no_errors(&body);
+    let url = body["data"]["createAccountLink"]["url"]
+        .as_str()
+        .expect("url")
+        .to_owned();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let html = client
+        .get(&url)
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("html");
+    assert!(html.contains("<h1>Update your account</h1>"), "{html}");
+    // Prefilled with what the platform submitted, never a secret; no bank fields for CUSTOM.
+    for (name, value) in [
+        ("individual.firstName", "Ada"),
+        ("individual.lastName", "Lovelace"),
+        ("individual.dobYear", "1985"),
+        ("individual.address.city", "Springfield"),
+        ("businessUrl", "https://seller.example.com"),
+        ("mcc", "5734"),
+    ] {
+        assert!(
+            html.contains(&format!("name=\"{name}\" value=\"{value}\"")),
+            "{name}: {html}"
+        );
+    }
+    assert!(
+        html.contains("name=\"individual.ssnLast4\" value=\"\""),
+        "{html}"
+    );
+    assert!(!html.contains("accountNumber"), "{html}");
+
+    // The holder changes a detail; the account takes it and stays enabled.
+    let response = crate::helpers::post_onboarding_form(
+        &client,
+        &url,
+        &[
+            ("individual.lastName", "Byron"),
+            ("businessUrl", "https://ada.example.com"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), 303, "{:?}", response.text().await);
+    assert_eq!(
+        response
+            .headers()
+            .get("location")
+            .and_then(|value| value.to_str().ok()),
+        Some("https://example.com/d")
+    );
+    let body = app
+        .graphql(
+            "query($a: ID!) { account(id: $a) { chargesEnabled payoutsEnabled requirements { currentlyDue } } }",
+            json!({"a": custom}),
+        )
+        .await;
+    assert_no_errors(&body);
+    assert_eq!(
+        body["data"]["account"],
+        json!({"chargesEnabled": true, "payoutsEnabled": true, "requirements": {"currentlyDue": []}})
+    );
+    // The link is spent; a new one shows the new values.
+    let body = app
+        .graphql(LINK, json!({"a": custom, "t": "ACCOUNT_UPDATE"}))
+        .await;
+    let url = body["data"]["createAccountLink"]["url"]
+        .as_str()
+        .expect("url")
+        .to_owned();
+    let html = client
+        .get(&url)
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        html.contains("name=\"individual.lastName\" value=\"Byron\""),
+        "{html}"
+    );
+    assert!(
+        html.contains("name=\"businessUrl\" value=\"https://ada.example.com\""),
+        "{html}"
+    );
+
+    // EXPRESS may be updated too (and its holder may add a bank account); STANDARD may not;
+    // onboarding links stay for STANDARD and EXPRESS only.
+    let express = create(
+        &app,
+        json!({"type": "EXPRESS", "country": "US", "businessType": "INDIVIDUAL"}),
+    )
+    .await;
+    let body = app
+        .graphql(LINK, json!({"a": express["id"], "t": "ACCOUNT_UPDATE"}))
+        .await;
+    assert_no_errors(&body);
+    let url = body["data"]["createAccountLink"]["url"]
+        .as_str()
+        .expect("url")
+        .to_owned();
+    let html = client
+        .get(&url)
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        html.contains("Update your account") && html.contains("accountNumber"),
+        "{html}"
+    );
+    let standard = create(&app, json!({"type": "STANDARD", "country": "US"})).await;
+    let message = refused(
+        &app,
+        LINK,
+        json!({"a": standard["id"], "t": "ACCOUNT_UPDATE"}),
+        "INVALID_REQUEST",
+        "input.type",
+    )
+    .await;
+    assert!(
+        message.contains("ACCOUNT_UPDATE links are for EXPRESS and CUSTOM accounts"),
+        "{message}"
+    );
+    refused(
+        &app,
+        LINK,
+        json!({"a": custom, "t": "ACCOUNT_ONBOARDING"}),
+        "INVALID_REQUEST",
+        "input.account",
+    )
+    .await;
+    refused(
+        &app,
+        LINK,
+        json!({"a": custom}),
+        "INVALID_REQUEST",
+        "input.account",
+    )
+    .await;
+    let body = app.graphql(LINK, json!({"a": standard["id"]})).await;
+    assert_no_errors(&body);
+}

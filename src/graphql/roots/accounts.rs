@@ -104,11 +104,13 @@ impl AccountsMutation {
             account,
             refresh_url,
             return_url,
+            link_type,
         } = input;
         let request = NewAccountLinkRequest {
             account: account_id("input.account", &account).gql()?,
             refresh_url,
             return_url,
+            link_type: link_type.unwrap_or_default().into(),
         };
         let services = services(ctx);
         let base = ctx.data_opt::<PublicBaseUrl>().cloned().unwrap_or_else(|| {
