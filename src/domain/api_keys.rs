@@ -244,7 +244,8 @@ mod tests {
     #[test]
     fn a_rotation_keeps_at_most_the_bound_of_earlier_keys_alive() {
         // (earlier keys with their expiry, oldest first; the ones the rotation ends)
-        let cases: [(&[(&str, i64)], &[&str]); 4] = [
+        type Case<'a> = (&'a [(&'a str, i64)], &'a [&'a str]);
+        let cases: [Case; 4] = [
             (&[], &[]),
             (&[("a", 24)], &[]),
             (&[("a", 20), ("b", 22)], &[]),
