@@ -7,6 +7,7 @@ pub mod graphiql;
 pub mod graphiql_examples;
 mod graphql_over_http;
 mod health;
+mod onboarding_form;
 mod onboarding_page;
 pub mod operator;
 mod prometheus;
