@@ -60,10 +60,10 @@ pub const MUTATION_COST: u64 = 500;
 /// query. What they select is counted against `MAX_INTROSPECTION_COST`.
 pub const INTROSPECTION_COST: u64 = 1_000;
 /// The most an introspection may be estimated to cost, each list taken at the largest size
-/// it has in this schema. GraphiQL's documentation query is estimated at about 1.55 million
-/// (it reads a few thousand values, and grows with the schema);
-/// `types { fields { type { fields { type { fields } } } } }` at 4 million, and every further
-/// level at twenty times more.
+/// it has in this schema, so the estimates grow with the schema. GraphiQL's documentation
+/// query is estimated at about 1.7 million (it reads a few thousand values);
+/// `types { fields { type { fields { type { fields } } } } }` at several million, and every
+/// further level at twenty times more.
 pub const MAX_INTROSPECTION_COST: u64 = 2_000_000;
 /// The size assumed for a list of what hangs off one charge (transfers, refunds, reversals).
 pub const CHARGE_CHILDREN_BOUND: u64 = 10;
@@ -234,6 +234,8 @@ pub struct Settings {
     pub operator_key: Option<String>,
     /// How long idempotency keys are kept before a timer deletes them.
     pub idempotency_retention_hours: i64,
+    /// How long a platform's previous secret key keeps working after `rotateSecretKey`.
+    pub key_rotation_overlap: crate::domain::api_keys::RotationOverlap,
     /// The URL clients reach this server at, for links it hands out (account links); `None`
     /// means `http://` and the address the server listens on.
     pub public_url: Option<PublicUrl>,
@@ -282,6 +284,7 @@ impl Settings {
             cors_origins: Vec::new(),
             operator_key: None,
             idempotency_retention_hours: DEFAULT_IDEMPOTENCY_RETENTION_HOURS,
+            key_rotation_overlap: crate::domain::api_keys::RotationOverlap::default(),
             public_url: None,
             limits: Limits::default(),
         }

@@ -11,6 +11,7 @@ pub mod graphiql;
 pub mod graphiql_examples;
 mod graphql_over_http;
 mod health;
+mod onboarding_form;
 mod onboarding_page;
 pub mod operator;
 mod prometheus;
@@ -346,12 +347,14 @@ fn authenticate(
             },
         )
     })?;
-    let platform = services.authenticate(key).map_err(|error| match error {
-        ServiceError::Unauthenticated { .. } => (StatusCode::UNAUTHORIZED, error),
-        other => (StatusCode::INTERNAL_SERVER_ERROR, other),
-    })?;
+    let credential = services
+        .authenticate_key(key)
+        .map_err(|error| match error {
+            ServiceError::Unauthenticated { .. } => (StatusCode::UNAUTHORIZED, error),
+            other => (StatusCode::INTERNAL_SERVER_ERROR, other),
+        })?;
     services
-        .caller(platform, connect_account, access)
+        .caller_for(credential, connect_account, access)
         .map_err(|error| {
             let status = match error {
                 ServiceError::NotFound { .. } => StatusCode::NOT_FOUND,

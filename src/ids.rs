@@ -216,6 +216,10 @@ typed_id!(
     AuthorizationCodeId, "ac", "authorization code"
 );
 typed_id!(
+    /// A restricted key's id; its secret (`rk_…`) carries the same body.
+    RestrictedKeyId, "rkid", "restricted key"
+);
+typed_id!(
     /// A hosted onboarding link (internal token in the link's URL).
     AccountLinkId, "link", "account link"
 );

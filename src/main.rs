@@ -205,6 +205,13 @@ struct ServeArgs {
     #[arg(long, env = "TOLLGATE_IDEMPOTENCY_RETENTION_HOURS",
           default_value_t = tollgate::config::DEFAULT_IDEMPOTENCY_RETENTION_HOURS)]
     idempotency_retention_hours: i64,
+    /// Hours a platform's previous secret key keeps working after rotateSecretKey (0 to 720).
+    #[arg(
+        long = "key-rotation-overlap-hours",
+        env = "TOLLGATE_KEY_ROTATION_OVERLAP_HOURS",
+        default_value = "24"
+    )]
+    key_rotation_overlap: tollgate::domain::api_keys::RotationOverlap,
     /// The URL clients reach this server at, for the links it hands out (account links);
     /// defaults to http:// and the address it listens on.
     #[arg(long, env = "TOLLGATE_PUBLIC_URL")]
@@ -465,6 +472,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         cors_origins: args.cors_origins,
         operator_key: args.operator_key,
         idempotency_retention_hours: args.idempotency_retention_hours,
+        key_rotation_overlap: args.key_rotation_overlap,
         public_url: args.public_url,
         limits: args.limits,
         webhooks_allow_private: args.webhooks_allow_private || args.demo,

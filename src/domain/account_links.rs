@@ -1,5 +1,7 @@
-//! Hosted onboarding links: single-use, expiring, for the holders of STANDARD and EXPRESS
-//! accounts (CUSTOM accounts are onboarded by the platform through the API).
+//! Hosted onboarding links: single-use, expiring. An onboarding link is for the holders of
+//! STANDARD and EXPRESS accounts (CUSTOM accounts are onboarded by the platform through the
+//! API); an update link opens the page on an EXPRESS or CUSTOM account's current details, for
+//! its holder to change them (a STANDARD account's holder has their own dashboard).
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -16,6 +18,8 @@ pub const MAX_LINK_URL_CHARS: usize = 2048;
 pub enum AccountLinkError {
     #[error("custom accounts are onboarded through the API")]
     CustomAccount,
+    #[error("STANDARD accounts keep their details up to date in their own dashboard: ACCOUNT_UPDATE links are for EXPRESS and CUSTOM accounts")]
+    StandardAccountUpdate,
     #[error("{param} must be at most {MAX_LINK_URL_CHARS} characters")]
     UrlTooLong { param: &'static str },
     #[error("{param} is not a well-formed URL: {reason}")]
@@ -29,6 +33,7 @@ impl AccountLinkError {
     pub fn param(&self) -> &'static str {
         match self {
             AccountLinkError::CustomAccount => "account",
+            AccountLinkError::StandardAccountUpdate => "type",
             AccountLinkError::UrlTooLong { param }
             | AccountLinkError::UrlMalformed { param, .. }
             | AccountLinkError::UrlNotHttp { param } => param,
@@ -36,11 +41,31 @@ impl AccountLinkError {
     }
 }
 
-/// Only STANDARD and EXPRESS accounts are onboarded on the hosted page.
-pub fn check_hosted_onboarding(account_type: AccountType) -> Result<(), AccountLinkError> {
-    match account_type {
-        AccountType::Custom => Err(AccountLinkError::CustomAccount),
-        AccountType::Standard | AccountType::Express => Ok(()),
+/// What the hosted page is opened for. Serialized as the contract's enum values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AccountLinkType {
+    /// What is still needed, for a STANDARD or EXPRESS account.
+    #[default]
+    AccountOnboarding,
+    /// The current details, prefilled and editable, for an EXPRESS or CUSTOM account.
+    AccountUpdate,
+}
+
+/// Only STANDARD and EXPRESS accounts are onboarded on the hosted page, and only EXPRESS and
+/// CUSTOM accounts updated there.
+pub fn check_hosted_onboarding(
+    account_type: AccountType,
+    link_type: AccountLinkType,
+) -> Result<(), AccountLinkError> {
+    match (link_type, account_type) {
+        (AccountLinkType::AccountOnboarding, AccountType::Custom) => {
+            Err(AccountLinkError::CustomAccount)
+        }
+        (AccountLinkType::AccountUpdate, AccountType::Standard) => {
+            Err(AccountLinkError::StandardAccountUpdate)
+        }
+        _ => Ok(()),
     }
 }
 
@@ -67,6 +92,9 @@ pub struct AccountLink {
     return_url: String,
     expires_at: DateTime<Utc>,
     used: bool,
+    /// Links made before update links existed were all onboarding links.
+    #[serde(default)]
+    link_type: AccountLinkType,
     created: DateTime<Utc>,
 }
 
@@ -75,11 +103,12 @@ impl AccountLink {
         id: AccountLinkId,
         account: AccountId,
         account_type: AccountType,
+        link_type: AccountLinkType,
         refresh_url: &str,
         return_url: &str,
         now: DateTime<Utc>,
     ) -> Result<AccountLink, AccountLinkError> {
-        check_hosted_onboarding(account_type)?;
+        check_hosted_onboarding(account_type, link_type)?;
         Ok(AccountLink {
             id,
             account,
@@ -87,6 +116,7 @@ impl AccountLink {
             return_url: http_url(return_url, "returnUrl")?,
             expires_at: now + Duration::seconds(ACCOUNT_LINK_LIFETIME_SECONDS),
             used: false,
+            link_type,
             created: now,
         })
     }
@@ -105,6 +135,9 @@ impl AccountLink {
     }
     pub fn expires_at(&self) -> DateTime<Utc> {
         self.expires_at
+    }
+    pub fn link_type(&self) -> AccountLinkType {
+        self.link_type
     }
 
     /// Not used yet and not expired.
@@ -138,7 +171,15 @@ mod tests {
         back: &str,
     ) -> Result<AccountLink, AccountLinkError> {
         let ids = IdGenerator::new();
-        AccountLink::new(ids.next(), ids.next(), account_type, refresh, back, now())
+        AccountLink::new(
+            ids.next(),
+            ids.next(),
+            account_type,
+            AccountLinkType::AccountOnboarding,
+            refresh,
+            back,
+            now(),
+        )
     }
 
     #[test]
@@ -173,6 +214,29 @@ mod tests {
         }
         let message = link(AccountType::Custom, ok, ok).unwrap_err().to_string();
         assert_eq!(message, "custom accounts are onboarded through the API");
+    }
+
+    #[test]
+    fn update_links_are_for_express_and_custom_accounts() {
+        use AccountLinkType::{AccountOnboarding, AccountUpdate};
+        // (type, link type, the param of the refusal)
+        let cases = [
+            (AccountType::Standard, AccountOnboarding, None),
+            (AccountType::Express, AccountOnboarding, None),
+            (AccountType::Custom, AccountOnboarding, Some("account")),
+            (AccountType::Standard, AccountUpdate, Some("type")),
+            (AccountType::Express, AccountUpdate, None),
+            (AccountType::Custom, AccountUpdate, None),
+        ];
+        for (account_type, link_type, refused) in cases {
+            assert_eq!(
+                check_hosted_onboarding(account_type, link_type)
+                    .err()
+                    .map(|error| error.param()),
+                refused,
+                "{account_type} {link_type:?}"
+            );
+        }
     }
 
     #[test]

@@ -18,10 +18,12 @@ use crate::domain::details::Details;
 use crate::domain::email::Email;
 use crate::domain::external_account_records::{ExternalAccount, ExternalAccountView};
 use crate::domain::external_accounts::{
-    assign_default_for_currency, automatic_payout_destination, check_room_for_external_account,
-    ExternalAccountError, ExternalAccountStatus, ExternalAccountSummary,
+    assign_default_for_currency, automatic_payout_destination, check_deletion,
+    check_room_for_external_account, ExternalAccountError, ExternalAccountStatus,
+    ExternalAccountSummary,
 };
 use crate::domain::metadata::{Metadata, MetadataError};
+use crate::domain::payout_schedule::PayoutInterval;
 use crate::domain::payout_schedule::PayoutSchedule;
 use crate::domain::requirements::{
     Onboarding, OnboardingChanges, RequirementsError, RequirementsView,
@@ -279,6 +281,69 @@ impl AccountRecord {
             }
         }
         Some(true)
+    }
+
+    /// Makes an external account its currency's default (the previous default stops being
+    /// one) and names a bank account's holder; true when anything changed, false also when
+    /// the id is not this account's. A default cannot be unset, only replaced.
+    pub fn update_external_account(
+        &mut self,
+        id: &str,
+        make_default: Option<bool>,
+        account_holder_name: Option<String>,
+    ) -> Result<bool, ExternalAccountError> {
+        let Some(current) = self.external_account(id).cloned() else {
+            return Ok(false);
+        };
+        let mut updated = current.clone();
+        if let Some(name) = account_holder_name {
+            updated.set_account_holder_name(name)?;
+        }
+        match make_default {
+            Some(false) if current.default_for_currency() => {
+                return Err(ExternalAccountError::DefaultCannotBeUnset {
+                    currency: current.currency(),
+                })
+            }
+            Some(true) if !current.default_for_currency() => {
+                for other in &mut self.external_accounts {
+                    if other.currency() == current.currency() && other.default_for_currency() {
+                        other.set_default_for_currency(false);
+                    }
+                }
+                updated.set_default_for_currency(true);
+            }
+            _ => {}
+        }
+        let changed = updated != current;
+        if let Some(slot) = self
+            .external_accounts
+            .iter_mut()
+            .find(|account| account.id() == id)
+        {
+            *slot = updated;
+        }
+        Ok(changed)
+    }
+
+    /// Removes an external account unless the default-per-currency rules forbid it (see
+    /// `check_deletion`); `None` when the id is not this account's.
+    pub fn delete_external_account(
+        &mut self,
+        id: &str,
+    ) -> Result<Option<ExternalAccount>, ExternalAccountError> {
+        let Some(position) = self
+            .external_accounts
+            .iter()
+            .position(|account| account.id() == id)
+        else {
+            return Ok(None);
+        };
+        let automatic_payouts = self.payout_schedule.interval() != PayoutInterval::Manual;
+        let summaries = self.summaries();
+        let deleting = self.external_accounts[position].summary();
+        check_deletion(&summaries, &deleting, automatic_payouts)?;
+        Ok(Some(self.external_accounts.remove(position)))
     }
 
     /// Records a payout's outcome on its destination; false when the id is not this account's.

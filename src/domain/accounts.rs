@@ -7,9 +7,9 @@
 //! - CUSTOM: any supported account country, but only for platforms located in a country the
 //!   country table marks as allowed.
 //!
-//! EXPRESS and CUSTOM accounts must say their business type at creation because their
-//! requirements depend on it; a STANDARD account may leave it for the holder to give during
-//! hosted onboarding (it then appears as the `business_type` requirement).
+//! The business type is optional at creation for every type: left out, it is the first
+//! currently-due requirement (`business_type`), given later with the account's details
+//! (submitAccountDetails or the hosted page), and the rest of the requirements follow from it.
 //! The type is fixed at creation: `NewAccount` has no setter and nothing here changes it.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -84,8 +84,6 @@ pub enum AccountError {
     ExpressOutsideUnitedStates { country: Country },
     #[error("CUSTOM accounts can only be created by platforms located in {allowed}; this platform is located in {platform_country}", allowed = custom_platform_country_list())]
     CustomNotAvailableForPlatformCountry { platform_country: Country },
-    #[error("a {account_type} account needs a businessType (INDIVIDUAL, COMPANY or NON_PROFIT): its onboarding requirements depend on it")]
-    BusinessTypeRequired { account_type: AccountType },
     #[error(transparent)]
     Email(#[from] EmailError),
     #[error(transparent)]
@@ -98,7 +96,6 @@ impl AccountError {
         match self {
             AccountError::ExpressOutsideUnitedStates { .. } => "country",
             AccountError::CustomNotAvailableForPlatformCountry { .. } => "type",
-            AccountError::BusinessTypeRequired { .. } => "businessType",
             AccountError::Email(_) => "email",
             AccountError::Metadata(error) => error.param(),
         }
@@ -154,9 +151,6 @@ impl NewAccount {
             metadata,
         } = input;
         check_type_and_country(account_type, country, platform_country)?;
-        if business_type.is_none() && account_type != AccountType::Standard {
-            return Err(AccountError::BusinessTypeRequired { account_type });
-        }
         let requested_capabilities = match (account_type, requested_capabilities) {
             (AccountType::Standard, _) | (_, None) => CapabilityName::ALL.into_iter().collect(),
             (_, Some(names)) => names.into_iter().collect(),
@@ -300,20 +294,16 @@ mod tests {
     }
 
     #[test]
-    fn business_type_is_required_except_for_standard() {
-        for (account_type, required) in [
-            (AccountType::Standard, false),
-            (AccountType::Express, true),
-            (AccountType::Custom, true),
+    fn business_type_is_optional_for_every_type() {
+        for account_type in [
+            AccountType::Standard,
+            AccountType::Express,
+            AccountType::Custom,
         ] {
             let mut given = input(account_type, "US");
             given.business_type = None;
-            let result = NewAccount::parse(given, country("US"));
-            assert_eq!(result.is_err(), required, "{account_type}");
-            if let Err(error) = result {
-                assert_eq!(error, AccountError::BusinessTypeRequired { account_type });
-                assert_eq!(error.param(), "businessType");
-            }
+            let parsed = NewAccount::parse(given, country("US")).expect("no business type");
+            assert_eq!(parsed.business_type(), None, "{account_type}");
         }
     }
 

@@ -59,8 +59,13 @@ pub const EVENT_CATALOGUE: &[EventType] = &[
         "ExternalAccount",
     ),
     event_type(
+        "account.external_account.deleted",
+        "the platform deletes a bank account or debit card from a connected account",
+        "ExternalAccount",
+    ),
+    event_type(
         "account.external_account.updated",
-        "an external account's status changes (e.g. errored after a failed payout)",
+        "an external account's status changes (e.g. errored after a failed payout), or it is made its currency's default or its holder renamed",
         "ExternalAccount",
     ),
     event_type(

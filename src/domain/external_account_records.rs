@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 use crate::domain::bank_accounts::{NewBankAccount, PayoutFailure};
 use crate::domain::countries::Country;
 use crate::domain::debit_cards::{CardBrand, NewDebitCard};
-use crate::domain::external_accounts::{ExternalAccountStatus, ExternalAccountSummary};
+use crate::domain::external_accounts::{
+    ExternalAccountError, ExternalAccountStatus, ExternalAccountSummary,
+};
 use crate::domain::instant_payouts::InstantPayoutDestination;
 use crate::ids::{BankAccountId, CardId};
 use crate::money::Currency;
@@ -19,6 +21,9 @@ pub struct BankAccount {
     bank: NewBankAccount,
     status: ExternalAccountStatus,
     default_for_currency: bool,
+    /// Given with updateExternalAccount; bank accounts added before have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    account_holder_name: Option<String>,
     created: DateTime<Utc>,
 }
 
@@ -53,6 +58,9 @@ impl BankAccount {
     }
     pub fn default_for_currency(&self) -> bool {
         self.default_for_currency
+    }
+    pub fn account_holder_name(&self) -> Option<&str> {
+        self.account_holder_name.as_deref()
     }
     pub fn created(&self) -> DateTime<Utc> {
         self.created
@@ -117,6 +125,7 @@ impl ExternalAccount {
             bank,
             status: ExternalAccountStatus::New,
             default_for_currency: false,
+            account_holder_name: None,
             created: now,
         })
     }
@@ -186,6 +195,21 @@ impl ExternalAccount {
         }
     }
 
+    /// Names a bank account's holder (a name parsed by `parse_account_holder_name`); a
+    /// debit card has none.
+    pub(crate) fn set_account_holder_name(
+        &mut self,
+        name: String,
+    ) -> Result<(), ExternalAccountError> {
+        match self {
+            ExternalAccount::BankAccount(bank) => {
+                bank.account_holder_name = Some(name);
+                Ok(())
+            }
+            ExternalAccount::DebitCard(_) => Err(ExternalAccountError::HolderNameOnCard),
+        }
+    }
+
     pub(crate) fn set_status(&mut self, status: ExternalAccountStatus) {
         match self {
             ExternalAccount::BankAccount(bank) => bank.status = status,
@@ -204,6 +228,7 @@ impl ExternalAccount {
                 country: Some(bank.country()),
                 bank_name: bank.bank_name(),
                 routing_number: bank.routing_number(),
+                account_holder_name: bank.account_holder_name(),
                 brand: None,
                 status: bank.status,
                 default_for_currency: bank.default_for_currency,
@@ -216,6 +241,7 @@ impl ExternalAccount {
                 country: None,
                 bank_name: None,
                 routing_number: None,
+                account_holder_name: None,
                 brand: Some(card.brand()),
                 status: card.status,
                 default_for_currency: card.default_for_currency,
@@ -237,6 +263,8 @@ pub struct ExternalAccountView<'a> {
     pub bank_name: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub routing_number: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_holder_name: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub brand: Option<CardBrand>,
     pub status: ExternalAccountStatus,

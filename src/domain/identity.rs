@@ -116,6 +116,19 @@ fn present(flags: &[(bool, Field)]) -> Vec<Field> {
 }
 
 impl Individual {
+    pub fn first_name(&self) -> Option<&str> {
+        self.first_name.as_deref()
+    }
+    pub fn last_name(&self) -> Option<&str> {
+        self.last_name.as_deref()
+    }
+    pub fn date_of_birth(&self) -> Option<NaiveDate> {
+        self.date_of_birth
+    }
+    pub fn address(&self) -> Option<&Address> {
+        self.address.as_ref()
+    }
+
     pub fn parse(
         input: IndividualInput,
         country: Country,
@@ -197,6 +210,13 @@ impl Individual {
 }
 
 impl Company {
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+    pub fn address(&self) -> Option<&Address> {
+        self.address.as_ref()
+    }
+
     pub fn parse(input: CompanyInput, country: Country) -> Result<Company, DetailsError> {
         let CompanyInput {
             name,
@@ -240,6 +260,19 @@ impl Company {
 }
 
 impl Address {
+    pub fn line1(&self) -> Option<&str> {
+        self.line1.as_deref()
+    }
+    pub fn city(&self) -> Option<&str> {
+        self.city.as_deref()
+    }
+    pub fn postal_code(&self) -> Option<&str> {
+        self.postal_code.as_deref()
+    }
+    pub fn state(&self) -> Option<&str> {
+        self.state.as_deref()
+    }
+
     fn parse(input: AddressInput, params: &AddressParams) -> Result<Address, DetailsError> {
         let AddressInput {
             line1,

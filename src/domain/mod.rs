@@ -11,6 +11,7 @@ pub mod account_debits; // the platform debiting an Express or Custom account
 pub mod account_links; // hosted onboarding links: single use, expiry, http(s) URLs
 pub mod account_record; // a stored connected account and its transitions
 pub mod accounts; // account and business types, the creation rules
+pub mod api_keys; // restricted keys and the overlap of a rotated secret key
 pub mod balance_transactions; // a holder's view of one ledger line
 pub mod bank_accounts; // bank account numbers, routing numbers, failing test numbers
 pub mod calendar; // business days, delays by country, payout days of a schedule

@@ -7,6 +7,7 @@ pub mod errors;
 pub mod guard;
 pub mod loaders;
 pub mod operator;
+pub mod read_only;
 pub mod roots;
 pub mod scalars;
 pub mod types;
@@ -16,12 +17,14 @@ use async_graphql::{MergedObject, Schema};
 use crate::config::{Limits, MAX_QUERY_DEPTH};
 use crate::service::AppState;
 use roots::accounts::{AccountsMutation, AccountsQuery};
+use roots::api_keys::{ApiKeysMutation, ApiKeysQuery};
 use roots::backtests::BacktestsMutation;
 use roots::charges::{ChargesMutation, ChargesQuery};
 use roots::connect::ConnectMutation;
 use roots::core::{CoreMutation, CoreQuery};
 use roots::disputes::{DisputesMutation, DisputesQuery};
 use roots::login_links::LoginLinksMutation;
+use roots::external_accounts::ExternalAccountsMutation;
 use roots::payouts::{PayoutsMutation, PayoutsQuery};
 use roots::refunds::{RefundsMutation, RefundsQuery};
 use roots::subscription::SubscriptionRoot;
@@ -37,6 +40,7 @@ pub struct QueryRoot(
     RefundsQuery,
     DisputesQuery,
     WebhooksQuery,
+    ApiKeysQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -52,12 +56,15 @@ pub struct MutationRoot(
     BacktestsMutation,
     LoginLinksMutation,
     ConnectMutation,
+    ApiKeysMutation,
+    ExternalAccountsMutation,
 );
 
 pub type TollgateSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// Builds the schema with its limits; `state` is `None` only when exporting the SDL. The
-/// guard (cost, rate limits, deadline) takes its limits from the state's settings.
+/// guard (cost, rate limits, deadline) takes its limits from the state's settings; the
+/// read-only rule refuses every mutation of a read-only caller.
 pub fn build_schema(state: Option<AppState>) -> TollgateSchema {
     let limits = state
         .as_ref()
@@ -73,6 +80,7 @@ pub fn build_schema_with(state: Option<AppState>, limits: Limits) -> TollgateSch
         SubscriptionRoot,
     )
     .limit_depth(MAX_QUERY_DEPTH)
+    .extension(read_only::ReadOnlyRule)
     .extension(guard::Guard::new(limits));
     if let Some(state) = state {
         builder = builder.data(state);

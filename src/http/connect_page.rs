@@ -21,7 +21,8 @@ use rand::RngCore;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use super::onboarding_page::{escape_html, foreign_origin, hardened, page};
+use super::onboarding_form::{escape_html, page};
+use super::onboarding_page::{foreign_origin, hardened};
 use super::HttpState;
 use crate::service::connect::{AuthorizationParams, AuthorizationRequest};
 use crate::service::ServiceError;

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::onboarding_page::{escape_html, page};
+use super::onboarding_form::{escape_html, page};
 use crate::domain::external_account_records::ExternalAccount;
 use crate::domain::payout_schedule::{PayoutInterval, PayoutSchedule};
 use crate::money::{Currency, Money};

@@ -1,11 +1,10 @@
 //! The hosted onboarding page behind account links: a small HTML form (GET) that posts the
-//! same details as `submitAccountDetails` plus a bank account (POST, form-urlencoded).
+//! same details as `submitAccountDetails` plus a bank account (POST, form-urlencoded). An
+//! update link opens it prefilled with the account's current details (never its secrets).
 //! Everything printed is escaped; secrets (account number, SSN digits, ID and tax numbers)
 //! are never echoed back. A submission must carry the CSRF token set in a cookie with the
 //! form (and, when the browser sends an Origin, come from this server's origin); every page
 //! is `no-store` and may not be framed.
-
-use std::collections::HashMap;
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -14,8 +13,9 @@ use axum::Form;
 use rand::RngCore;
 use subtle::ConstantTimeEq;
 
+use super::onboarding_form::{current_values, message_page, render_form, FormValues};
 use super::HttpState;
-use crate::domain::account_record::AccountRecord;
+use crate::domain::account_links::AccountLinkType;
 use crate::domain::accounts::BusinessType;
 use crate::domain::details::{AddressInput, CompanyInput, DetailsInput, IndividualInput};
 use crate::service::account_links::{FormError, HostedPage, HostedSubmission};
@@ -24,18 +24,9 @@ use crate::service::account_links::{FormError, HostedPage, HostedSubmission};
 const MAX_FORM_FIELDS: usize = 64;
 /// The cookie and the form field that carry the CSRF token.
 const CSRF_COOKIE: &str = "tollgate_csrf";
-const CSRF_FIELD: &str = "csrfToken";
+pub(super) const CSRF_FIELD: &str = "csrfToken";
 /// Random bytes in a CSRF token.
 const CSRF_TOKEN_BYTES: usize = 32;
-/// Fields whose values are never printed back into the form after a failed submission.
-const SECRET_FIELDS: [&str; 4] = [
-    "accountNumber",
-    "individual.ssnLast4",
-    "individual.idNumber",
-    "company.taxId",
-];
-
-type FormValues = HashMap<String, String>;
 
 fn new_csrf_token() -> String {
     let mut bytes = [0u8; CSRF_TOKEN_BYTES];
@@ -138,7 +129,13 @@ pub(super) async fn submit(
                 .services
                 .hosted_onboarding_page(&platform, &link)
                 .map(|page| match page {
-                    HostedPage::Form { account, .. } => HostedPage::Form { account, errors },
+                    HostedPage::Form {
+                        account, link_type, ..
+                    } => HostedPage::Form {
+                        account,
+                        link_type,
+                        errors,
+                    },
                     other => other,
                 }),
         };
@@ -190,15 +187,30 @@ fn render(
     csrf_token: &str,
 ) -> Response {
     match page {
-        Ok(HostedPage::Form { account, errors }) => {
+        Ok(HostedPage::Form {
+            account,
+            link_type,
+            errors,
+        }) => {
             let status = if errors.is_empty() {
                 StatusCode::OK
             } else {
                 StatusCode::UNPROCESSABLE_ENTITY
             };
+            // An update link opens on the account's current details; after a rejected
+            // submission the form shows what was sent.
+            let current;
+            let values = if link_type == AccountLinkType::AccountUpdate && values.is_empty() {
+                current = current_values(&account);
+                &current
+            } else {
+                values
+            };
             (
                 status,
-                Html(render_form(&account, &errors, values, csrf_token)),
+                Html(render_form(
+                    &account, link_type, &errors, values, csrf_token,
+                )),
             )
                 .into_response()
         }
@@ -309,190 +321,9 @@ fn parse_submission(values: &FormValues) -> Result<HostedSubmission, Vec<FormErr
     })
 }
 
-/// Escapes text for HTML element content and quoted attribute values.
-pub fn escape_html(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for character in text.chars() {
-        match character {
-            '&' => escaped.push_str("&amp;"),
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '"' => escaped.push_str("&quot;"),
-            '\'' => escaped.push_str("&#x27;"),
-            other => escaped.push(other),
-        }
-    }
-    escaped
-}
-
-/// The layout of every hosted page: a title and a narrow, unstyled-but-readable body.
-pub(super) fn page(title: &str, body: &str) -> String {
-    format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\
-         <style>body{{font-family:sans-serif;max-width:40em;margin:2em auto}}label{{display:block;margin:.4em 0}}\
-         .error{{color:#b00}}\
-         table{{border-collapse:collapse;margin:.4em 0}}th,td{{text-align:left;padding:.2em .8em .2em 0}}</style></head><body>{body}</body></html>",
-        escape_html(title)
-    )
-}
-
-fn message_page(message: &str) -> String {
-    page(
-        "tollgate onboarding",
-        &format!("<p>{}</p>", escape_html(message)),
-    )
-}
-
-/// One text input, refilled with what was submitted unless it is a secret.
-fn input(values: &FormValues, name: &str, label: &str) -> String {
-    let current = if SECRET_FIELDS.contains(&name) {
-        ""
-    } else {
-        values.get(name).map(String::as_str).unwrap_or_default()
-    };
-    format!(
-        "<label>{} <input name=\"{}\" value=\"{}\"></label>\n",
-        escape_html(label),
-        escape_html(name),
-        escape_html(current)
-    )
-}
-
-fn individual_fields(account: &AccountRecord, values: &FormValues) -> String {
-    let mut html = String::from("<fieldset><legend>About you</legend>\n");
-    for (name, label) in [
-        ("individual.firstName", "First name"),
-        ("individual.lastName", "Last name"),
-        ("individual.dobDay", "Day of birth"),
-        ("individual.dobMonth", "Month of birth"),
-        ("individual.dobYear", "Year of birth"),
-    ] {
-        html.push_str(&input(values, name, label));
-    }
-    if account.country().is_united_states() {
-        html.push_str(&input(
-            values,
-            "individual.ssnLast4",
-            "Last 4 digits of your SSN",
-        ));
-    } else {
-        html.push_str(&input(values, "individual.idNumber", "National ID number"));
-    }
-    html.push_str(&address_fields(values, "individual"));
-    html.push_str("</fieldset>\n");
-    html
-}
-
-fn company_fields(values: &FormValues) -> String {
-    let mut html = String::from("<fieldset><legend>Your company</legend>\n");
-    html.push_str(&input(values, "company.name", "Company name"));
-    html.push_str(&input(values, "company.taxId", "Tax ID"));
-    html.push_str(&address_fields(values, "company"));
-    html.push_str("</fieldset>\n");
-    html
-}
-
-fn address_fields(values: &FormValues, prefix: &str) -> String {
-    [
-        ("line1", "Address"),
-        ("city", "City"),
-        ("postalCode", "Postal code"),
-        ("state", "State or region"),
-    ]
-    .into_iter()
-    .map(|(name, label)| input(values, &format!("{prefix}.address.{name}"), label))
-    .collect()
-}
-
-fn render_form(
-    account: &AccountRecord,
-    errors: &[FormError],
-    values: &FormValues,
-    csrf_token: &str,
-) -> String {
-    let mut body = format!(
-        "<h1>Set up your account</h1>\n<p>Account {} ({}, {})</p>\n",
-        escape_html(account.id().as_ref()),
-        escape_html(account.account_type().as_str()),
-        escape_html(account.country().code())
-    );
-    if !errors.is_empty() {
-        body.push_str("<ul class=\"error\">\n");
-        for error in errors {
-            body.push_str(&format!(
-                "<li>{}: {}</li>\n",
-                escape_html(&error.param),
-                escape_html(&error.message)
-            ));
-        }
-        body.push_str("</ul>\n");
-    }
-    let due: Vec<String> = account
-        .requirements()
-        .currently_due
-        .iter()
-        .map(|field| escape_html(field.as_str()))
-        .collect();
-    if !due.is_empty() {
-        body.push_str(&format!("<p>Still needed: {}</p>\n", due.join(", ")));
-    }
-    body.push_str(&format!(
-        "<form method=\"post\">\n<input type=\"hidden\" name=\"{CSRF_FIELD}\" value=\"{}\">\n",
-        escape_html(csrf_token)
-    ));
-    match account.business_type() {
-        None => {
-            body.push_str(
-                "<label>Business type <select name=\"businessType\"><option value=\"\"></option>\
-                 <option value=\"INDIVIDUAL\">Individual</option><option value=\"COMPANY\">Company</option>\
-                 <option value=\"NON_PROFIT\">Non-profit</option></select></label>\n",
-            );
-            body.push_str(&individual_fields(account, values));
-            body.push_str(&company_fields(values));
-        }
-        Some(BusinessType::Individual) => body.push_str(&individual_fields(account, values)),
-        Some(BusinessType::Company | BusinessType::NonProfit) => {
-            body.push_str(&company_fields(values))
-        }
-    }
-    body.push_str("<fieldset><legend>Your business</legend>\n");
-    body.push_str(&input(values, "businessUrl", "Website"));
-    body.push_str(&input(values, "mcc", "Merchant category code"));
-    body.push_str("</fieldset>\n<fieldset><legend>Where to send payouts</legend>\n");
-    body.push_str(
-        "<label>Bank account number <input name=\"accountNumber\" autocomplete=\"off\"></label>\n",
-    );
-    body.push_str(&input(values, "routingNumber", "Routing number"));
-    body.push_str(
-        "</fieldset>\n<label><input type=\"checkbox\" name=\"tosAcceptance\" value=\"true\"> \
-         I accept the terms of service</label>\n<button type=\"submit\">Submit</button>\n</form>\n",
-    );
-    page("tollgate onboarding", &body)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn everything_printed_is_escaped() {
-        assert_eq!(
-            escape_html("<a href=\"x\">'&'</a>"),
-            "&lt;a href=&quot;x&quot;&gt;&#x27;&amp;&#x27;&lt;/a&gt;"
-        );
-        let values = FormValues::from([("mcc".to_owned(), "\"><script>".to_owned())]);
-        assert!(!input(&values, "mcc", "MCC").contains("<script>"));
-    }
-
-    #[test]
-    fn secrets_are_never_refilled() {
-        for name in SECRET_FIELDS {
-            let values = FormValues::from([(name.to_owned(), "4321".to_owned())]);
-            assert!(!input(&values, name, "secret").contains("4321"), "{name}");
-        }
-        let values = FormValues::from([("individual.firstName".to_owned(), "Jo".to_owned())]);
-        assert!(input(&values, "individual.firstName", "First name").contains("value=\"Jo\""));
-    }
 
     #[test]
     fn empty_fields_are_absent_and_numbers_are_checked() {

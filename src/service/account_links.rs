@@ -1,6 +1,7 @@
 //! Account links and the hosted onboarding page behind them: a single-use, expiring URL where
 //! the holder of a STANDARD or EXPRESS account submits the same details as
-//! `submitAccountDetails`, plus a bank account.
+//! `submitAccountDetails`, plus a bank account; or, with an update link, where the holder of
+//! an EXPRESS or CUSTOM account changes its current details.
 
 use chrono::{DateTime, Utc};
 
@@ -9,7 +10,7 @@ use super::external_accounts::parse_bank_account;
 use super::idempotency::{self, Prepared};
 use super::onboarding::parse_details;
 use super::{Access, Caller, Draft, ServiceError, Services};
-use crate::domain::account_links::AccountLink;
+use crate::domain::account_links::{AccountLink, AccountLinkType};
 use crate::domain::account_record::AccountRecord;
 use crate::domain::bank_accounts::BankAccountInput;
 use crate::domain::details::DetailsInput;
@@ -33,6 +34,7 @@ pub struct NewAccountLinkRequest {
     pub account: AccountId,
     pub refresh_url: String,
     pub return_url: String,
+    pub link_type: AccountLinkType,
 }
 
 /// What `createAccountLink` returns.
@@ -55,6 +57,7 @@ pub enum HostedPage {
     /// The form for this account, with the problems of a rejected submission.
     Form {
         account: Box<AccountRecord>,
+        link_type: AccountLinkType,
         errors: Vec<FormError>,
     },
     /// Send the browser on: to returnUrl when done, to refreshUrl when the link is spent.
@@ -92,6 +95,7 @@ impl Services {
             self.ids.next(),
             request.account.clone(),
             found.value.account_type(),
+            request.link_type,
             &request.refresh_url,
             &request.return_url,
             now,
@@ -161,6 +165,7 @@ impl Services {
         let account = self.account(&caller, link.value.account())?.value;
         Ok(HostedPage::Form {
             account: Box::new(account),
+            link_type: link.value.link_type(),
             errors: Vec::new(),
         })
     }
@@ -188,6 +193,7 @@ impl Services {
         if !errors.is_empty() {
             return Ok(HostedPage::Form {
                 account: Box::new(account.value),
+                link_type: found_link.value.link_type(),
                 errors,
             });
         }
@@ -224,7 +230,11 @@ impl Services {
             Err(error) => problems.push(error),
         }
         if let Some(bank) = bank_input(account, submission) {
-            if let Err(error) = parse_bank_account(caller, bank, "") {
+            let may_add =
+                check_may_manage_external_accounts(account.account_type(), Actor::AccountHolder);
+            if let Err(denied) = may_add {
+                problems.push(ServiceError::invalid("accountNumber", denied.to_string()));
+            } else if let Err(error) = parse_bank_account(caller, bank, "") {
                 problems.push(error);
             }
         }

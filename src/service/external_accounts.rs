@@ -1,5 +1,6 @@
-//! External accounts: bank accounts and debit cards as payout destinations, added by the
-//! platform for CUSTOM accounts (STANDARD and EXPRESS holders add theirs on the hosted page).
+//! External accounts: bank accounts and debit cards as payout destinations, added, updated
+//! and deleted by the platform for CUSTOM accounts (STANDARD and EXPRESS holders add theirs on
+//! the hosted page).
 
 use serde::{Deserialize, Serialize};
 
@@ -10,9 +11,11 @@ use crate::domain::account_record::AccountRecord;
 use crate::domain::bank_accounts::{BankAccountInput, NewBankAccount};
 use crate::domain::debit_cards::NewDebitCard;
 use crate::domain::external_account_records::{BankAccount, DebitCard, ExternalAccount};
+use crate::domain::external_accounts::{parse_account_holder_name, ExternalAccountError};
 use crate::domain::permissions::{check_may_manage_external_accounts, Actor};
 use crate::domain::requirements::OnboardingChanges;
 use crate::ids::{AccountId, BankAccountId, CardId};
+use crate::store::{Key, Versioned};
 
 /// Bank account numbers are hashed with this prefix and the platform's id.
 const BANK_ACCOUNT_SALT_PREFIX: &str = "tollgate-bank-account:";
@@ -37,6 +40,19 @@ pub struct NewDebitCardRequest {
     pub account: AccountId,
     pub token: String,
     pub default_for_currency: Option<bool>,
+}
+
+/// A parsed `updateExternalAccount` input.
+#[derive(Debug, Clone)]
+pub struct ExternalAccountUpdate {
+    pub account: AccountId,
+    pub external_account: String,
+    pub default_for_currency: Option<bool>,
+    pub account_holder_name: Option<String>,
+}
+
+fn refused(error: ExternalAccountError) -> ServiceError {
+    ServiceError::invalid(input_param(error.param()), error.to_string())
 }
 
 fn salt(caller: &Caller) -> Vec<u8> {
@@ -204,6 +220,141 @@ impl Services {
             &stored.public_view(),
         )?;
         Ok(changes)
+    }
+
+    /// The account named in `input.account`, when the caller may manage its external
+    /// accounts (the platform of a CUSTOM account) and `id` is one of them.
+    fn account_with_external_account(
+        &self,
+        caller: &Caller,
+        account: &AccountId,
+        id: &str,
+    ) -> Result<Versioned<AccountRecord>, ServiceError> {
+        let found = self.account_named(caller, account, "input.account")?;
+        check_may_manage_external_accounts(found.value.account_type(), Actor::Platform)
+            .map_err(|denied| ServiceError::forbidden(Some("input.account"), denied.to_string()))?;
+        if found.value.external_account(id).is_none() {
+            return Err(ServiceError::not_found(
+                "input.externalAccount",
+                "external account",
+                id,
+            ));
+        }
+        Ok(found)
+    }
+
+    /// Makes an external account its currency's default and/or names its holder, with an
+    /// `account.external_account.updated` event; nothing is written when nothing changes.
+    pub async fn update_external_account(
+        &self,
+        caller: &Caller,
+        request: ExternalAccountUpdate,
+    ) -> Result<ExternalAccount, ServiceError> {
+        let name = request
+            .account_holder_name
+            .as_deref()
+            .map(parse_account_holder_name)
+            .transpose()
+            .map_err(refused)?;
+        let id = request.external_account.as_str();
+        let account = &request.account;
+        let found = self.account_with_external_account(caller, account, id)?;
+        let mut trial = found.value.clone();
+        let changes = trial
+            .update_external_account(id, request.default_for_currency, name.clone())
+            .map_err(refused)?;
+        if changes {
+            idempotency::run(self, caller, "updateExternalAccount", None, &(), || {
+                let found = self.account_with_external_account(caller, account, id)?;
+                let mut updated = found.value.clone();
+                updated
+                    .update_external_account(id, request.default_for_currency, name.clone())
+                    .map_err(refused)?;
+                let mut draft =
+                    Draft::new(&caller.platform.id, self.clock.now(&caller.platform.id));
+                if let (Some(before), Some(after)) = (
+                    found.value.external_account(id),
+                    updated.external_account(id),
+                ) {
+                    draft.event_update(
+                        &self.ids,
+                        "account.external_account.updated",
+                        Some(account),
+                        &before.public_view(),
+                        &after.public_view(),
+                    )?;
+                }
+                let changes = OnboardingChanges {
+                    account_updated: true,
+                    ..OnboardingChanges::default()
+                };
+                self.record_account_change(
+                    &mut draft,
+                    &caller.platform_key(),
+                    &found,
+                    &updated,
+                    &changes,
+                )?;
+                Ok(Prepared {
+                    draft,
+                    object_id: account.to_string(),
+                    error: None,
+                })
+            })
+            .await?;
+        }
+        self.committed_account(caller, account.as_ref())?
+            .external_account(id)
+            .cloned()
+            .ok_or_else(|| ServiceError::internal("external account", format!("{id} missing")))
+    }
+
+    /// Deletes an external account (see `check_deletion` for which may go), with an
+    /// `account.external_account.deleted` event; payouts already sent keep their record of it.
+    pub async fn delete_external_account(
+        &self,
+        caller: &Caller,
+        account: &AccountId,
+        id: &str,
+    ) -> Result<ExternalAccount, ServiceError> {
+        let mut deleted = None;
+        idempotency::run(self, caller, "deleteExternalAccount", None, &(), || {
+            let found = self.account_with_external_account(caller, account, id)?;
+            let mut updated = found.value.clone();
+            let removed = updated
+                .delete_external_account(id)
+                .map_err(refused)?
+                .ok_or_else(|| {
+                    ServiceError::not_found("input.externalAccount", "external account", id)
+                })?;
+            let mut draft = Draft::new(&caller.platform.id, self.clock.now(&caller.platform.id));
+            draft.delete(Key::object(&caller.platform_key(), id));
+            draft.event(
+                &self.ids,
+                "account.external_account.deleted",
+                Some(account),
+                &removed.public_view(),
+            )?;
+            let changes = OnboardingChanges {
+                account_updated: true,
+                ..OnboardingChanges::default()
+            };
+            self.record_account_change(
+                &mut draft,
+                &caller.platform_key(),
+                &found,
+                &updated,
+                &changes,
+            )?;
+            deleted = Some(removed);
+            Ok(Prepared {
+                draft,
+                object_id: account.to_string(),
+                error: None,
+            })
+        })
+        .await?;
+        deleted.ok_or_else(|| ServiceError::internal("deleteExternalAccount", "nothing deleted"))
     }
 
     /// A `ba_…` or `card_…` of the caller's, with the account that holds it.

@@ -8,6 +8,7 @@ pub mod idempotency;
 pub mod account_debits;
 pub mod account_links;
 pub mod accounts;
+pub mod api_keys;
 pub mod backtests;
 pub mod balances;
 pub mod captures;
@@ -94,7 +95,9 @@ pub use crate::config::EVENT_STREAM_CAPACITY;
 pub type AppState = Arc<Services>;
 
 /// Who is calling, built once per request: the authenticated platform, the connected
-/// account it acts as (its scope; see `scope.rs`), and whether the request reads or changes.
+/// account it acts as (its scope; see `scope.rs`), whether the request reads or changes,
+/// and whether its credentials may only read (a restricted key): then every mutation is
+/// refused before it runs (`graphql/read_only.rs`).
 #[derive(Clone, Debug)]
 pub struct Caller {
     pub platform: Platform,

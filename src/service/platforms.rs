@@ -1,28 +1,18 @@
-//! Platforms: creation with a secret key (only its hash is kept), and authentication.
+//! Platforms: creation with a secret key (only its hash is kept; see `api_keys.rs` for
+//! authentication and rotation), and the caller a request acts as.
 
-use rand::RngCore;
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
+use serde::Serialize;
 
+use super::api_keys::new_secret_key;
 use super::{Access, Caller, Draft, ServiceError, Services};
 use crate::domain::account_record::AccountRecord;
 use crate::domain::platforms::{parse_name, parse_policy_name, Platform};
-use crate::ids::{check_id, AccountId, PlatformId, SecretKeyId, TypedId, BODY_CHARS};
+use crate::ids::{AccountId, PlatformId, SecretKeyId, TypedId};
 use crate::money::Currency;
-use crate::store::{to_payload, Applied, Key, Keyspace};
+use crate::store::{Applied, Key, Keyspace};
 
-/// The secret part of a key, in random bytes.
-const SECRET_BYTES: usize = 24;
 /// The meta key under which the demo platform's id is kept.
 pub const DEMO_PLATFORM_META: &str = "demo_platform";
-
-/// What is stored for a secret key: the platform and the SHA-256 of the whole key.
-#[derive(Serialize, Deserialize)]
-struct SecretKeyRecord {
-    platform: PlatformId,
-    key_sha256: String,
-}
 
 /// What `platform create` prints.
 #[derive(Debug, Clone, Serialize)]
@@ -48,10 +38,6 @@ pub struct NewPlatform {
     pub country: String,
     pub default_currency: Option<String>,
     pub policy: Option<String>,
-}
-
-fn sha256_hex(text: &str) -> String {
-    hex::encode(Sha256::digest(text.as_bytes()))
 }
 
 /// Two-letter uppercase country code; the accounts rules check it against the supported table.
@@ -118,10 +104,7 @@ impl Services {
             created: now,
         } = principal;
         let secret_key_id: SecretKeyId = self.ids.next();
-        let mut secret = [0u8; SECRET_BYTES];
-        rand::thread_rng().fill_bytes(&mut secret);
-        let key_body = secret_key_id.as_str().trim_start_matches("skid_");
-        let secret_key = format!("sk_{key_body}_{}", hex::encode(secret));
+        let new_key = new_secret_key(&secret_key_id, &id)?;
         let shown_id = standalone
             .as_ref()
             .map_or_else(|| id.to_string(), |profile| profile.account.to_string());
@@ -152,18 +135,14 @@ impl Services {
             Key::index("", super::policies::PLATFORMS_INDEX, &platform_id),
             Vec::new(),
         );
-        let record = SecretKeyRecord {
-            platform: platform.id.clone(),
-            key_sha256: sha256_hex(&secret_key),
-        };
         draft.raw(
             Key::new(Keyspace::SecretKey, secret_key_id.as_str()),
-            to_payload(&record)?,
+            new_key.record,
         );
         match self.store.commit(draft.commit).await? {
             Applied::Committed => Ok(CreatedPlatform {
                 id: shown_id,
-                secret_key,
+                secret_key: new_key.secret,
             }),
             Applied::Replayed { .. } => {
                 Err(ServiceError::internal("platform", "unexpected replay"))
@@ -171,33 +150,17 @@ impl Services {
         }
     }
 
-    /// Finds the platform a bearer key belongs to, comparing hashes in constant time.
+    /// The platform whose secret key this is; a restricted key is refused here (requests
+    /// authenticate with [`Services::authenticate_key`], which knows its limits).
     pub fn authenticate(&self, secret_key: &str) -> Result<Platform, ServiceError> {
-        let unauthenticated = || {
-            ServiceError::Unauthenticated {
-            message: "Invalid API key provided: send 'Authorization: Bearer sk_…' with a platform's secret key".into(),
+        let credential = self.authenticate_key(secret_key)?;
+        if credential.read_only || credential.account.is_some() {
+            return Err(ServiceError::Unauthenticated {
+                message: "A restricted key cannot be used here: use the platform's secret key"
+                    .into(),
+            });
         }
-        };
-        let rest = secret_key.strip_prefix("sk_").ok_or_else(unauthenticated)?;
-        let key_body = rest.get(..BODY_CHARS).ok_or_else(unauthenticated)?;
-        let key_id = format!("skid_{key_body}");
-        check_id(&key_id, SecretKeyId::PREFIX, SecretKeyId::KIND).map_err(|_| unauthenticated())?;
-        let Some(bytes) = self
-            .store
-            .get_raw(&Key::new(Keyspace::SecretKey, &key_id))?
-        else {
-            return Err(unauthenticated());
-        };
-        let record: SecretKeyRecord = crate::store::from_payload(&bytes)?;
-        let presented = sha256_hex(secret_key);
-        if !bool::from(presented.as_bytes().ct_eq(record.key_sha256.as_bytes())) {
-            return Err(unauthenticated());
-        }
-        let platform_id = record.platform.to_string();
-        self.store
-            .get_object::<Platform>(&platform_id, &platform_id)?
-            .map(|versioned| versioned.value)
-            .ok_or_else(unauthenticated)
+        Ok(credential.platform)
     }
 
     /// The caller for a request: the platform of the key, the `Connect-Account` it names

@@ -8,6 +8,8 @@ mod accounts_onboarding;
 mod accounts_pagination;
 mod accounts_rules;
 mod accounts_support;
+mod accounts_updates;
+mod api_keys;
 
 mod charges_flows;
 mod charges_queries;

@@ -320,6 +320,7 @@ fn query_cases(world: &World) -> Vec<Case> {
         case("refund", "query($id: ID!) { refund(id: $id) { id } }", json!({"id": world.y_refund}), Absent),
         case("dispute", "query($id: ID!) { dispute(id: $id) { id } }", json!({"id": world.y_dispute}), Absent),
         case("disputes", "{ disputes(first: 100) { nodes { id charge { id } } } }", json!({}), Answers),
+        case("restrictedKeys", "{ restrictedKeys(first: 100) { nodes { id account { id } } } }", json!({}), Answers),
     ]);
     cases
 }
@@ -334,6 +335,36 @@ fn mutation_cases(world: &World) -> Vec<Case> {
         expect: Forbidden,
     };
     vec![
+        Case {
+            field: "rotateSecretKey",
+            query: "mutation { rotateSecretKey { secretKey } }".to_owned(),
+            variables: json!({}),
+            expect: Forbidden,
+        },
+        input(
+            "createRestrictedKey",
+            "CreateRestrictedKeyInput",
+            "{ id }",
+            json!({"name": "x", "account": y, "permissions": ["READ_ONLY"]}),
+        ),
+        input(
+            "revokeRestrictedKey",
+            "RevokeRestrictedKeyInput",
+            "{ id }",
+            json!({"id": "rkid_001k1nph2ckt53sgb3ez8agvmd"}),
+        ),
+        input(
+            "updateExternalAccount",
+            "UpdateExternalAccountInput",
+            "{ ... on BankAccount { id } }",
+            json!({"account": y, "externalAccount": world.y_bank, "defaultForCurrency": true}),
+        ),
+        input(
+            "deleteExternalAccount",
+            "DeleteExternalAccountInput",
+            "{ ... on BankAccount { id } }",
+            json!({"account": y, "externalAccount": world.y_bank}),
+        ),
         input(
             "createTopup",
             "CreateTopupInput",

@@ -4,6 +4,7 @@
 use async_graphql::{InputObject, ID};
 
 use super::core::optional_idempotency_key;
+use crate::domain::account_links::AccountLinkType;
 use crate::domain::accounts::NewAccountInput;
 use crate::domain::bank_accounts::BankAccountInput;
 use crate::domain::countries::Country;
@@ -89,6 +90,32 @@ pub struct CreateAccountLinkInput {
     pub account: ID,
     pub refresh_url: String,
     pub return_url: String,
+    /// ACCOUNT_ONBOARDING (STANDARD and EXPRESS) asks for what is still needed;
+    /// ACCOUNT_UPDATE (EXPRESS and CUSTOM) opens the current details for changes.
+    /// (null is taken as the default).
+    #[graphql(
+        name = "type",
+        default_with = "Some(AccountLinkTypeEnum::AccountOnboarding)"
+    )]
+    pub link_type: Option<AccountLinkTypeEnum>,
+}
+
+/// What an account link's hosted page is for.
+#[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq, Debug, Default)]
+#[graphql(name = "AccountLinkType")]
+pub enum AccountLinkTypeEnum {
+    #[default]
+    AccountOnboarding,
+    AccountUpdate,
+}
+
+impl From<AccountLinkTypeEnum> for AccountLinkType {
+    fn from(value: AccountLinkTypeEnum) -> Self {
+        match value {
+            AccountLinkTypeEnum::AccountOnboarding => AccountLinkType::AccountOnboarding,
+            AccountLinkTypeEnum::AccountUpdate => AccountLinkType::AccountUpdate,
+        }
+    }
 }
 
 #[derive(InputObject)]

@@ -104,11 +104,13 @@ impl AccountsMutation {
             account,
             refresh_url,
             return_url,
+            link_type,
         } = input;
         let request = NewAccountLinkRequest {
             account: account_id("input.account", &account).gql()?,
             refresh_url,
             return_url,
+            link_type: link_type.unwrap_or_default().into(),
         };
         services(ctx)
             .create_account_link(caller(ctx)?, request, &public_base_url(ctx))

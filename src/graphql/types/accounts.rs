@@ -294,6 +294,11 @@ impl BankAccountObject {
         self.0.status().into()
     }
 
+    /// Set with updateExternalAccount.
+    async fn account_holder_name(&self) -> Option<&str> {
+        self.0.account_holder_name()
+    }
+
     async fn default_for_currency(&self) -> bool {
         self.0.default_for_currency()
     }

@@ -42,6 +42,7 @@ pub enum Node {
     Dispute(DisputeObject),
     AccountDebit(AccountDebitObject),
     WebhookEndpoint(crate::graphql::roots::webhooks::WebhookEndpointObject),
+    RestrictedKey(crate::graphql::roots::api_keys::RestrictedKeyObject),
 }
 
 /// Finds any of the caller's objects by id; another platform's is simply absent.
@@ -106,6 +107,13 @@ pub fn resolve(
                     endpoint: found.value,
                     show_secret: false,
                 })
+            }),
+        Some("rkid") => services
+            .find::<crate::domain::api_keys::RestrictedKey>(caller, id)?
+            .map(|found| {
+                Node::RestrictedKey(
+                    crate::graphql::roots::api_keys::RestrictedKeyObject::hidden(found.value),
+                )
             }),
         _ => None,
     };
