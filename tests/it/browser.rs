@@ -1,6 +1,6 @@
 //! The hosted pages as a real browser renders them: headless Chromium dumps the DOM of the
-//! Express dashboard (reached through a login link, whose redirect sets the session) and of
-//! the onboarding page. Chromium is found through `CHROMIUM`, `/usr/bin/chromium` or
+//! Express dashboard (reached through a login link, whose redirect sets the session), of
+//! the onboarding page, and of the sign-up and connect-by-authorization pages. Chromium is found through `CHROMIUM`, `/usr/bin/chromium` or
 //! `chromium` on the PATH; without it these tests say so and pass.
 
 use std::ffi::{OsStr, OsString};
@@ -11,6 +11,7 @@ use serde_json::json;
 
 use crate::accounts_support::{link_for, new_account};
 use crate::charges_support::{create_charge, enabled_account};
+use crate::connect_support::{authorize_url, register_redirect_uri};
 use crate::express_dashboard::login_link;
 use crate::helpers::{assert_no_errors, spawn_app};
 
@@ -170,4 +171,40 @@ fn chromium_is_looked_for_in_order() {
     assert_eq!(locate_chromium(given, &missing, None), Some(binary.clone()));
     let named = Some(OsString::from("chromium"));
     assert_eq!(locate_chromium(named, &missing, path), Some(binary));
+}
+
+#[tokio::test]
+async fn chromium_renders_the_signup_and_authorization_pages() {
+    let app = spawn_app().await;
+    register_redirect_uri(&app, &app.secret_key).await;
+    let Some(signup) = dump_dom(&format!("http://{}/signup", app.address)).await else {
+        return;
+    };
+    assert!(signup.contains("<h1>Create an account</h1>"), "{signup}");
+    for field in ["email", "country", "csrfToken"] {
+        assert!(
+            signup.contains(&format!("name=\"{field}\"")),
+            "{field}: {signup}"
+        );
+    }
+    let url = authorize_url(&app, &app.platform_id, "read_only", "state-1");
+    let Some(authorize) = dump_dom(&url).await else {
+        return;
+    };
+    let platform_name = app.graphql("{ platform { name } }", json!({})).await["data"]["platform"]
+        ["name"]
+        .as_str()
+        .expect("platform name")
+        .to_owned();
+    assert!(
+        authorize.contains(&format!("<h1>Connect to {platform_name}</h1>")),
+        "{authorize}"
+    );
+    for field in ["secretKey", "decision", "csrfToken"] {
+        assert!(
+            authorize.contains(&format!("name=\"{field}\"")),
+            "{field}: {authorize}"
+        );
+    }
+    assert!(!authorize.contains("<script"), "{authorize}");
 }
