@@ -56,6 +56,10 @@ pub const PLATFORM_BALANCE_COST: u64 = 100;
 /// What each mutation field costs: a durable commit, and often a policy run. Twenty fit in
 /// one request; more are refused rather than run one after another.
 pub const MUTATION_COST: u64 = 500;
+/// What each charge of a `createCharges` batch adds to its mutation's cost: the batch
+/// shares one request and one flush, so a full batch of 100 (5 500 with the mutation) and
+/// what it selects for each charge fit in one query.
+pub const BATCHED_CHARGE_COST: u64 = 50;
 /// What each `__schema` or `__type` field costs against `MAX_QUERY_COST`: ten fit in a
 /// query. What they select is counted against `MAX_INTROSPECTION_COST`.
 pub const INTROSPECTION_COST: u64 = 1_000;

@@ -11,6 +11,7 @@ pub mod accounts;
 pub mod backtests;
 pub mod balances;
 pub mod captures;
+pub mod charge_batches;
 pub mod charge_facts;
 pub mod charges;
 pub mod demo;

@@ -234,12 +234,33 @@ impl Store {
 
     /// Applies a commit; returns only after the flush that makes it durable.
     pub async fn commit(&self, commit: Commit) -> Result<Applied, StoreError> {
+        self.commit_many(vec![commit])
+            .await?
+            .pop()
+            .ok_or(StoreError::WriterStopped)?
+    }
+
+    /// Sends commits together: each is checked and staged on its own, in order (one may
+    /// fail while the others apply), and all are applied in the same group and made durable
+    /// by the same flush. Answers one result per commit, in order.
+    pub async fn commit_many(
+        &self,
+        commits: Vec<Commit>,
+    ) -> Result<Vec<Result<Applied, StoreError>>, StoreError> {
+        if commits.len() > writer::MAX_COMMITS_PER_GROUP {
+            return Err(StoreError::TooLarge(commits.len()));
+        }
+        let count = commits.len();
         let (reply, answer) = oneshot::channel();
         self.sender
-            .send(Submission { commit, reply })
+            .send(Submission { commits, reply })
             .await
             .map_err(|_| StoreError::WriterStopped)?;
-        answer.await.map_err(|_| StoreError::WriterStopped)?
+        let results = answer.await.map_err(|_| StoreError::WriterStopped)?;
+        if results.len() != count {
+            return Err(StoreError::WriterStopped);
+        }
+        Ok(results)
     }
 
     /// Stops accepting commits: the writer drains what it has, flushes and ends.

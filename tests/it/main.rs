@@ -9,6 +9,7 @@ mod accounts_pagination;
 mod accounts_rules;
 mod accounts_support;
 
+mod charges_batches;
 mod charges_flows;
 mod charges_queries;
 mod charges_rules;
