@@ -46,6 +46,7 @@ mod foundation_ledger;
 mod foundation_paging;
 mod foundation_timers;
 mod ledger_integrity;
+mod perf_footprint;
 mod policy_backtest_cli;
 mod policy_backtests;
 mod policy_checks;
