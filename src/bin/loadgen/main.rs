@@ -88,6 +88,9 @@ struct RunOptions {
     /// The policies folder; the load platform uses marketplace.rhai.
     #[arg(long, default_value = "./policies")]
     policies: PathBuf,
+    /// The in-process server's page cache in MiB.
+    #[arg(long, default_value_t = tollgate::config::DEFAULT_CACHE_MB)]
+    cache_mb: u64,
 }
 
 /// The machine a figure was measured on.
@@ -124,7 +127,12 @@ async fn run(options: RunOptions, client_runtime: tokio::runtime::Handle) -> Res
         (Some(_), None) => return Err("--url needs --key".into()),
         _ => {
             let data = data_dir(options.data.clone(), "loadgen")?;
-            Target::start(target::load_settings(data, options.policies.clone())).await?
+            Target::start(target::load_settings(
+                data,
+                options.policies.clone(),
+                options.cache_mb,
+            ))
+            .await?
         }
     };
     let nonce = drive::run_nonce();

@@ -43,6 +43,9 @@ pub struct ScaleOptions {
     data: Option<PathBuf>,
     #[arg(long, default_value = "./policies")]
     policies: PathBuf,
+    /// The servers' page cache in MiB (the building one and the restarted one).
+    #[arg(long, default_value_t = tollgate::config::DEFAULT_CACHE_MB)]
+    cache_mb: u64,
     /// Keep the data directory afterwards.
     #[arg(long)]
     keep: bool,
@@ -60,6 +63,7 @@ pub async fn run(
     let target = Target::start(target::load_settings(
         data.clone(),
         options.policies.clone(),
+        options.cache_mb,
     ))
     .await?;
     let client = reqwest::Client::new();
@@ -348,6 +352,7 @@ async fn restarted(
             "--simulated-clock",
         ])
         .args(["--reads-per-second", "0", "--writes-per-second", "0"])
+        .args(["--cache-mb", &options.cache_mb.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -31,9 +31,10 @@ pub struct Target {
 
 /// Settings for an in-process server under load: the simulated clock, no per-key rate
 /// limits (one key drives thousands of requests a second).
-pub fn load_settings(data_dir: PathBuf, policies_dir: PathBuf) -> Settings {
+pub fn load_settings(data_dir: PathBuf, policies_dir: PathBuf, cache_mb: u64) -> Settings {
     Settings {
         simulated_clock: true,
+        cache_mb,
         limits: Limits {
             reads_per_second: 0,
             writes_per_second: 0,
