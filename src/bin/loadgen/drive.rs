@@ -72,8 +72,11 @@ pub async fn drive(load: Arc<Load>, label: &str) -> Measured {
                 let (operation, charge) = pick(&load, &mut draws);
                 let sequence = load.sequence.fetch_add(1, Ordering::Relaxed);
                 let key = format!("{}-{sequence}", load.nonce);
-                let destination =
-                    &load.accounts[draws.next() as usize % load.accounts.len().max(1)];
+                // Mixes of top-ups and `{ __typename }` onboard no accounts.
+                let destination = load
+                    .accounts
+                    .get(draws.next() as usize % load.accounts.len().max(1))
+                    .map_or("", String::as_str);
                 let request = ops::request(
                     operation,
                     &key,

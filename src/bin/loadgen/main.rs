@@ -122,11 +122,13 @@ pub fn data_dir(given: Option<PathBuf>, purpose: &str) -> Result<PathBuf, String
 
 async fn run(options: RunOptions, client_runtime: tokio::runtime::Handle) -> Result<(), String> {
     let mix = options.operation.clone().unwrap_or(options.mix.clone());
+    let mut temporary = None;
     let target = match (&options.url, &options.key) {
         (Some(url), Some(key)) => Target::remote(url.clone(), key.clone()),
         (Some(_), None) => return Err("--url needs --key".into()),
         _ => {
             let data = data_dir(options.data.clone(), "loadgen")?;
+            temporary = Some(data.clone());
             Target::start(target::load_settings(
                 data,
                 options.policies.clone(),
@@ -234,6 +236,10 @@ async fn run(options: RunOptions, client_runtime: tokio::runtime::Handle) -> Res
         println!("{report:#}");
     }
     target.stop().await;
+    // A temporary data directory goes with the run; one given with --data stays.
+    if let (None, Some(data)) = (&options.data, &temporary) {
+        let _ = std::fs::remove_dir_all(data.parent().unwrap_or(data));
+    }
     if measured.errors() > 0 {
         return Err(format!("{} requests failed", measured.errors()));
     }
