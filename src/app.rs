@@ -16,7 +16,7 @@ use crate::service::backtests::MAX_CONCURRENT_BACKTESTS;
 use crate::service::scheduler::{saved_platform_clocks, CLOCK_META};
 use crate::service::webhooks::WebhookRuntime;
 use crate::service::{AppState, ServiceError, Services};
-use crate::store::{Key, Keyspace, Store, StoreError, WriterThread};
+use crate::store::{Key, Keyspace, Store, StoreError, StoreOptions, WriterThread};
 
 /// How many times, and how far apart, closing waits for the state to be released.
 const CLOSE_ATTEMPTS: usize = 500;
@@ -74,7 +74,13 @@ impl Application {
         }
         std::fs::create_dir_all(&settings.data_dir)
             .map_err(|error| StoreError::Io(error.to_string()))?;
-        let (store, writer) = Store::open(&settings.data_dir)?;
+        let (store, writer) = Store::open_with(
+            &settings.data_dir,
+            StoreOptions {
+                cache_capacity_bytes: settings.cache_mb.saturating_mul(1024 * 1024),
+                ..StoreOptions::default()
+            },
+        )?;
         let clock = if settings.simulated_clock {
             // Platforms resume where their clocks were left; one without a saved clock starts
             // at the server-wide time an earlier version saved, or now.

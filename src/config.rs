@@ -56,6 +56,10 @@ pub const PLATFORM_BALANCE_COST: u64 = 100;
 /// What each mutation field costs: a durable commit, and often a policy run. Twenty fit in
 /// one request; more are refused rather than run one after another.
 pub const MUTATION_COST: u64 = 500;
+/// What each charge of a `createCharges` batch adds to its mutation's cost: the batch
+/// shares one request and one flush, so a full batch of 100 (5 500 with the mutation) and
+/// what it selects for each charge fit in one query.
+pub const BATCHED_CHARGE_COST: u64 = 50;
 /// What each `__schema` or `__type` field costs against `MAX_QUERY_COST`: ten fit in a
 /// query. What they select is counted against `MAX_INTROSPECTION_COST`.
 pub const INTROSPECTION_COST: u64 = 1_000;
@@ -194,6 +198,13 @@ pub const TIMER_RETRY_BASE_SECONDS: i64 = 60;
 /// The furthest one `advanceClock` call may move time.
 pub const MAX_CLOCK_ADVANCE_DAYS: i64 = 3660;
 
+/// The storage engine's page cache, by default: reads of recent objects and balances come
+/// from memory; the server's resident memory is about this plus a few tens of MiB.
+pub const DEFAULT_CACHE_MB: u64 = 256;
+/// The smallest and largest page cache accepted.
+pub const MIN_CACHE_MB: u64 = 8;
+pub const MAX_CACHE_MB: u64 = 64 * 1024;
+
 /// How long an idempotency key is kept, by default (Stripe keeps them 24 hours at least).
 pub const DEFAULT_IDEMPOTENCY_RETENTION_HOURS: i64 = 7 * 24;
 /// The shortest retention accepted: a client retrying within a day must get its first result.
@@ -240,6 +251,8 @@ pub struct Settings {
     /// means `http://` and the address the server listens on.
     pub public_url: Option<PublicUrl>,
     pub limits: Limits,
+    /// The most memory the storage engine's page cache may hold, in MiB.
+    pub cache_mb: u64,
 }
 
 /// An absolute `http` or `https` URL without a trailing slash, parsed once.
@@ -287,6 +300,7 @@ impl Settings {
             key_rotation_overlap: crate::domain::api_keys::RotationOverlap::default(),
             public_url: None,
             limits: Limits::default(),
+            cache_mb: DEFAULT_CACHE_MB,
         }
     }
 }

@@ -224,6 +224,10 @@ struct ServeArgs {
     /// A PEM file of extra CA certificates trusted for https webhook endpoints.
     #[arg(long, env = "TOLLGATE_WEBHOOKS_EXTRA_CA")]
     webhooks_extra_ca: Option<PathBuf>,
+    /// The storage engine's page cache in MiB: more keeps more of the store in memory.
+    #[arg(long, env = "TOLLGATE_CACHE_MB", default_value_t = tollgate::config::DEFAULT_CACHE_MB,
+          value_parser = clap::value_parser!(u64).range(tollgate::config::MIN_CACHE_MB..=tollgate::config::MAX_CACHE_MB))]
+    cache_mb: u64,
 }
 
 #[derive(Subcommand)]
@@ -477,6 +481,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         limits: args.limits,
         webhooks_allow_private: args.webhooks_allow_private || args.demo,
         webhooks_extra_ca: args.webhooks_extra_ca,
+        cache_mb: args.cache_mb,
         ..Settings::new(args.data, args.policies)
     };
     let mut application =

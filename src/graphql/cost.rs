@@ -12,12 +12,13 @@ use async_graphql::registry::{MetaField, MetaType, MetaTypeName, Registry};
 use async_graphql::{Name, Value, Variables};
 
 use crate::config::{
-    BACKTEST_COST, CHARGE_CHILDREN_BOUND, DEFAULT_LIST_BOUND, DEFAULT_PAGE_SIZE,
-    INTROSPECTION_COST, LEDGER_CHECK_COST, MAX_SELECTION_NESTING, MUTATION_COST,
+    BACKTEST_COST, BATCHED_CHARGE_COST, CHARGE_CHILDREN_BOUND, DEFAULT_LIST_BOUND,
+    DEFAULT_PAGE_SIZE, INTROSPECTION_COST, LEDGER_CHECK_COST, MAX_SELECTION_NESTING, MUTATION_COST,
     PLATFORM_BALANCE_COST, PREVIEW_CHARGE_COST,
 };
 use crate::domain::external_accounts::MAX_EXTERNAL_ACCOUNTS_PER_ACCOUNT;
 use crate::domain::webhooks::MAX_ENABLED_EVENTS;
+use crate::service::charge_batches::MAX_CHARGES_PER_BATCH;
 
 /// Why a document could not be measured.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -38,6 +39,8 @@ pub struct OperationCost {
     pub fields: u64,
     /// The fields at the root of the operation (for a mutation: how many mutations run).
     pub root_fields: u64,
+    /// The writes a mutation makes: one per root field, one per input of a batch.
+    pub writes: u64,
     /// The estimated size of what `__schema` and `__type` select, counted apart: each list
     /// there is taken at the largest size it has in this schema, which overestimates a
     /// real introspection query many times over.
@@ -185,6 +188,7 @@ pub fn measure(
             cost: measured.cost,
             fields: measured.fields,
             root_fields: measured.root_fields,
+            writes: measured.writes,
             introspection: measured.introspection,
         });
     }
@@ -197,6 +201,8 @@ struct Measured {
     fields: u64,
     /// Fields directly in this selection set, through fragments.
     root_fields: u64,
+    /// Writes of the fields directly in this selection set (at the root of a mutation).
+    writes: u64,
     introspection: u64,
 }
 
@@ -205,6 +211,7 @@ impl Measured {
         self.cost = self.cost.saturating_add(other.cost);
         self.fields = self.fields.saturating_add(other.fields);
         self.root_fields = self.root_fields.saturating_add(other.root_fields);
+        self.writes = self.writes.saturating_add(other.writes);
         self.introspection = self.introspection.saturating_add(other.introspection);
     }
 }
@@ -243,6 +250,10 @@ impl<'a> Walker<'a> {
                     let name = field.name.node.as_str();
                     total.fields = total.fields.saturating_add(1);
                     total.root_fields = total.root_fields.saturating_add(1);
+                    total.writes = total.writes.saturating_add(match (type_name, name) {
+                        ("Mutation", "createCharges") => self.batch_inputs(field),
+                        _ => 1,
+                    });
                     if name == "__typename" {
                         continue;
                     }
@@ -265,7 +276,7 @@ impl<'a> Walker<'a> {
                     }
                     total.cost = total
                         .cost
-                        .saturating_add(field_cost(type_name, name))
+                        .saturating_add(self.field_cost(type_name, name, field))
                         .saturating_add(multiplier.saturating_mul(children.cost));
                     total.introspection = total
                         .introspection
@@ -319,9 +330,39 @@ impl<'a> Walker<'a> {
             .and_then(|meta| meta.field_by_name(field))
     }
 
+    /// A field's own cost: a batch costs its mutation plus each of its inputs.
+    fn field_cost(&self, type_name: &str, name: &str, field: &Field) -> u64 {
+        match (type_name, name) {
+            ("Mutation", "createCharges") => MUTATION_COST
+                .saturating_add(BATCHED_CHARGE_COST.saturating_mul(self.batch_inputs(field))),
+            _ => field_cost(type_name, name),
+        }
+    }
+
+    /// How many inputs a batch carries, given inline or as a variable; the batch limit when
+    /// it cannot be told (the resolver refuses more than that).
+    fn batch_inputs(&self, field: &Field) -> u64 {
+        let Some(value) = field.get_argument("inputs") else {
+            return MAX_CHARGES_PER_BATCH as u64;
+        };
+        let value = value
+            .node
+            .clone()
+            .into_const_with(|variable| self.variables.get(&variable).cloned().ok_or(()));
+        match value {
+            Ok(Value::List(items)) => items.len() as u64,
+            // A single input object stands for a list of one.
+            Ok(Value::Object(_)) => 1,
+            _ => MAX_CHARGES_PER_BATCH as u64,
+        }
+    }
+
     /// How many times a field's selection is resolved: its page size for a connection, its
-    /// bound for another list, once otherwise.
+    /// bound for another list (a batch's: its inputs), once otherwise.
     fn multiplier(&self, type_name: &str, name: &str, meta: &MetaField, field: &Field) -> u64 {
+        if (type_name, name) == ("Mutation", "createCharges") {
+            return self.batch_inputs(field);
+        }
         if meta.args.contains_key("first") {
             return self.first(field).unwrap_or(DEFAULT_PAGE_SIZE as u64);
         }
@@ -436,6 +477,30 @@ mod tests {
                 serde_json::json!({})
             ),
             1 + PLATFORM_BALANCE_COST + 1 + 8
+        );
+    }
+
+    #[test]
+    fn a_batch_costs_its_mutation_plus_each_input_and_what_each_selects() {
+        let query = "mutation($inputs: [CreateChargeInput!]!) { createCharges(inputs: $inputs) { charge { id } error { code } } }";
+        let input =
+            serde_json::json!({"amount": 100, "currency": "usd", "paymentMethod": "pm_card_visa"});
+        // The mutation, then per input its cost and its selection (charge 1 + id 1 +
+        // error 1 + code 1).
+        assert_eq!(
+            cost_of(query, serde_json::json!({"inputs": vec![input.clone(); 3]})),
+            MUTATION_COST + 3 * BATCHED_CHARGE_COST + 3 * 4
+        );
+        assert_eq!(
+            cost_of(query, serde_json::json!({"inputs": vec![input; 100]})),
+            MUTATION_COST + 100 * BATCHED_CHARGE_COST + 100 * 4
+        );
+        assert_eq!(
+            cost_of(
+                "mutation { createCharges(inputs: [{amount: 1, currency: \"usd\", paymentMethod: \"pm_card_visa\"}]) { error { code } } }",
+                serde_json::json!({})
+            ),
+            MUTATION_COST + BATCHED_CHARGE_COST + 2
         );
     }
 

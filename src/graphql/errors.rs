@@ -106,6 +106,29 @@ pub fn to_graphql(error: ServiceError) -> async_graphql::Error {
     })
 }
 
+/// The code, client-facing message and `param` of an error reported inside a result
+/// (a batch's `BatchError`) rather than as a GraphQL error.
+pub fn batch_error_parts(error: &ServiceError) -> (&'static str, String, Option<String>) {
+    let message = match error {
+        ServiceError::Internal { .. } => INTERNAL_MESSAGE.to_owned(),
+        other => other.to_string(),
+    };
+    let (code, param) = match error {
+        ServiceError::InvalidRequest { param, .. } => (code::INVALID_REQUEST, param.clone()),
+        ServiceError::NotFound { param, .. } => (code::NOT_FOUND, param.clone()),
+        ServiceError::Unauthenticated { .. } => (code::UNAUTHENTICATED, None),
+        ServiceError::Forbidden { param, .. } => (code::FORBIDDEN, param.clone()),
+        ServiceError::CardDeclined { .. } => (code::CARD_DECLINED, None),
+        ServiceError::InsufficientFunds { .. } => (code::INSUFFICIENT_FUNDS, None),
+        ServiceError::AccountRestricted { param, .. } => (code::ACCOUNT_RESTRICTED, param.clone()),
+        ServiceError::IdempotencyConflict { .. } => (code::IDEMPOTENCY_CONFLICT, None),
+        ServiceError::Policy { .. } => (code::POLICY_ERROR, None),
+        ServiceError::RateLimited { .. } => (code::RATE_LIMITED, None),
+        ServiceError::Internal { .. } => (code::INTERNAL, None),
+    };
+    (code, message, param)
+}
+
 fn set_param(extensions: &mut async_graphql::ErrorExtensionValues, param: Option<&str>) {
     if let Some(param) = param {
         extensions.set("param", Value::from(param));

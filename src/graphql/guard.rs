@@ -168,12 +168,12 @@ impl RequestGuard {
     }
 
     /// Takes the request's tokens from its platform's budget: one read, or one write per
-    /// mutation field.
+    /// mutation field (per input of a batch).
     fn rate_limit(&self, platform: &PlatformId, costs: &[OperationCost]) -> Result<(), GuardError> {
         let mutations = costs
             .iter()
             .filter(|cost| cost.operation == OperationType::Mutation)
-            .map(|cost| cost.root_fields)
+            .map(|cost| cost.writes)
             .max();
         let (budget, limiter, tokens) = match mutations {
             Some(fields) => (Budget::Writes, &self.shared.writes, fields),

@@ -81,7 +81,7 @@ impl Services {
         Some(now + Duration::days(DEFAULT_AVAILABILITY_DELAY_DAYS + i64::from(pricing.hold_days)))
     }
 
-    async fn prepare_charge(
+    pub(super) async fn prepare_charge(
         &self,
         caller: &Caller,
         input: &NewCharge,

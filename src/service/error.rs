@@ -113,6 +113,38 @@ impl ServiceError {
     pub fn id(param: &str, error: IdError) -> ServiceError {
         ServiceError::invalid(param, format!("Invalid {param}: {error}"))
     }
+
+    /// The same error about one input of a list: a `param` under `input` (and the message
+    /// naming it) moves under `prefix`, e.g. `input.amount` to `inputs.3.amount`.
+    pub fn within(self, prefix: &str) -> ServiceError {
+        let moved = |param: &mut Option<String>, message: &mut String| {
+            let Some(old) = param.as_deref() else {
+                return;
+            };
+            let new = match old.strip_prefix("input.") {
+                Some(rest) => format!("{prefix}.{rest}"),
+                None if old == "input" => prefix.to_owned(),
+                None => return,
+            };
+            *message = message.replace(old, &new);
+            *param = Some(new);
+        };
+        let mut error = self;
+        match &mut error {
+            ServiceError::InvalidRequest { message, param }
+            | ServiceError::NotFound { message, param }
+            | ServiceError::Forbidden { message, param }
+            | ServiceError::AccountRestricted { message, param, .. } => moved(param, message),
+            ServiceError::Unauthenticated { .. }
+            | ServiceError::CardDeclined { .. }
+            | ServiceError::InsufficientFunds { .. }
+            | ServiceError::IdempotencyConflict { .. }
+            | ServiceError::Policy { .. }
+            | ServiceError::RateLimited { .. }
+            | ServiceError::Internal { .. } => {}
+        }
+        error
+    }
 }
 
 impl From<StoreError> for ServiceError {

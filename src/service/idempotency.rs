@@ -57,7 +57,7 @@ pub struct Prepared {
 
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
-enum StoredOutcome {
+pub(super) enum StoredOutcome {
     Ok { object_id: String },
     Err { error: ServiceError },
 }
@@ -71,7 +71,7 @@ impl StoredOutcome {
     }
 }
 
-fn fingerprint(
+pub(super) fn fingerprint(
     operation: &str,
     caller: &Caller,
     input: &impl Serialize,
@@ -89,7 +89,7 @@ fn fingerprint(
     Ok(hex::encode(hasher.finalize()))
 }
 
-fn decode(outcome: &[u8]) -> Result<String, ServiceError> {
+pub(super) fn decode(outcome: &[u8]) -> Result<String, ServiceError> {
     serde_json::from_slice::<StoredOutcome>(outcome)
         .map_err(|error| ServiceError::internal("stored outcome", error))?
         .into_result()
@@ -97,7 +97,7 @@ fn decode(outcome: &[u8]) -> Result<String, ServiceError> {
 
 /// Refusals made while executing: stored under the key and replayed. Everything else (bad
 /// input, a missing object, a policy or storage failure) leaves the key free for a retry.
-fn is_stored_refusal(error: &ServiceError) -> bool {
+pub(super) fn is_stored_refusal(error: &ServiceError) -> bool {
     matches!(
         error,
         ServiceError::InsufficientFunds { .. } | ServiceError::AccountRestricted { .. }
@@ -105,9 +105,9 @@ fn is_stored_refusal(error: &ServiceError) -> bool {
 }
 
 /// The key and fingerprint of a request made under an idempotency key.
-struct Claim<'a> {
-    key: &'a IdempotencyKey,
-    fingerprint: String,
+pub(super) struct Claim<'a> {
+    pub key: &'a IdempotencyKey,
+    pub fingerprint: String,
 }
 
 impl Claim<'_> {
@@ -144,7 +144,7 @@ impl Claim<'_> {
 
 /// Stores a refusal under the key and returns it; when another request stored an outcome
 /// under the key first, that outcome is returned instead.
-async fn store_refusal(
+pub(super) async fn store_refusal(
     services: &Services,
     caller: &Caller,
     claim: &Claim<'_>,
@@ -163,6 +163,136 @@ async fn store_refusal(
         Applied::Committed => outcome.into_result(),
         Applied::Replayed { outcome } => decode(&outcome),
     }
+}
+
+/// A prepared commit with its idempotency claim attached, and what to answer once the
+/// writer has decided it.
+pub(super) struct Ready {
+    commit: Commit,
+    answer: Answer,
+}
+
+/// What a commit answers: its outcome, the errors of its conditions and the events to
+/// publish once it is durable.
+pub(super) struct Answer {
+    outcome: StoredOutcome,
+    condition_errors: Vec<ServiceError>,
+    published: Vec<crate::domain::events::Event>,
+}
+
+/// What became of a commit the writer decided.
+pub(super) enum Settled {
+    Done(Result<String, ServiceError>),
+    /// An object it read changed underneath it: build it again.
+    Retry,
+}
+
+impl Ready {
+    pub(super) fn new(
+        services: &Services,
+        caller: &Caller,
+        claim: Option<&Claim<'_>>,
+        prepared: Prepared,
+    ) -> Result<Ready, ServiceError> {
+        let Prepared {
+            mut draft,
+            object_id,
+            error,
+        } = prepared;
+        let outcome = match error {
+            None => StoredOutcome::Ok { object_id },
+            Some(error) => StoredOutcome::Err { error },
+        };
+        if let Some(claim) = claim {
+            let now = draft.now();
+            claim.attach(
+                services,
+                &mut draft.commit,
+                &caller.platform.id,
+                &outcome,
+                now,
+            )?;
+        }
+        let Draft {
+            commit,
+            condition_errors,
+            published,
+            ..
+        } = draft;
+        Ok(Ready {
+            commit,
+            answer: Answer {
+                outcome,
+                condition_errors,
+                published,
+            },
+        })
+    }
+
+    pub(super) fn split(self) -> (Commit, Answer) {
+        (self.commit, self.answer)
+    }
+}
+
+impl Answer {
+    /// Turns the writer's decision into the request's answer: a committed outcome (its
+    /// events published), a replay, a stored refusal, or a retry.
+    pub(super) async fn settle(
+        self,
+        services: &Services,
+        caller: &Caller,
+        claim: Option<&Claim<'_>>,
+        applied: Result<Applied, StoreError>,
+    ) -> Settled {
+        let result = match applied {
+            Ok(Applied::Committed) => {
+                services.publish(&caller.platform.id, self.published);
+                self.outcome.into_result()
+            }
+            Ok(Applied::Replayed { outcome }) => decode(&outcome),
+            Err(StoreError::RevisionConflict { .. }) => return Settled::Retry,
+            Err(StoreError::ConditionFailed { index, .. }) => {
+                let refusal = self
+                    .condition_errors
+                    .get(index)
+                    .cloned()
+                    .unwrap_or_else(|| {
+                        ServiceError::internal(
+                            "condition",
+                            format!("condition {index} has no error"),
+                        )
+                    });
+                match claim {
+                    Some(claim) if is_stored_refusal(&refusal) => {
+                        store_refusal(services, caller, claim, refusal).await
+                    }
+                    _ => Err(refusal),
+                }
+            }
+            Err(other) => Err(other.into()),
+        };
+        Settled::Done(result)
+    }
+}
+
+/// The outcome stored under the claim's key by an earlier request, once durable; a
+/// conflict when that request was a different one.
+pub(super) async fn earlier_outcome(
+    services: &Services,
+    caller: &Caller,
+    claim: &Claim<'_>,
+) -> Result<Option<Result<String, ServiceError>>, ServiceError> {
+    let platform = caller.platform.id.to_string();
+    let Some(record) = services.store.idempotency(&platform, claim.key.as_str())? else {
+        return Ok(None);
+    };
+    // The record may belong to a commit applied but not yet flushed: answer only once it
+    // is durable.
+    services.store.wait_durable().await?;
+    if record.fingerprint != claim.fingerprint {
+        return Ok(Some(Err(StoreError::IdempotencyConflict.into())));
+    }
+    Ok(Some(decode(record.outcome.as_bytes())))
 }
 
 /// Builds and applies a commit, replaying the first outcome when the key was seen before.
@@ -191,7 +321,6 @@ pub async fn run_async<F: std::future::Future<Output = Result<Prepared, ServiceE
     input: &impl Serialize,
     mut build: impl FnMut() -> F,
 ) -> Result<String, ServiceError> {
-    let platform = caller.platform.id.to_string();
     let claim = match key {
         Some(key) => Some(Claim {
             key,
@@ -200,22 +329,12 @@ pub async fn run_async<F: std::future::Future<Output = Result<Prepared, ServiceE
         None => None,
     };
     if let Some(claim) = &claim {
-        if let Some(record) = services.store.idempotency(&platform, claim.key.as_str())? {
-            // The record may belong to a commit applied but not yet flushed: answer only
-            // once it is durable.
-            services.store.wait_durable().await?;
-            if record.fingerprint != claim.fingerprint {
-                return Err(StoreError::IdempotencyConflict.into());
-            }
-            return decode(record.outcome.as_bytes());
+        if let Some(earlier) = earlier_outcome(services, caller, claim).await? {
+            return earlier;
         }
     }
     for _ in 0..MAX_COMMIT_ATTEMPTS {
-        let Prepared {
-            mut draft,
-            object_id,
-            error,
-        } = match build().await {
+        let prepared = match build().await {
             Ok(prepared) => prepared,
             Err(refusal) if is_stored_refusal(&refusal) => {
                 return match &claim {
@@ -225,49 +344,15 @@ pub async fn run_async<F: std::future::Future<Output = Result<Prepared, ServiceE
             }
             Err(other) => return Err(other),
         };
-        let outcome = match &error {
-            None => StoredOutcome::Ok {
-                object_id: object_id.clone(),
-            },
-            Some(error) => StoredOutcome::Err {
-                error: error.clone(),
-            },
-        };
-        if let Some(claim) = &claim {
-            let now = draft.now();
-            claim.attach(
-                services,
-                &mut draft.commit,
-                &caller.platform.id,
-                &outcome,
-                now,
-            )?;
-        }
-        let Draft {
-            commit,
-            condition_errors,
-            published,
-            ..
-        } = draft;
-        match services.store.commit(commit).await {
-            Ok(Applied::Committed) => {
-                services.publish(&caller.platform.id, published);
-                return outcome.into_result();
-            }
-            Ok(Applied::Replayed { outcome }) => return decode(&outcome),
-            Err(StoreError::RevisionConflict { .. }) => continue,
-            Err(StoreError::ConditionFailed { index, .. }) => {
-                let refusal = condition_errors.get(index).cloned().unwrap_or_else(|| {
-                    ServiceError::internal("condition", format!("condition {index} has no error"))
-                });
-                return match &claim {
-                    Some(claim) if is_stored_refusal(&refusal) => {
-                        store_refusal(services, caller, claim, refusal).await
-                    }
-                    _ => Err(refusal),
-                };
-            }
-            Err(other) => return Err(other.into()),
+        let ready = Ready::new(services, caller, claim.as_ref(), prepared)?;
+        let (commit, answer) = ready.split();
+        let applied = services.store.commit(commit).await;
+        match answer
+            .settle(services, caller, claim.as_ref(), applied)
+            .await
+        {
+            Settled::Done(result) => return result,
+            Settled::Retry => continue,
         }
     }
     Err(ServiceError::internal(

@@ -12,6 +12,7 @@ pub mod api_keys;
 pub mod backtests;
 pub mod balances;
 pub mod captures;
+pub mod charge_batches;
 pub mod charge_facts;
 pub mod charges;
 pub mod connect;

@@ -99,7 +99,10 @@ pub enum Applied {
     Replayed { outcome: Vec<u8> },
 }
 
+/// Commits sent together: the writer stages each on its own (one may fail while the others
+/// apply) and applies them all in the same group, so one flush makes them all durable.
 pub(crate) struct Submission {
-    pub commit: Commit,
-    pub reply: oneshot::Sender<Result<Applied, StoreError>>,
+    pub commits: Vec<Commit>,
+    /// One answer per commit, in order.
+    pub reply: oneshot::Sender<Vec<Result<Applied, StoreError>>>,
 }

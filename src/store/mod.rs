@@ -39,7 +39,7 @@ use high_water::HighWater;
 
 /// How many commits may wait for the writer before callers queue behind them.
 pub const WRITER_QUEUE_CAPACITY: usize = 4096;
-/// sled's page cache.
+/// sled's page cache, by default (`--cache-mb`).
 pub const CACHE_CAPACITY_BYTES: u64 = 256 * 1024 * 1024;
 /// The most items a single scan returns.
 pub const MAX_SCAN_ITEMS: usize = 1000;
@@ -130,12 +130,15 @@ impl WriterThread {
 pub struct StoreOptions {
     /// Called when a flush fails; servers end the process.
     pub fail_stop: FailStop,
+    /// The most memory sled's page cache may hold.
+    pub cache_capacity_bytes: u64,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             fail_stop: abort_process(),
+            cache_capacity_bytes: CACHE_CAPACITY_BYTES,
         }
     }
 }
@@ -153,7 +156,7 @@ impl Store {
         path: &Path,
         options: StoreOptions,
     ) -> Result<(Store, WriterThread), StoreError> {
-        let db = guarded(path, || open_engine(path))?;
+        let db = guarded(path, || open_engine(path, options.cache_capacity_bytes))?;
         Store::start(path, db, options)
     }
 
@@ -164,13 +167,14 @@ impl Store {
         data_dir: &Path,
     ) -> Result<(Store, WriterThread, u64), StoreError> {
         backup::refuse_occupied(data_dir)?;
-        let loaded = guarded(data_dir, || open_engine(data_dir)).and_then(|db| {
-            let records = backup::load(backup, &db)?;
-            // The backup is a flushed state: its chain tip is what was acknowledged.
-            let proven = guarded(data_dir, || chain::prove(&db, 0))?;
-            HighWater::open(data_dir, proven.tip)?;
-            Ok((db, records))
-        });
+        let loaded =
+            guarded(data_dir, || open_engine(data_dir, CACHE_CAPACITY_BYTES)).and_then(|db| {
+                let records = backup::load(backup, &db)?;
+                // The backup is a flushed state: its chain tip is what was acknowledged.
+                let proven = guarded(data_dir, || chain::prove(&db, 0))?;
+                HighWater::open(data_dir, proven.tip)?;
+                Ok((db, records))
+            });
         let started = loaded.and_then(|(db, records)| {
             Store::start(data_dir, db, StoreOptions::default())
                 .map(|(store, writer)| (store, writer, records))
@@ -234,12 +238,33 @@ impl Store {
 
     /// Applies a commit; returns only after the flush that makes it durable.
     pub async fn commit(&self, commit: Commit) -> Result<Applied, StoreError> {
+        self.commit_many(vec![commit])
+            .await?
+            .pop()
+            .ok_or(StoreError::WriterStopped)?
+    }
+
+    /// Sends commits together: each is checked and staged on its own, in order (one may
+    /// fail while the others apply), and all are applied in the same group and made durable
+    /// by the same flush. Answers one result per commit, in order.
+    pub async fn commit_many(
+        &self,
+        commits: Vec<Commit>,
+    ) -> Result<Vec<Result<Applied, StoreError>>, StoreError> {
+        if commits.len() > writer::MAX_COMMITS_PER_GROUP {
+            return Err(StoreError::TooLarge(commits.len()));
+        }
+        let count = commits.len();
         let (reply, answer) = oneshot::channel();
         self.sender
-            .send(Submission { commit, reply })
+            .send(Submission { commits, reply })
             .await
             .map_err(|_| StoreError::WriterStopped)?;
-        answer.await.map_err(|_| StoreError::WriterStopped)?
+        let results = answer.await.map_err(|_| StoreError::WriterStopped)?;
+        if results.len() != count {
+            return Err(StoreError::WriterStopped);
+        }
+        Ok(results)
     }
 
     /// Stops accepting commits: the writer drains what it has, flushes and ends.
@@ -655,10 +680,10 @@ impl Store {
 }
 
 /// Opens sled, without its background flush: the writer flushes every group itself.
-fn open_engine(path: &Path) -> Result<sled::Db, StoreError> {
+fn open_engine(path: &Path, cache_capacity_bytes: u64) -> Result<sled::Db, StoreError> {
     sled::Config::new()
         .path(path)
-        .cache_capacity(CACHE_CAPACITY_BYTES)
+        .cache_capacity(cache_capacity_bytes)
         .flush_every_ms(None)
         // Every request is a write: favour write throughput over space.
         .mode(sled::Mode::HighThroughput)

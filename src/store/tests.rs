@@ -165,7 +165,10 @@ fn a_failed_flush_stops_the_process_before_any_caller_is_answered() {
         value: vec![1],
     });
     sender
-        .blocking_send(commit::Submission { commit, reply })
+        .blocking_send(commit::Submission {
+            commits: vec![commit],
+            reply,
+        })
         .expect("send");
     // The caller is never told anything: the process would be gone.
     assert!(answer.blocking_recv().is_err());
@@ -496,6 +499,48 @@ async fn a_store_written_before_the_chain_is_chained_once_then_proven() {
         Some(2)
     );
     let (store, writer) = Store::open(dir.path()).expect("reopen");
+    store.close();
+    writer.join();
+}
+
+#[tokio::test]
+async fn commits_sent_together_are_answered_each_and_a_failing_one_fails_alone() {
+    let dir = tempfile::tempdir().expect("temp");
+    let ids = IdGenerator::new();
+    let platform: PlatformId = ids.next();
+    let (store, writer) = Store::open(dir.path()).expect("open");
+    let commit_with = |amount: i64, condition: Option<Condition>| {
+        let mut commit = Commit::new(Some(platform.clone()));
+        commit.entries.push(topup_entry(&ids, &platform, amount));
+        commit.conditions.extend(condition);
+        commit
+    };
+    let missing = Condition::Exists {
+        key: Key::new(Keyspace::Meta, "no_such_key"),
+    };
+    let results = store
+        .commit_many(vec![
+            commit_with(100, None),
+            commit_with(200, Some(missing)),
+            commit_with(300, None),
+        ])
+        .await
+        .expect("sent");
+    assert_eq!(results.len(), 3);
+    assert_eq!(results[0], Ok(Applied::Committed));
+    assert!(matches!(
+        results[1],
+        Err(StoreError::ConditionFailed { index: 0, .. })
+    ));
+    assert_eq!(results[2], Ok(Applied::Committed));
+    let balance = store
+        .balance(&LedgerAccount::new(
+            Holder::Platform(platform.clone()),
+            usd(),
+            Bucket::Available,
+        ))
+        .expect("balance");
+    assert_eq!(balance, 400);
     store.close();
     writer.join();
 }

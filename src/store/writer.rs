@@ -25,8 +25,11 @@ pub const MAX_COMMITS_PER_GROUP: usize = 512;
 /// Values written by the group so far; `None` is a deletion.
 type Overlay = HashMap<Key, Option<Vec<u8>>>;
 
-/// An answer waiting for the flush that makes its commit durable.
-type Pending = (Submission, Result<Applied, StoreError>);
+/// Answers waiting for the flush that makes their commits durable.
+type Pending = (
+    tokio::sync::oneshot::Sender<Vec<Result<Applied, StoreError>>>,
+    Vec<Result<Applied, StoreError>>,
+);
 
 /// What to do when the store can no longer make commits durable. In a server it logs and
 /// ends the process; it never returns there.
@@ -77,14 +80,19 @@ pub(crate) fn run(
     };
     let mut group = Vec::with_capacity(MAX_COMMITS_PER_GROUP);
     while let Some(first) = receiver.blocking_recv() {
+        // A submission is never split: its commits share one group and one flush.
+        let mut commits = first.commits.len();
         group.push(first);
-        while group.len() < MAX_COMMITS_PER_GROUP {
+        while commits < MAX_COMMITS_PER_GROUP {
             match receiver.try_recv() {
-                Ok(next) => group.push(next),
+                Ok(next) => {
+                    commits += next.commits.len();
+                    group.push(next);
+                }
                 Err(_) => break,
             }
         }
-        metrics::histogram!("tollgate_writer_group_commits").record(group.len() as f64);
+        metrics::histogram!("tollgate_writer_group_commits").record(commits as f64);
         let applied = {
             // Held while the group is applied, so a backup or ledger check that holds it
             // sees whole groups only. A poisoned lock only means a reader panicked.
@@ -127,26 +135,26 @@ fn flush_and_answer(
             waiting.extend(more);
             tip = later_tip;
         }
-        let needs_flush = waiting
-            .iter()
-            .any(|(_, result)| matches!(result, Ok(Applied::Committed)));
+        let needs_flush = waiting.iter().any(|(_, results)| {
+            results
+                .iter()
+                .any(|result| matches!(result, Ok(Applied::Committed)))
+        });
         if needs_flush {
             let started = std::time::Instant::now();
             let flushed = (durability.flush)();
             metrics::histogram!("tollgate_writer_flush_seconds").record(started.elapsed());
             let durable = flushed.and_then(|()| durability.high_water.record(&tip));
             if let Err(error) = durable {
-                (durability.fail_stop)(&format!(
-                    "a flush of {} commits failed: {error}",
-                    waiting.len()
-                ));
+                let commits: usize = waiting.iter().map(|(_, results)| results.len()).sum();
+                (durability.fail_stop)(&format!("a flush of {commits} commits failed: {error}"));
                 // Only reached where the fail-stop returns (tests): answer nobody.
                 return;
             }
         }
-        for (submission, result) in waiting {
+        for (reply, results) in waiting {
             // A caller that went away (client disconnected) no longer needs the answer.
-            let _ = submission.reply.send(result);
+            let _ = reply.send(results);
         }
     }
     if let Err(error) = (durability.flush)() {
@@ -162,18 +170,22 @@ fn apply_group(
     mut tip: ChainTip,
 ) -> Result<(Vec<Pending>, ChainTip), sled::Error> {
     let mut overlay = Overlay::new();
-    let mut results = Vec::with_capacity(group.len());
-    for submission in group.iter() {
-        results.push(
-            stage(tree, &overlay, &submission.commit, tip).map(|staged| match staged {
-                Staged::Writes(writes, commit_tip) => {
-                    overlay.extend(writes);
-                    tip = commit_tip;
-                    Applied::Committed
-                }
-                Staged::Replay(outcome) => Applied::Replayed { outcome },
-            }),
-        );
+    let mut answers = Vec::with_capacity(group.len());
+    for submission in group.drain(..) {
+        let mut results = Vec::with_capacity(submission.commits.len());
+        for commit in &submission.commits {
+            results.push(
+                stage(tree, &overlay, commit, tip).map(|staged| match staged {
+                    Staged::Writes(writes, commit_tip) => {
+                        overlay.extend(writes);
+                        tip = commit_tip;
+                        Applied::Committed
+                    }
+                    Staged::Replay(outcome) => Applied::Replayed { outcome },
+                }),
+            );
+        }
+        answers.push((submission.reply, results));
     }
     if !overlay.is_empty() {
         tip.groups += 1;
@@ -183,7 +195,7 @@ fn apply_group(
         );
     }
     apply_batch(tree, overlay)?;
-    Ok((group.drain(..).zip(results).collect(), tip))
+    Ok((answers, tip))
 }
 
 fn apply_batch(tree: &sled::Tree, overlay: Overlay) -> Result<(), sled::Error> {

@@ -11,6 +11,7 @@ mod accounts_support;
 mod accounts_updates;
 mod api_keys;
 
+mod charges_batches;
 mod charges_flows;
 mod charges_queries;
 mod charges_rules;
@@ -53,6 +54,7 @@ mod foundation_ledger;
 mod foundation_paging;
 mod foundation_timers;
 mod ledger_integrity;
+mod perf_footprint;
 mod policy_backtest_cli;
 mod policy_backtests;
 mod policy_checks;

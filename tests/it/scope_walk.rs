@@ -18,6 +18,8 @@ enum Expect {
     Absent,
     /// The error is FORBIDDEN.
     Forbidden,
+    /// Each input of a batch answers FORBIDDEN in its result, naming its own input.
+    ForbiddenInBatch,
     /// No error: the answer is checked by the generic rule (no id of Y's in `data`) and,
     /// for lists, by the checks after the walk.
     Answers,
@@ -326,7 +328,7 @@ fn query_cases(world: &World) -> Vec<Case> {
 }
 
 fn mutation_cases(world: &World) -> Vec<Case> {
-    use Expect::Forbidden;
+    use Expect::{Forbidden, ForbiddenInBatch};
     let y = world.y.as_str();
     let input = |field: &'static str, input_type: &str, selection: &str, input: Value| Case {
         field,
@@ -485,6 +487,13 @@ fn mutation_cases(world: &World) -> Vec<Case> {
             "{ id }",
             json!({"amount": 1000, "currency": "usd", "paymentMethod": "pm_card_visa", "onBehalfOf": y}),
         ),
+        // A batch answers each input on its own: the refusal is the input's result.
+        case(
+            "createCharges",
+            "mutation($inputs: [CreateChargeInput!]!) { createCharges(inputs: $inputs) { charge { id } error { code param } } }",
+            json!({"inputs": [{"amount": 1000, "currency": "usd", "paymentMethod": "pm_card_visa", "onBehalfOf": y}]}),
+            ForbiddenInBatch,
+        ),
         input(
             "captureCharge",
             "CaptureChargeInput",
@@ -585,6 +594,20 @@ fn check(case: &Case, body: &Value, foreign: &[&str]) -> Option<String> {
                 && body["errors"][0]["extensions"]["param"]
                     .as_str()
                     .is_some_and(|param| param == "Connect-Account" || param.starts_with("input."))
+        }
+        Expect::ForbiddenInBatch => {
+            let results = body["data"][case.field].as_array();
+            body.get("errors").is_none()
+                && results.is_some_and(|results| {
+                    !results.is_empty()
+                        && results.iter().enumerate().all(|(index, result)| {
+                            result["charge"].is_null()
+                                && result["error"]["code"] == "FORBIDDEN"
+                                && result["error"]["param"].as_str().is_some_and(|param| {
+                                    param.starts_with(&format!("inputs.{index}."))
+                                })
+                        })
+                })
         }
         Expect::Answers => body.get("errors").is_none(),
     };

@@ -9,12 +9,14 @@ use crate::domain::text::{parse_text, MAX_TRANSFER_GROUP_CHARS};
 use crate::graphql::context::{caller, connection, page_request, services};
 use crate::graphql::errors::GqlResult;
 use crate::graphql::scalars::{CurrencyScalar, MetadataScalar, MinorUnitsScalar};
+use crate::graphql::types::batches::ChargeResultObject;
 use crate::graphql::types::charges::{
     ApplicationFeeObject, ChargeObject, PolicyDecisionObject, TransferObject,
     TransferReversalObject,
 };
 use crate::ids::{AccountId, ChargeId, TransferId};
 use crate::service::captures::CaptureCharge;
+use crate::service::charge_batches::MAX_CHARGES_PER_BATCH;
 use crate::service::pricing::NewCharge;
 use crate::service::transfers::{NewTransfer, NewTransferReversal};
 use crate::service::{IdempotencyKey, ServiceError};
@@ -269,6 +271,30 @@ impl ChargesMutation {
             .await
             .map(ChargeObject)
             .gql()
+    }
+
+    /// At most 100 charges, each with its own idempotency key and its own result.
+    async fn create_charges(
+        &self,
+        ctx: &Context<'_>,
+        inputs: Vec<CreateChargeInput>,
+    ) -> async_graphql::Result<Vec<ChargeResultObject>> {
+        if inputs.len() > MAX_CHARGES_PER_BATCH {
+            return Err(ServiceError::invalid(
+                "inputs",
+                format!(
+                    "A batch holds at most {MAX_CHARGES_PER_BATCH} charges; this one has {}",
+                    inputs.len()
+                ),
+            ))
+            .gql();
+        }
+        let parsed = inputs.into_iter().map(parse_charge).collect();
+        let outcomes = services(ctx)
+            .create_charges(caller(ctx)?, parsed)
+            .await
+            .gql()?;
+        Ok(outcomes.into_iter().map(ChargeResultObject::from).collect())
     }
 
     async fn capture_charge(

@@ -4,6 +4,7 @@ pub mod account_enums;
 pub mod accounts;
 pub mod backtests;
 pub mod balance_transactions;
+pub mod batches;
 pub mod charge_links;
 pub mod charges;
 pub mod disputes;
