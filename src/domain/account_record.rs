@@ -268,21 +268,6 @@ impl AccountRecord {
         Ok(changes)
     }
 
-    /// Makes an external account its currency's default; the old default stops being one.
-    /// `None` when the id is not this account's, `Some(false)` when it already was the default.
-    pub fn make_default_for_currency(&mut self, id: &str) -> Option<bool> {
-        let currency = self.external_account(id)?.currency();
-        if self.external_account(id)?.default_for_currency() {
-            return Some(false);
-        }
-        for account in &mut self.external_accounts {
-            if account.currency() == currency {
-                account.set_default_for_currency(account.id() == id);
-            }
-        }
-        Some(true)
-    }
-
     /// Makes an external account its currency's default (the previous default stops being
     /// one) and names a bank account's holder; true when anything changed, false also when
     /// the id is not this account's. A default cannot be unset, only replaced.

@@ -222,16 +222,17 @@ impl Services {
         Ok(changes)
     }
 
-    /// The account named in `input.account`, when the caller may manage its external
-    /// accounts (the platform of a CUSTOM account) and `id` is one of them.
+    /// The account named in `input.account`, when `actor` may manage its external accounts
+    /// and `id` is one of them.
     fn account_with_external_account(
         &self,
         caller: &Caller,
         account: &AccountId,
         id: &str,
+        actor: Actor,
     ) -> Result<Versioned<AccountRecord>, ServiceError> {
         let found = self.account_named(caller, account, "input.account")?;
-        check_may_manage_external_accounts(found.value.account_type(), Actor::Platform)
+        check_may_manage_external_accounts(found.value.account_type(), actor)
             .map_err(|denied| ServiceError::forbidden(Some("input.account"), denied.to_string()))?;
         if found.value.external_account(id).is_none() {
             return Err(ServiceError::not_found(
@@ -250,6 +251,18 @@ impl Services {
         caller: &Caller,
         request: ExternalAccountUpdate,
     ) -> Result<ExternalAccount, ServiceError> {
+        self.update_external_account_by(caller, request, Actor::Platform)
+            .await
+    }
+
+    /// `update_external_account` for whoever manages the account's external accounts: the
+    /// platform of a CUSTOM account, or the holder of an EXPRESS one (its dashboard).
+    pub async fn update_external_account_by(
+        &self,
+        caller: &Caller,
+        request: ExternalAccountUpdate,
+        actor: Actor,
+    ) -> Result<ExternalAccount, ServiceError> {
         let name = request
             .account_holder_name
             .as_deref()
@@ -258,14 +271,14 @@ impl Services {
             .map_err(refused)?;
         let id = request.external_account.as_str();
         let account = &request.account;
-        let found = self.account_with_external_account(caller, account, id)?;
+        let found = self.account_with_external_account(caller, account, id, actor)?;
         let mut trial = found.value.clone();
         let changes = trial
             .update_external_account(id, request.default_for_currency, name.clone())
             .map_err(refused)?;
         if changes {
             idempotency::run(self, caller, "updateExternalAccount", None, &(), || {
-                let found = self.account_with_external_account(caller, account, id)?;
+                let found = self.account_with_external_account(caller, account, id, actor)?;
                 let mut updated = found.value.clone();
                 updated
                     .update_external_account(id, request.default_for_currency, name.clone())
@@ -319,7 +332,7 @@ impl Services {
     ) -> Result<ExternalAccount, ServiceError> {
         let mut deleted = None;
         idempotency::run(self, caller, "deleteExternalAccount", None, &(), || {
-            let found = self.account_with_external_account(caller, account, id)?;
+            let found = self.account_with_external_account(caller, account, id, Actor::Platform)?;
             let mut updated = found.value.clone();
             let removed = updated
                 .delete_external_account(id)
