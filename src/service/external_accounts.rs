@@ -297,22 +297,7 @@ impl Services {
                         &after.public_view(),
                     )?;
                 }
-                let changes = OnboardingChanges {
-                    account_updated: true,
-                    ..OnboardingChanges::default()
-                };
-                self.record_account_change(
-                    &mut draft,
-                    &caller.platform_key(),
-                    &found,
-                    &updated,
-                    &changes,
-                )?;
-                Ok(Prepared {
-                    draft,
-                    object_id: account.to_string(),
-                    error: None,
-                })
+                self.account_changed(draft, caller, &found, &updated)
             })
             .await?;
         }
@@ -320,6 +305,27 @@ impl Services {
             .external_account(id)
             .cloned()
             .ok_or_else(|| ServiceError::internal("external account", format!("{id} missing")))
+    }
+
+    /// Finishes a change to an account's external accounts: the account's own record and
+    /// `account.updated` join `draft`, which commits under the account's id.
+    fn account_changed(
+        &self,
+        mut draft: Draft,
+        caller: &Caller,
+        found: &Versioned<AccountRecord>,
+        updated: &AccountRecord,
+    ) -> Result<Prepared, ServiceError> {
+        let changes = OnboardingChanges {
+            account_updated: true,
+            ..OnboardingChanges::default()
+        };
+        self.record_account_change(&mut draft, &caller.platform_key(), found, updated, &changes)?;
+        Ok(Prepared {
+            draft,
+            object_id: found.value.id().to_string(),
+            error: None,
+        })
     }
 
     /// Deletes an external account (see `check_deletion` for which may go), with an
@@ -348,23 +354,8 @@ impl Services {
                 Some(account),
                 &removed.public_view(),
             )?;
-            let changes = OnboardingChanges {
-                account_updated: true,
-                ..OnboardingChanges::default()
-            };
-            self.record_account_change(
-                &mut draft,
-                &caller.platform_key(),
-                &found,
-                &updated,
-                &changes,
-            )?;
             deleted = Some(removed);
-            Ok(Prepared {
-                draft,
-                object_id: account.to_string(),
-                error: None,
-            })
+            self.account_changed(draft, caller, &found, &updated)
         })
         .await?;
         deleted.ok_or_else(|| ServiceError::internal("deleteExternalAccount", "nothing deleted"))
