@@ -40,6 +40,46 @@ fn is_body_char(byte: u8) -> bool {
     ALPHABET.contains(&byte)
 }
 
+fn decode_u64(chars: &[u8]) -> Option<u64> {
+    let (&first, _) = chars.split_first()?;
+    // Thirteen characters hold 65 bits: the first carries only the top four of a u64.
+    if ALPHABET.iter().position(|&b| b == first)? >= 16 {
+        return None;
+    }
+    chars.iter().try_fold(0u64, |value, &byte| {
+        let digit = ALPHABET.iter().position(|&b| b == byte)?;
+        Some((value << 5) | digit as u64)
+    })
+}
+
+/// The 16 bytes an id body stands for (its stamp, then its random bits, big-endian), so
+/// byte order is the body's order; `None` when `body` is not one this module makes.
+pub fn body_to_bytes(body: &str) -> Option<[u8; 16]> {
+    let bytes = body.as_bytes();
+    if bytes.len() != BODY_CHARS {
+        return None;
+    }
+    let (stamp, random) = bytes.split_at(STAMP_CHARS);
+    let mut out = [0u8; 16];
+    out[..8].copy_from_slice(&decode_u64(stamp)?.to_be_bytes());
+    out[8..].copy_from_slice(&decode_u64(random)?.to_be_bytes());
+    Some(out)
+}
+
+/// The id body that [`body_to_bytes`] turned into `bytes`.
+pub fn body_from_bytes(bytes: &[u8; 16]) -> String {
+    let (stamp, random) = bytes.split_at(8);
+    let mut body = String::with_capacity(BODY_CHARS);
+    for half in [stamp, random] {
+        let mut chars = [0u8; 13];
+        let mut value = [0u8; 8];
+        value.copy_from_slice(half);
+        encode_u64(u64::from_be_bytes(value), &mut chars);
+        body.extend(chars.iter().map(|&b| char::from(b)));
+    }
+    body
+}
+
 /// Makes id bodies. One per process, held in the application state; the stamp never goes
 /// backwards even if the system clock does.
 #[derive(Debug, Default)]
@@ -240,6 +280,25 @@ mod tests {
         assert!(charge.as_str().starts_with("ch_"));
         assert_eq!(charge.as_str().len(), 3 + BODY_CHARS);
         assert_eq!(ChargeId::parse(charge.as_str()), Ok(charge.clone()));
+    }
+
+    #[test]
+    fn id_bodies_round_trip_through_their_bytes_in_the_same_order() {
+        let ids = IdGenerator::new();
+        let made: Vec<String> = (0..200).map(|_| ids.body()).collect();
+        for pair in made.windows(2) {
+            let (first, second) = (&pair[0], &pair[1]);
+            let (first_bytes, second_bytes) = (
+                body_to_bytes(first).expect("bytes"),
+                body_to_bytes(second).expect("bytes"),
+            );
+            assert_eq!(body_from_bytes(&first_bytes), *first);
+            assert_eq!(first.cmp(second), first_bytes.cmp(&second_bytes));
+        }
+        assert_eq!(body_to_bytes("zzzzzzzzzzzzzzzzzzzzzzzzzz"), None);
+        assert_eq!(body_to_bytes("0000000000000"), None);
+        let top = "fzzzzzzzzzzzzfzzzzzzzzzzzz";
+        assert_eq!(body_to_bytes(top), Some([0xFF; 16]));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::domain::balance_transactions::BalanceTransaction;
 use crate::domain::events::{is_cataloged, previous_attributes, wire_object, Event};
 use crate::ids::{AccountId, IdGenerator, PlatformId};
 use crate::ledger::{BalanceTransactionType, Bucket, Entry, Holder};
-use crate::store::{to_payload, Commit, Condition, Expect, Key, Write};
+use crate::store::{encode_object, to_payload, Commit, Condition, Expect, Key, Write};
 
 /// Timer kinds the scheduler knows.
 pub const TIMER_RELEASE: &str = "release";
@@ -96,7 +96,7 @@ impl Draft {
         value: &T,
         expect: Expect,
     ) -> Result<(), ServiceError> {
-        let payload = to_payload(value)?;
+        let payload = encode_object(value)?;
         self.commit.writes.push(Write::Object {
             key: Key::object(&self.platform(), id),
             payload,

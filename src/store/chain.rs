@@ -2,8 +2,9 @@
 //! the walk that proves the chain whole before the store is used.
 //!
 //! One chain runs through every platform's entries in the order the writer applied them.
-//! An entry's stored value is `[format][sequence][previous hash][hash][entry JSON]`, where
-//! the hash covers the previous hash, the sequence, the entry's key and its JSON bytes; a
+//! An entry's stored value is `[format][sequence][previous hash][hash][body]`, where the body
+//! is the entry's JSON (format `E1`) or that JSON compressed (`E2`, see `codec::compress`),
+//! and the hash covers the previous hash, the sequence, the entry's key and the body; a
 //! sequence index (`c<sequence>` → entry key) lets the walk follow the chain in order. The
 //! writer also keeps the chain's tip (write groups applied, last sequence, last hash) in one
 //! meta key inside every batch, and the flusher copies it to the high-water record beside the
@@ -16,8 +17,10 @@ use super::keys::{Key, Keyspace};
 use super::StoreError;
 use crate::ledger::{Entry, RunningTotals};
 
-/// The first byte of a chained entry's stored value.
-const ENTRY_FORMAT: u8 = 0xE1;
+/// The first byte of a chained entry whose body is JSON.
+const ENTRY_FORMAT_JSON: u8 = 0xE1;
+/// The first byte of a chained entry whose body is compressed JSON.
+const ENTRY_FORMAT_COMPRESSED: u8 = 0xE2;
 /// Format byte, sequence, previous hash, own hash.
 const ENTRY_HEADER_BYTES: usize = 1 + 8 + 32 + 32;
 /// The meta key holding the chain's tip, written in the same batch as the entries.
@@ -57,19 +60,38 @@ impl ChainTip {
         })
     }
 
-    /// Appends one entry: returns the bytes to store under `entry_key` and moves the tip.
+    /// Appends one entry as JSON: returns the bytes to store under `entry_key` and moves
+    /// the tip.
     pub fn append(&mut self, entry_key: &Key, entry_json: &[u8]) -> Result<Vec<u8>, StoreError> {
+        self.append_body(ENTRY_FORMAT_JSON, entry_key, entry_json)
+    }
+
+    /// Appends one entry whose JSON `codec::compress` compressed.
+    pub fn append_compressed(
+        &mut self,
+        entry_key: &Key,
+        compressed: &[u8],
+    ) -> Result<Vec<u8>, StoreError> {
+        self.append_body(ENTRY_FORMAT_COMPRESSED, entry_key, compressed)
+    }
+
+    fn append_body(
+        &mut self,
+        format: u8,
+        entry_key: &Key,
+        body: &[u8],
+    ) -> Result<Vec<u8>, StoreError> {
         let sequence = self
             .sequence
             .checked_add(1)
             .ok_or_else(|| StoreError::Io("the ledger chain's sequence overflowed".into()))?;
-        let hash = link_hash(&self.hash, sequence, entry_key.rest(), entry_json);
-        let mut bytes = Vec::with_capacity(ENTRY_HEADER_BYTES + entry_json.len());
-        bytes.push(ENTRY_FORMAT);
+        let hash = link_hash(&self.hash, sequence, entry_key.rest(), body);
+        let mut bytes = Vec::with_capacity(ENTRY_HEADER_BYTES + body.len());
+        bytes.push(format);
         bytes.extend_from_slice(&sequence.to_be_bytes());
         bytes.extend_from_slice(&self.hash);
         bytes.extend_from_slice(&hash);
-        bytes.extend_from_slice(entry_json);
+        bytes.extend_from_slice(body);
         self.sequence = sequence;
         self.hash = hash;
         Ok(bytes)
@@ -81,45 +103,56 @@ pub fn link_key(sequence: u64) -> Key {
     Key::new(Keyspace::Chain, &format!("{sequence:016x}"))
 }
 
-fn link_hash(previous: &Hash, sequence: u64, entry_key: &str, entry_json: &[u8]) -> Hash {
+fn link_hash(previous: &Hash, sequence: u64, entry_key: &str, body: &[u8]) -> Hash {
     let mut hasher = Sha256::new();
     hasher.update(HASH_DOMAIN);
     hasher.update(previous);
     hasher.update(sequence.to_be_bytes());
     hasher.update(entry_key.as_bytes());
     hasher.update([0]);
-    hasher.update(entry_json);
+    hasher.update(body);
     hasher.finalize().into()
 }
 
-/// A stored entry split into its chain header and its JSON.
+/// A stored entry split into its chain header and its body.
 pub struct ChainedEntry<'a> {
+    pub format: u8,
     pub sequence: u64,
     pub previous: Hash,
     pub hash: Hash,
-    pub json: &'a [u8],
+    pub body: &'a [u8],
 }
 
 impl ChainedEntry<'_> {
     pub fn parse(bytes: &[u8]) -> Option<ChainedEntry<'_>> {
-        let (header, json) = bytes.split_at_checked(ENTRY_HEADER_BYTES)?;
-        if header.first() != Some(&ENTRY_FORMAT) {
+        let (header, body) = bytes.split_at_checked(ENTRY_HEADER_BYTES)?;
+        let format = *header.first()?;
+        if format != ENTRY_FORMAT_JSON && format != ENTRY_FORMAT_COMPRESSED {
             return None;
         }
         Some(ChainedEntry {
+            format,
             sequence: u64::from_be_bytes(header.get(1..9)?.try_into().ok()?),
             previous: header.get(9..41)?.try_into().ok()?,
             hash: header.get(41..73)?.try_into().ok()?,
-            json,
+            body,
         })
+    }
+
+    /// The entry's JSON, decompressed when it was stored compressed.
+    pub fn json(&self) -> Result<std::borrow::Cow<'_, [u8]>, StoreError> {
+        if self.format == ENTRY_FORMAT_COMPRESSED {
+            return codec::decompress(self.body).map(std::borrow::Cow::Owned);
+        }
+        Ok(std::borrow::Cow::Borrowed(self.body))
     }
 }
 
-/// The JSON of a stored entry, for readers that do not check the chain.
-pub fn entry_json(bytes: &[u8]) -> Result<&[u8], StoreError> {
-    ChainedEntry::parse(bytes)
-        .map(|entry| entry.json)
-        .ok_or_else(|| StoreError::Codec("a journal entry has no chain header".into()))
+/// A stored entry, for readers that do not check the chain.
+pub fn decode_entry(bytes: &[u8]) -> Result<Entry, StoreError> {
+    let entry = ChainedEntry::parse(bytes)
+        .ok_or_else(|| StoreError::Codec("a journal entry has no chain header".into()))?;
+    codec::from_payload(&entry.json()?)
 }
 
 /// What the walk proved: the tip, and the hash of the entry the high-water record names.
@@ -173,7 +206,7 @@ pub fn prove(tree: &sled::Tree, check_sequence: u64) -> Result<ProvenChain, Stor
                 sequence - 1
             )));
         }
-        if link_hash(&previous, sequence, entry_key, entry.json) != entry.hash {
+        if link_hash(&previous, sequence, entry_key, entry.body) != entry.hash {
             return Err(refuse(format!(
                 "ledger entry #{sequence} ({entry_key}) was altered: its content does not match its hash"
             )));
@@ -303,6 +336,12 @@ mod tests {
         assert_eq!(parsed_second.hash, tip.hash);
         assert_ne!(parsed_first.hash, parsed_second.hash);
         assert_eq!(ChainTip::decode(&tip.encode()), Some(tip));
-        assert_eq!(entry_json(&second).expect("json"), b"{}");
+        assert_eq!(
+            ChainedEntry::parse(&second)
+                .expect("second")
+                .json()
+                .expect("json"),
+            &b"{}"[..]
+        );
     }
 }

@@ -23,7 +23,8 @@ pub enum Expect {
 
 #[derive(Clone, Debug)]
 pub enum Write {
-    /// An object: sealed in an envelope with the next revision.
+    /// An object (as `codec::encode_object` encodes it): sealed in an envelope with the
+    /// next revision.
     Object {
         key: Key,
         payload: Vec<u8>,

@@ -3,12 +3,16 @@
 //! Every keyspace is a one-byte tag in front of the key, so all of them live in one tree and
 //! a commit that touches several is still one atomic batch.
 
+use super::index_key;
+
 /// A keyspace: the first byte of every key in it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Keyspace {
     /// `o<platform>/<object id>` → an object's envelope.
     Object,
-    /// `i<platform>/<index name>/<object id>` → empty; lists scan these newest first.
+    /// `j<platform><index name>\0<object id>` → empty; lists scan these newest first. Each
+    /// part is spelled compactly (see [`Key::index`]); the `i` tag held the earlier text
+    /// layout, `i<platform>/<index name>/<object id>`, which opening a store rewrites.
     Index,
     /// `b<holder>/<currency>/<bucket>` → the balance as 8 big-endian bytes.
     Balance,
@@ -44,7 +48,7 @@ impl Keyspace {
     pub fn tag(self) -> u8 {
         match self {
             Keyspace::Object => b'o',
-            Keyspace::Index => b'i',
+            Keyspace::Index => b'j',
             Keyspace::Balance => b'b',
             Keyspace::Entry => b'e',
             Keyspace::Idempotency => b'k',
@@ -76,12 +80,31 @@ impl Key {
         Key::new(Keyspace::Object, &format!("{platform}/{id}"))
     }
 
+    /// An entry of an index: the platform, each `:`-separated part of the index name and
+    /// the object id, each part compact (see `index_key`), so ids of one index sort as their
+    /// text does.
     pub fn index(platform: &str, index: &str, id: &str) -> Key {
-        Key::new(Keyspace::Index, &format!("{platform}/{index}/{id}"))
+        let mut key = Key::index_prefix(platform, index);
+        index_key::push_last(&mut key.0, id);
+        key
     }
 
+    /// The bytes every entry of one index starts with.
     pub fn index_prefix(platform: &str, index: &str) -> Key {
-        Key::new(Keyspace::Index, &format!("{platform}/{index}/"))
+        let mut bytes = Vec::with_capacity(64);
+        bytes.push(Keyspace::Index.tag());
+        index_key::push_part(&mut bytes, platform);
+        for part in index.split(':') {
+            index_key::push_part(&mut bytes, part);
+        }
+        bytes.push(index_key::NAME_END);
+        Key(bytes)
+    }
+
+    /// The object id at the end of an index key that starts with a prefix of
+    /// `prefix_length` bytes.
+    pub fn index_id(key: &[u8], prefix_length: usize) -> Option<String> {
+        index_key::read_last(key.get(prefix_length..)?)
     }
 
     pub fn entry(platform: &str, entry_id: &str) -> Key {
@@ -135,6 +158,17 @@ impl Key {
 
     pub fn from_bytes(bytes: &[u8]) -> Key {
         Key(bytes.to_vec())
+    }
+
+    /// The key as text for people (logs, tools): an index key in the earlier text layout,
+    /// `j<platform>/<index>/<id>`, any other key as its text.
+    pub fn describe(bytes: &[u8]) -> String {
+        if let Some(rest) = bytes.strip_prefix(&[Keyspace::Index.tag()]) {
+            if let Some((platform, index, id)) = index_key::read_key(rest) {
+                return format!("j{platform}/{index}/{id}");
+            }
+        }
+        String::from_utf8_lossy(bytes).into_owned()
     }
 
     /// The text after the keyspace tag.

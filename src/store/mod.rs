@@ -10,7 +10,11 @@ pub mod backup;
 mod chain;
 mod codec;
 mod commit;
+mod format;
+#[cfg(test)]
+mod format_tests;
 mod high_water;
+mod index_key;
 mod keys;
 #[cfg(test)]
 mod tests;
@@ -26,7 +30,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
-pub use codec::{from_payload, to_payload};
+pub use codec::{encode_object, from_payload, to_payload};
 pub use commit::{Applied, Commit, Condition, Expect, IdempotencyClaim, Write};
 pub use high_water::HIGH_WATER_FILE;
 pub use keys::{timer_stamp, Key, Keyspace};
@@ -209,6 +213,7 @@ impl Store {
         check_high_water(path, &proven, acknowledged, just_chained)?;
         let high_water = HighWater::open(path, proven.tip)?;
         migrate_timer_layout(&tree)?;
+        format::upgrade(&tree)?;
         let (sender, receiver) = mpsc::channel(WRITER_QUEUE_CAPACITY);
         let writer_tree = tree.clone();
         let flush_tree = tree.clone();
@@ -370,11 +375,8 @@ impl Store {
         let Some(bytes) = self.tree.get(key.as_bytes())? else {
             return Ok(None);
         };
-        let (revision, payload) = codec::open(&bytes)?;
-        Ok(Some(Versioned {
-            revision,
-            value: codec::from_payload(payload)?,
-        }))
+        let (revision, value) = codec::open(&bytes)?;
+        Ok(Some(Versioned { revision, value }))
     }
 
     /// Object ids from an index, newest first, starting after `after` (exclusive).
@@ -401,11 +403,9 @@ impl Store {
             .take(limit)
         {
             let (key, _) = item?;
-            let id = key
-                .get(prefix_length..)
-                .and_then(|bytes| std::str::from_utf8(bytes).ok())
-                .ok_or_else(|| StoreError::Codec("index key is not text".into()))?;
-            ids.push(id.to_owned());
+            let id = Key::index_id(&key, prefix_length)
+                .ok_or_else(|| StoreError::Codec("an index key without its object id".into()))?;
+            ids.push(id);
         }
         Ok(ids)
     }
@@ -449,7 +449,7 @@ impl Store {
         };
         for item in self.tree.scan_prefix(prefix.as_bytes()) {
             let (_, value) = item?;
-            visit(codec::from_payload(chain::entry_json(&value)?)?);
+            visit(chain::decode_entry(&value)?);
         }
         Ok(())
     }
@@ -685,7 +685,8 @@ fn open_engine(path: &Path, cache_capacity_bytes: u64) -> Result<sled::Db, Store
         .path(path)
         .cache_capacity(cache_capacity_bytes)
         .flush_every_ms(None)
-        // Every request is a write: favour write throughput over space.
+        // sled 0.34 records the mode but never acts on it (LowSpace and HighThroughput
+        // write the same bytes); it is kept for the engine versions that do.
         .mode(sled::Mode::HighThroughput)
         .open()
         .map_err(StoreError::from)

@@ -235,7 +235,7 @@ impl View<'_> {
 
     fn revision(&self, key: &Key) -> Result<Option<u64>, StoreError> {
         self.get(key)?
-            .map(|bytes| codec::open(&bytes).map(|(revision, _)| revision))
+            .map(|bytes| codec::revision(&bytes))
             .transpose()
     }
 
@@ -301,7 +301,8 @@ fn stage(
                 key.rest()
             )));
         }
-        let chained = tip.append(&key, &codec::to_payload(entry)?)?;
+        let compressed = codec::compress(&codec::to_payload(entry)?)?;
+        let chained = tip.append_compressed(&key, &compressed)?;
         view.own.insert(
             chain::link_key(tip.sequence),
             Some(key.rest().as_bytes().to_vec()),
@@ -394,7 +395,7 @@ fn stage_write(view: &mut View<'_>, write: &Write) -> Result<(), StoreError> {
             }
             let revision = current.unwrap_or(0) + 1;
             view.own
-                .insert(key.clone(), Some(codec::seal(revision, payload)));
+                .insert(key.clone(), Some(codec::seal(revision, payload)?));
         }
         Write::Raw { key, value } => {
             view.own.insert(key.clone(), Some(value.clone()));

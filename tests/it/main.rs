@@ -67,6 +67,7 @@ mod policy_startup;
 mod readme;
 mod schema_file;
 mod scope_walk;
+mod store_format;
 mod webhooks;
 
 mod bank_workload;
