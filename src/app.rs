@@ -7,13 +7,14 @@ use chrono::Utc;
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, watch, Mutex, Semaphore};
 
-use crate::clock::{from_micros, Clock};
+use crate::clock::{from_micros, Clock, CLOCK_META};
 use crate::config::{Settings, MAX_IDEMPOTENCY_RETENTION_HOURS, MIN_IDEMPOTENCY_RETENTION_HOURS};
 use crate::ids::IdGenerator;
 use crate::policy::{PolicyEngine, PolicyRegistry, PolicyWatcher, RegistryError};
 use crate::service::account_links::PublicBaseUrl;
 use crate::service::backtests::MAX_CONCURRENT_BACKTESTS;
-use crate::service::scheduler::{saved_platform_clocks, CLOCK_META};
+use crate::service::event_feed::EventFeed;
+use crate::service::shared_secrets::HOSTED_PAGES_SECRET;
 use crate::service::webhooks::WebhookRuntime;
 use crate::service::{AppState, ServiceError, Services};
 use crate::store::{Key, Keyspace, Store, StoreError, StoreOptions, WriterThread};
@@ -46,7 +47,9 @@ pub enum AppError {
 /// The state and the writer thread behind it.
 pub struct Application {
     pub services: AppState,
-    writer: WriterThread,
+    /// The writer of the store this application opened; `None` for one opened over a store
+    /// another application owns ([`Application::over_store`]).
+    writer: Option<WriterThread>,
     /// Keeps the policies folder watched while the server runs.
     watcher: Option<PolicyWatcher>,
 }
@@ -63,15 +66,17 @@ impl Application {
         Application::open(settings, false)
     }
 
+    /// Another server over a store this process has already opened, as several servers run
+    /// over one database: it shares nothing with the others but the store (its data
+    /// directory setting is not used). The application that opened the store owns the
+    /// writer, so it is closed last.
+    pub fn over_store(settings: Settings, store: &Store) -> Result<Application, AppError> {
+        check_retention(&settings)?;
+        Application::assemble(settings, store.with_own_read_count(), None, true)
+    }
+
     fn open(settings: Settings, record_policy_changes: bool) -> Result<Application, AppError> {
-        let retention = settings.idempotency_retention_hours;
-        if !(MIN_IDEMPOTENCY_RETENTION_HOURS..=MAX_IDEMPOTENCY_RETENTION_HOURS).contains(&retention)
-        {
-            return Err(AppError::Settings(format!(
-                "idempotency keys must be kept {MIN_IDEMPOTENCY_RETENTION_HOURS} to \
-                 {MAX_IDEMPOTENCY_RETENTION_HOURS} hours, not {retention}"
-            )));
-        }
+        check_retention(&settings)?;
         std::fs::create_dir_all(&settings.data_dir)
             .map_err(|error| StoreError::Io(error.to_string()))?;
         let (store, writer) = Store::open_with(
@@ -81,17 +86,24 @@ impl Application {
                 ..StoreOptions::default()
             },
         )?;
+        Application::assemble(settings, store, Some(writer), record_policy_changes)
+    }
+
+    /// Builds the services over an open store.
+    fn assemble(
+        settings: Settings,
+        store: Store,
+        writer: Option<WriterThread>,
+        record_policy_changes: bool,
+    ) -> Result<Application, AppError> {
         let clock = if settings.simulated_clock {
-            // Platforms resume where their clocks were left; one without a saved clock starts
-            // at the server-wide time an earlier version saved, or now.
+            // A platform without a clock of its own starts at the server-wide time an
+            // earlier version saved, or now.
             let start = store
                 .get_raw(&Key::new(Keyspace::Meta, CLOCK_META))?
                 .and_then(|bytes| <[u8; 8]>::try_from(bytes.as_slice()).ok())
                 .map(|bytes| from_micros(i64::from_be_bytes(bytes)));
-            Clock::simulated(
-                start.unwrap_or_else(Utc::now),
-                saved_platform_clocks(&store)?,
-            )
+            Clock::simulated(start.unwrap_or_else(Utc::now), store.with_own_read_count())
         } else {
             Clock::System
         };
@@ -106,16 +118,21 @@ impl Application {
             },
         )?;
         let webhooks = WebhookRuntime::new(&settings, store.with_own_read_count())?;
+        let ids = IdGenerator::new();
+        let server_id = format!("srv_{}", ids.body());
+        let event_feed = EventFeed::new(settings.event_feed);
         let services = Arc::new(Services {
             store,
             clock,
-            ids: IdGenerator::new(),
+            ids,
             settings,
             scheduler_lock: Mutex::new(()),
             event_stream,
             policies,
             backtest_slots: Semaphore::new(MAX_CONCURRENT_BACKTESTS),
             webhooks,
+            server_id,
+            event_feed,
         });
         if record_policy_changes {
             tokio::spawn(Services::record_policy_changes(
@@ -168,7 +185,9 @@ impl Application {
                     // Every handle to the store goes (the webhook outbox holds one of its
                     // own): the writer ends when the last sender is dropped.
                     drop(owned);
-                    writer.join();
+                    if let Some(writer) = writer {
+                        writer.join();
+                    }
                     return;
                 }
                 Err(shared) => {
@@ -193,6 +212,7 @@ impl Application {
     ) -> Result<(), AppError> {
         // A store from an earlier version is brought up to date before any request.
         self.services.migrate().await?;
+        let hosted_pages_secret = self.services.shared_secret(HOSTED_PAGES_SECRET).await?;
         let schema = crate::graphql::build_schema(Some(self.services.clone()));
         let address = listener.local_addr().map_err(|source| AppError::Listen {
             address: self.services.settings.listen.to_string(),
@@ -217,6 +237,7 @@ impl Application {
             demo_secret_key.as_deref(),
             public_base_url,
             closing_seen,
+            hosted_pages_secret,
         );
         // Subscriptions are told as soon as shutdown starts, so they close cleanly (1001)
         // while requests drain.
@@ -229,6 +250,12 @@ impl Application {
             Arc::downgrade(&self.services),
             scheduler_stopped.clone(),
         ));
+        let event_feed = self.services.event_feed.enabled().then(|| {
+            tokio::spawn(Services::run_event_feed(
+                Arc::downgrade(&self.services),
+                scheduler_stopped.clone(),
+            ))
+        });
         let scheduler = if self.services.clock.is_simulated() {
             None
         } else {
@@ -243,7 +270,22 @@ impl Application {
             let _ = scheduler.await;
         }
         let _ = outbox.await;
+        if let Some(event_feed) = event_feed {
+            let _ = event_feed.await;
+        }
         self.close().await;
         served.map_err(AppError::Serve)
     }
+}
+
+/// Idempotency keys are kept between the bounds every other rule assumes.
+fn check_retention(settings: &Settings) -> Result<(), AppError> {
+    let retention = settings.idempotency_retention_hours;
+    if !(MIN_IDEMPOTENCY_RETENTION_HOURS..=MAX_IDEMPOTENCY_RETENTION_HOURS).contains(&retention) {
+        return Err(AppError::Settings(format!(
+            "idempotency keys must be kept {MIN_IDEMPOTENCY_RETENTION_HOURS} to \
+             {MAX_IDEMPOTENCY_RETENTION_HOURS} hours, not {retention}"
+        )));
+    }
+    Ok(())
 }

@@ -3,14 +3,29 @@
 //!
 //! Every reading names the platform it is for, so no code can read "the" simulated time and
 //! act on another platform's schedule. With the system clock every platform reads the same
-//! wall time.
+//! wall time and nothing is read from the store. A simulated clock lives in the store (one
+//! record per platform), and every reading is one point read of it: every server over one
+//! store reads the same time, so an advance made through one server is seen by the next
+//! request and the next scheduler pass of every other.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeZone, Utc};
 
 use crate::ids::PlatformId;
+use crate::store::{Key, Keyspace, Store, StoreError};
+
+/// The meta key of the one simulated time earlier versions kept for the whole server: where
+/// every platform without a clock of its own starts.
+pub const CLOCK_META: &str = "simulated_clock_micros";
+/// The meta keys of each platform's simulated time: `platform_clock:<platform id>` → a
+/// sealed record of its microseconds, whose revision lets a move expect what it read.
+pub const PLATFORM_CLOCK_PREFIX: &str = "platform_clock:";
+/// The earlier layout of the same: `clock:<platform id>` → 8 big-endian bytes of
+/// microseconds. Read when a platform has no record in today's layout; its first move
+/// replaces it.
+pub const EARLIER_PLATFORM_CLOCK_PREFIX: &str = "clock:";
 
 /// All business time (availability dates, deadlines, schedules) comes from here.
 #[derive(Debug, Clone)]
@@ -19,55 +34,119 @@ pub enum Clock {
     Simulated(Arc<SimulatedClocks>),
 }
 
-/// Every platform's simulated time, in microseconds since the epoch.
-#[derive(Debug)]
+/// Every platform's simulated time, read from the store.
 pub struct SimulatedClocks {
-    /// Where a platform's clock stands until it is first moved (or recorded at its creation).
+    /// Where a platform's clock stands until it is first recorded or moved.
     start_micros: i64,
-    /// Platforms whose clock was recorded or moved; each moves only forward.
-    platforms: RwLock<HashMap<PlatformId, i64>>,
+    store: Store,
+    /// The time last read for each platform: answered, with the error logged, on the rare
+    /// reading the store cannot serve, so time never jumps back to the start.
+    last_read: Mutex<HashMap<PlatformId, i64>>,
+}
+
+/// A platform's simulated time as stored, with what moving it must expect to find.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredClock {
+    pub now: DateTime<Utc>,
+    /// The revision of the platform's record; `None` when it has none in today's layout.
+    pub revision: Option<u64>,
+    /// The time came from a record of the earlier layout, which moving it replaces.
+    pub earlier_layout: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClockError {
     #[error("the clock is not simulated: start the server with --simulated-clock to move time")]
     NotSimulated,
-    #[error("the clock never moves backwards: {requested} is before the current time {now}")]
-    Backwards {
-        requested: DateTime<Utc>,
-        now: DateTime<Utc>,
-    },
+    #[error("the simulated clock could not be read: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// The key of one platform's simulated time.
+pub fn platform_clock_key(platform: &PlatformId) -> Key {
+    Key::new(
+        Keyspace::Meta,
+        &format!("{PLATFORM_CLOCK_PREFIX}{platform}"),
+    )
+}
+
+/// The key of one platform's simulated time in the earlier layout.
+pub fn earlier_platform_clock_key(platform: &PlatformId) -> Key {
+    Key::new(
+        Keyspace::Meta,
+        &format!("{EARLIER_PLATFORM_CLOCK_PREFIX}{platform}"),
+    )
 }
 
 impl SimulatedClocks {
-    /// A poisoned lock only means a reader panicked; the map itself is always whole.
-    fn read(&self) -> RwLockReadGuard<'_, HashMap<PlatformId, i64>> {
-        self.platforms
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn read(&self, platform: &PlatformId) -> Result<StoredClock, StoreError> {
+        if let Some(found) = self
+            .store
+            .get_sealed::<i64>(&platform_clock_key(platform))?
+        {
+            return Ok(StoredClock {
+                now: from_micros(found.value),
+                revision: Some(found.revision),
+                earlier_layout: false,
+            });
+        }
+        let earlier = self
+            .store
+            .get_raw(&earlier_platform_clock_key(platform))?
+            .and_then(|bytes| <[u8; 8]>::try_from(bytes.as_slice()).ok())
+            .map(i64::from_be_bytes);
+        Ok(StoredClock {
+            now: from_micros(earlier.unwrap_or(self.start_micros)),
+            revision: None,
+            earlier_layout: earlier.is_some(),
+        })
     }
 
-    fn write(&self) -> RwLockWriteGuard<'_, HashMap<PlatformId, i64>> {
-        self.platforms
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn now(&self, platform: &PlatformId) -> DateTime<Utc> {
+        let read = self.read(platform);
+        // A poisoned lock only means a reader panicked; the map itself is always whole.
+        let mut last_read = self
+            .last_read
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match read {
+            Ok(stored) => {
+                let micros = stored.now.timestamp_micros();
+                match last_read.get_mut(platform) {
+                    Some(last) => *last = micros,
+                    None => {
+                        last_read.insert(platform.clone(), micros);
+                    }
+                }
+                stored.now
+            }
+            Err(error) => {
+                let last = last_read.get(platform).copied();
+                drop(last_read);
+                tracing::error!(%platform, %error, "the simulated clock could not be read; using the time read last");
+                from_micros(last.unwrap_or(self.start_micros))
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for SimulatedClocks {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("SimulatedClocks")
+            .field("start_micros", &self.start_micros)
+            .finish_non_exhaustive()
     }
 }
 
 impl Clock {
-    /// Simulated clocks: every platform starts at `start`, except those in `saved`, which
-    /// resume where they were left.
-    pub fn simulated(
-        start: DateTime<Utc>,
-        saved: impl IntoIterator<Item = (PlatformId, DateTime<Utc>)>,
-    ) -> Clock {
-        let platforms = saved
-            .into_iter()
-            .map(|(platform, time)| (platform, time.timestamp_micros()))
-            .collect();
+    /// Simulated clocks kept in `store`: a platform without a record of its time stands
+    /// at `start` (until its creation or first move records one).
+    pub fn simulated(start: DateTime<Utc>, store: Store) -> Clock {
         Clock::Simulated(Arc::new(SimulatedClocks {
             start_micros: start.timestamp_micros(),
-            platforms: RwLock::new(platforms),
+            store,
+            last_read: Mutex::default(),
         }))
     }
 
@@ -79,41 +158,17 @@ impl Clock {
     pub fn now(&self, platform: &PlatformId) -> DateTime<Utc> {
         match self {
             Clock::System => Utc::now(),
-            Clock::Simulated(clocks) => {
-                let micros = clocks
-                    .read()
-                    .get(platform)
-                    .copied()
-                    .unwrap_or(clocks.start_micros);
-                from_micros(micros)
-            }
+            Clock::Simulated(clocks) => clocks.now(platform),
         }
     }
 
-    /// Moves one platform's simulated clock forward to `to`; moving to its current time is a
-    /// no-op. No other platform's clock changes.
-    pub fn advance_to(
-        &self,
-        platform: &PlatformId,
-        to: DateTime<Utc>,
-    ) -> Result<DateTime<Utc>, ClockError> {
-        let Clock::Simulated(clocks) = self else {
-            return Err(ClockError::NotSimulated);
-        };
-        let target = to.timestamp_micros();
-        let mut platforms = clocks.write();
-        let current = platforms
-            .get(platform)
-            .copied()
-            .unwrap_or(clocks.start_micros);
-        if current > target {
-            return Err(ClockError::Backwards {
-                requested: to,
-                now: from_micros(current),
-            });
+    /// The platform's simulated time with the revision a move expects; refused on the
+    /// system clock.
+    pub fn stored(&self, platform: &PlatformId) -> Result<StoredClock, ClockError> {
+        match self {
+            Clock::System => Err(ClockError::NotSimulated),
+            Clock::Simulated(clocks) => Ok(clocks.read(platform)?),
         }
-        platforms.insert(platform.clone(), target);
-        Ok(to)
     }
 }
 
@@ -127,6 +182,7 @@ pub fn from_micros(micros: i64) -> DateTime<Utc> {
 mod tests {
     use super::*;
     use crate::ids::IdGenerator;
+    use crate::store::{to_payload, Commit, Expect, Write};
     use chrono::Duration;
 
     fn start() -> DateTime<Utc> {
@@ -135,43 +191,91 @@ mod tests {
             .expect("date")
     }
 
-    #[test]
-    fn simulated_clock_moves_only_forward() {
+    fn record(platform: &PlatformId, time: DateTime<Utc>, expect: Expect) -> Commit {
+        let mut commit = Commit::new(None);
+        commit.writes.push(Write::Object {
+            key: platform_clock_key(platform),
+            payload: to_payload(&time.timestamp_micros()).expect("payload"),
+            expect,
+        });
+        commit
+    }
+
+    #[tokio::test]
+    async fn every_handle_reads_the_time_recorded_through_any_other() {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let (store, writer) = Store::open(temp.path()).expect("store");
         let ids = IdGenerator::new();
-        let platform: PlatformId = ids.next();
-        let clock = Clock::simulated(start(), []);
-        assert_eq!(clock.now(&platform), start());
+        let (moved, earlier, untouched): (PlatformId, PlatformId, PlatformId) =
+            (ids.next(), ids.next(), ids.next());
+        let one = Clock::simulated(start(), store.with_own_read_count());
+        let other = Clock::simulated(start() + Duration::days(9), store.clone());
         let later = start() + Duration::days(2);
-        assert_eq!(clock.advance_to(&platform, later), Ok(later));
-        assert_eq!(clock.now(&platform), later);
-        assert!(matches!(
-            clock.advance_to(&platform, start()),
-            Err(ClockError::Backwards { .. })
-        ));
-        assert_eq!(clock.now(&platform), later);
-    }
-
-    #[test]
-    fn moving_one_platform_leaves_every_other_where_it_was() {
-        let ids = IdGenerator::new();
-        let moved: PlatformId = ids.next();
-        let resumed: PlatformId = ids.next();
-        let untouched: PlatformId = ids.next();
+        store
+            .commit(record(&moved, later, Expect::Absent))
+            .await
+            .expect("record");
+        let mut commit = Commit::new(None);
         let resumed_at = start() + Duration::days(5);
-        let clock = Clock::simulated(start(), [(resumed.clone(), resumed_at)]);
-        let later = start() + Duration::days(30);
-        assert_eq!(clock.advance_to(&moved, later), Ok(later));
-        assert_eq!(clock.now(&moved), later);
-        assert_eq!(clock.now(&resumed), resumed_at);
-        assert_eq!(clock.now(&untouched), start());
+        commit.writes.push(Write::Raw {
+            key: earlier_platform_clock_key(&earlier),
+            value: resumed_at.timestamp_micros().to_be_bytes().to_vec(),
+        });
+        store.commit(commit).await.expect("earlier layout");
+
+        for clock in [&one, &other] {
+            assert_eq!(clock.now(&moved), later);
+            assert_eq!(clock.now(&earlier), resumed_at);
+        }
+        // Without a record, each stands where it started.
+        assert_eq!(one.now(&untouched), start());
+        assert_eq!(
+            one.stored(&moved).expect("stored"),
+            StoredClock {
+                now: later,
+                revision: Some(1),
+                earlier_layout: false
+            }
+        );
+        assert_eq!(
+            one.stored(&earlier).expect("stored"),
+            StoredClock {
+                now: resumed_at,
+                revision: None,
+                earlier_layout: true
+            }
+        );
+        // A move that expects a revision another move replaced is refused.
+        store
+            .commit(record(
+                &moved,
+                later + Duration::days(1),
+                Expect::Revision(1),
+            ))
+            .await
+            .expect("move");
+        assert!(store
+            .commit(record(&moved, later, Expect::Revision(1)))
+            .await
+            .is_err());
+        assert_eq!(other.now(&moved), later + Duration::days(1));
+        drop((one, other));
+        store.close();
+        writer.join();
     }
 
     #[test]
-    fn system_clock_cannot_be_moved() {
+    fn the_system_clock_has_nothing_stored() {
         let platform: PlatformId = IdGenerator::new().next();
         assert_eq!(
-            Clock::System.advance_to(&platform, Utc::now()),
+            Clock::System.stored(&platform),
             Err(ClockError::NotSimulated)
+        );
+        assert!(
+            (Clock::System.now(&platform) - Utc::now())
+                .num_seconds()
+                .abs()
+                < 60
         );
     }
 }

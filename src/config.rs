@@ -218,10 +218,27 @@ pub const MAX_WEBHOOK_DELIVERIES_IN_FLIGHT: usize = 32;
 pub const WEBHOOK_CONNECT_TIMEOUT_SECONDS: u64 = 5;
 /// How long one webhook delivery may take in all, answer included.
 pub const WEBHOOK_TIMEOUT_SECONDS: u64 = 10;
+/// How long a server's claim on a webhook delivery holds (wall time): well past one
+/// attempt (`WEBHOOK_TIMEOUT_SECONDS`) and its recording, so a live server's attempt is never
+/// sent again by another; a claim left by a server that died runs out after it.
+pub const WEBHOOK_DELIVERY_LEASE_SECONDS: i64 = 60;
 /// How long an idle connection to an endpoint is kept for the next delivery.
 pub const WEBHOOK_IDLE_CONNECTION_SECONDS: u64 = 30;
 /// At most one log line per endpoint per this many seconds about failed deliveries.
 pub const WEBHOOK_FAILURE_LOG_INTERVAL_SECONDS: u64 = 60;
+/// How often a server following the event feed (`--event-feed`) reads the other servers'
+/// feeds: the most a subscriber on one server waits for an event committed through another.
+pub const EVENT_FEED_POLL_MILLISECONDS: u64 = 100;
+/// How long an entry stays in the event feed: far longer than any follower lags, short
+/// enough that the feed stays small (a few seconds of events at full load per second kept).
+pub const EVENT_FEED_RETENTION_SECONDS: i64 = 60;
+/// How often each server prunes the feed of entries past their retention.
+pub const EVENT_FEED_PRUNE_SECONDS: u64 = 10;
+/// The most feed entries appended or read in one commit or one read.
+pub const MAX_EVENT_FEED_BATCH: usize = 1_000;
+/// The most committed events waiting to be appended to the feed; past it (the store
+/// refusing appends for long) the oldest are dropped with an error logged.
+pub const MAX_EVENT_FEED_PENDING: usize = 65_536;
 /// The most endpoints the delivery worker tracks at once (the rest wait for a rescan).
 pub const MAX_WEBHOOK_ENDPOINTS_TRACKED: usize = 100_000;
 
@@ -253,6 +270,9 @@ pub struct Settings {
     pub limits: Limits,
     /// The most memory the storage engine's page cache may hold, in MiB.
     pub cache_mb: u64,
+    /// Several servers share the store: append committed events to the event feed and
+    /// stream the other servers' events to this server's subscribers.
+    pub event_feed: bool,
 }
 
 /// An absolute `http` or `https` URL without a trailing slash, parsed once.
@@ -301,6 +321,7 @@ impl Settings {
             public_url: None,
             limits: Limits::default(),
             cache_mb: DEFAULT_CACHE_MB,
+            event_feed: false,
         }
     }
 }

@@ -127,13 +127,15 @@ fn use_parsed_query(
 
 /// The routes with their limits. `demo_secret_key` is pre-filled in GraphiQL (the caller
 /// passes it only when listening on loopback); links point at `public_base_url`.
-/// `closing` turning true ends every subscription with a clean close frame.
+/// `closing` turning true ends every subscription with a clean close frame. The hosted
+/// pages make their CSRF tokens with `hosted_pages_secret`, which every server shares.
 pub fn router(
     services: AppState,
     schema: TollgateSchema,
     demo_secret_key: Option<&str>,
     public_base_url: PublicBaseUrl,
     closing: watch::Receiver<bool>,
+    hosted_pages_secret: [u8; crate::service::shared_secrets::SHARED_SECRET_BYTES],
 ) -> Router {
     let prefilled_key = graphiql::demo_key_for_graphiql(services.settings.listen, demo_secret_key);
     let page = graphiql::page(prefilled_key);
@@ -153,7 +155,7 @@ pub fn router(
         public_base_url,
         subscriptions: websocket::PlatformSubscriptions::default(),
         dashboard_sessions: Arc::default(),
-        hosted: connect_page::HostedSecrets::new(),
+        hosted: connect_page::HostedSecrets::new(hosted_pages_secret),
     };
     let router = Router::new()
         .route("/", get(graphiql_page))

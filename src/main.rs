@@ -228,6 +228,11 @@ struct ServeArgs {
     #[arg(long, env = "TOLLGATE_CACHE_MB", default_value_t = tollgate::config::DEFAULT_CACHE_MB,
           value_parser = clap::value_parser!(u64).range(tollgate::config::MIN_CACHE_MB..=tollgate::config::MAX_CACHE_MB))]
     cache_mb: u64,
+    /// Several servers share the store: append committed events to the event feed in the
+    /// store, and stream the other servers' events to this server's subscribers. Turn it on
+    /// for every server of the fleet.
+    #[arg(long, env = "TOLLGATE_EVENT_FEED", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+    event_feed: bool,
 }
 
 #[derive(Subcommand)]
@@ -482,6 +487,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         webhooks_allow_private: args.webhooks_allow_private || args.demo,
         webhooks_extra_ca: args.webhooks_extra_ca,
         cache_mb: args.cache_mb,
+        event_feed: args.event_feed,
         ..Settings::new(args.data, args.policies)
     };
     let mut application =

@@ -114,6 +114,19 @@ pub struct WebhookDelivery {
     /// Business time of the first failed attempt of the current run of failures.
     pub failing_since: Option<DateTime<Utc>>,
     pub created: DateTime<Utc>,
+    /// The claim of the server sending the next attempt, while it sends it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<DeliveryLease>,
+}
+
+/// A server's claim on a delivery's next attempt: no other server sends it until the claim
+/// runs out (wall time, since it guards real sending whatever the business clock says). A
+/// server that dies mid-attempt leaves a claim that runs out, and another sends it again:
+/// delivery is at least once.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryLease {
+    pub server: String,
+    pub until: DateTime<Utc>,
 }
 
 /// What one attempt came to.
@@ -137,8 +150,27 @@ pub enum AfterAttempt {
 }
 
 impl WebhookDelivery {
-    /// Records an attempt made at `now` and says what happens next.
+    /// Whether a server other than `server` holds a claim on the delivery at wall time `now`.
+    pub fn claimed_by_another(&self, server: &str, now: DateTime<Utc>) -> bool {
+        self.lease
+            .as_ref()
+            .is_some_and(|lease| lease.server != server && lease.until > now)
+    }
+
+    /// The delivery claimed by `server` until `until`.
+    pub fn claimed(&self, server: &str, until: DateTime<Utc>) -> WebhookDelivery {
+        WebhookDelivery {
+            lease: Some(DeliveryLease {
+                server: server.to_owned(),
+                until,
+            }),
+            ..self.clone()
+        }
+    }
+
+    /// Records an attempt made at `now` and says what happens next; the claim ends with it.
     pub fn record(&mut self, outcome: &AttemptOutcome, now: DateTime<Utc>) -> AfterAttempt {
+        self.lease = None;
         self.attempts = self.attempts.saturating_add(1);
         self.last_attempt_at = Some(now);
         match outcome {
@@ -396,6 +428,7 @@ mod tests {
             next_retry_at: None,
             failing_since: None,
             created: start,
+            lease: None,
         };
         let refused = AttemptOutcome::Refused { status: 500 };
         assert_eq!(
@@ -416,5 +449,32 @@ mod tests {
             AfterAttempt::Delivered
         );
         assert_eq!(delivery.status, DeliveryStatus::Succeeded);
+    }
+
+    #[test]
+    fn a_claim_holds_off_other_servers_until_it_runs_out_and_ends_with_the_attempt() {
+        let start = DateTime::<Utc>::from_timestamp(1_800_000_000, 0).unwrap_or_default();
+        let ids = crate::ids::IdGenerator::new();
+        let delivery = WebhookDelivery {
+            id: ids.next(),
+            endpoint: ids.next(),
+            event: ids.next(),
+            status: DeliveryStatus::Pending,
+            attempts: 0,
+            response_code: None,
+            error: None,
+            last_attempt_at: None,
+            next_retry_at: None,
+            failing_since: None,
+            created: start,
+            lease: None,
+        };
+        assert!(!delivery.claimed_by_another("srv_b", start));
+        let mut claimed = delivery.claimed("srv_a", start + Duration::seconds(60));
+        assert!(!claimed.claimed_by_another("srv_a", start));
+        assert!(claimed.claimed_by_another("srv_b", start + Duration::seconds(59)));
+        assert!(!claimed.claimed_by_another("srv_b", start + Duration::seconds(60)));
+        claimed.record(&AttemptOutcome::Acknowledged { status: 200 }, start);
+        assert_eq!(claimed.lease, None);
     }
 }

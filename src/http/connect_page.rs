@@ -2,9 +2,10 @@
 //! shown once) and `/connect/authorize` (an account holder approves or denies a platform's
 //! request to connect, then the browser goes back to the platform with a code or an error).
 //!
-//! Both forms carry a CSRF token bound to the request: an HMAC, under a secret the server
-//! makes at startup, of a random cookie and of the parameters the page was shown with, so a
-//! token is good only for this browser and this request (double submit). Everything
+//! Both forms carry a CSRF token bound to the request: an HMAC, under a secret kept in the
+//! store (made once, shared by every server over it, so a form one server renders is
+//! accepted by another), of a random cookie and of the parameters the page was shown with,
+//! so a token is good only for this browser and this request (double submit). Everything
 //! printed is escaped; a request whose platform, scope or redirect URI is wrong is answered
 //! with an error page, never a redirect.
 
@@ -36,7 +37,7 @@ const CSRF_FIELD: &str = "csrfToken";
 const TOKEN_BYTES: usize = 32;
 /// The most form fields a submission may carry; the forms have a handful.
 const MAX_FORM_FIELDS: usize = 16;
-/// Sign-ups the whole server accepts per minute (the page needs no key).
+/// Sign-ups one server accepts per minute (the page needs no key).
 pub const SIGNUPS_PER_MINUTE: u32 = 30;
 
 type FormValues = HashMap<String, String>;
@@ -49,13 +50,12 @@ pub struct HostedSecrets {
 }
 
 impl HostedSecrets {
-    pub fn new() -> HostedSecrets {
-        let mut secret = [0u8; TOKEN_BYTES];
-        rand::thread_rng().fill_bytes(&mut secret);
+    /// The pages' state around `csrf_secret`, the secret every server shares.
+    pub fn new(csrf_secret: [u8; TOKEN_BYTES]) -> HostedSecrets {
         let per_minute =
             std::num::NonZeroU32::new(SIGNUPS_PER_MINUTE).unwrap_or(std::num::NonZeroU32::MIN);
         HostedSecrets {
-            csrf_secret: Arc::new(secret),
+            csrf_secret: Arc::new(csrf_secret),
             signups: Arc::new(RateLimiter::direct(Quota::per_minute(per_minute))),
         }
     }
@@ -82,12 +82,6 @@ impl HostedSecrets {
             .map(String::as_bytes)
             .unwrap_or_default();
         !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(given))
-    }
-}
-
-impl Default for HostedSecrets {
-    fn default() -> Self {
-        HostedSecrets::new()
     }
 }
 

@@ -113,6 +113,23 @@ impl Draft {
         });
     }
 
+    /// A record kept at `key` (outside the platform's objects, such as its clock), sealed
+    /// with a revision a later write can expect.
+    pub fn record<T: Serialize>(
+        &mut self,
+        key: Key,
+        value: &T,
+        expect: Expect,
+    ) -> Result<(), ServiceError> {
+        let payload = to_payload(value)?;
+        self.commit.writes.push(Write::Object {
+            key,
+            payload,
+            expect,
+        });
+        Ok(())
+    }
+
     pub fn raw(&mut self, key: Key, value: Vec<u8>) {
         self.commit.writes.push(Write::Raw { key, value });
     }

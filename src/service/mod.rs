@@ -15,9 +15,11 @@ pub mod captures;
 pub mod charge_batches;
 pub mod charge_facts;
 pub mod charges;
+pub mod clock_moves;
 pub mod connect;
 pub mod demo;
 pub mod disputes;
+pub mod event_feed;
 pub mod events;
 pub mod express_dashboard;
 pub mod external_accounts;
@@ -39,10 +41,12 @@ pub mod readiness;
 pub mod refunds;
 pub mod scheduler;
 pub mod scope;
+pub mod shared_secrets;
 pub mod standalone;
 pub mod topups;
 pub mod transfers;
 pub mod webhook_client;
+pub mod webhook_leases;
 pub mod webhook_outbox;
 pub mod webhooks;
 
@@ -80,6 +84,11 @@ pub struct Services {
     pub backtest_slots: Semaphore,
     /// The webhook client and the state the delivery worker shares with requests.
     pub webhooks: webhooks::WebhookRuntime,
+    /// This server's id among every server over the store (`srv_…`, new at each start):
+    /// the name of its claims on webhook deliveries and of its event feed.
+    pub server_id: String,
+    /// Committed events waiting to be appended to this server's event feed.
+    pub event_feed: event_feed::EventFeed,
 }
 
 /// An event as streamed to subscribers, with the platform it belongs to.
@@ -122,6 +131,7 @@ impl Services {
             // Their outbox entries are durable now; the router fans them out.
             self.webhooks.events_committed.notify_one();
         }
+        self.event_feed.push(platform, &events);
         for event in events {
             let _ = self.event_stream.send(PublishedEvent {
                 platform: platform.clone(),

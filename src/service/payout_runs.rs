@@ -18,8 +18,11 @@
 //! has not passed: it reads the account's balance transactions newest first until one is old
 //! enough, summing the positive available ones; it reads as many pages as that takes, since
 //! stopping short would pay held funds early.
-//! Each account's payouts are one commit with a `BalanceAtLeast` condition per currency; when a
-//! manual payout got there first, the run reads the balance again and pays what is left.
+//! A run's page arms one timer per account it may pay (kind `payout_account`), in the commit
+//! that deletes the page's timer; each account's payouts are then that timer's one commit:
+//! the timer must still exist and goes, with a `BalanceAtLeast` condition per currency. So
+//! however many servers find a run due at once, each account is paid out once. When a manual
+//! payout got there first, the account's timer reads the balance again and pays what is left.
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -48,6 +51,8 @@ use crate::store::{to_payload, Applied, Condition, Key, StoreError};
 
 /// The timer of a platform's daily payout run.
 pub const TIMER_PAYOUT_RUN: &str = "payout_run";
+/// The timer of one account's automatic payouts on a payout day, armed by its platform's run.
+pub const TIMER_PAYOUT_ACCOUNT: &str = "payout_account";
 /// Accounts one payout-run timer reads; a full page continues in another timer.
 pub const MAX_ACCOUNTS_PER_PAYOUT_RUN: usize = 100;
 /// Balance transactions read per index page while looking.
@@ -58,6 +63,22 @@ const DELAY_SCAN_PAGE: usize = 100;
 pub struct PayoutRunTimer {
     pub date: NaiveDate,
     pub after: Option<String>,
+}
+
+/// An account timer's payload: the payout day and the account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccountPayoutTimer {
+    pub date: NaiveDate,
+    pub account: AccountId,
+}
+
+fn account_timer_key(platform_key: &str, timer: &AccountPayoutTimer) -> Key {
+    Key::timer(
+        payout_run_time(timer.date).timestamp_micros(),
+        TIMER_PAYOUT_ACCOUNT,
+        platform_key,
+        timer.account.as_ref(),
+    )
 }
 
 fn run_timer_key(platform_key: &str, timer: &PayoutRunTimer) -> Key {
@@ -179,7 +200,8 @@ impl Services {
         }
     }
 
-    /// A due payout-run timer: pays out one page of the platform's accounts, then re-arms.
+    /// A due payout-run timer: arms the payouts of one page of the platform's accounts,
+    /// then re-arms itself for the next page or the next day, in one commit.
     pub(super) async fn run_payouts(
         &self,
         platform: &str,
@@ -195,11 +217,25 @@ impl Services {
             timer.after.as_deref(),
             MAX_ACCOUNTS_PER_PAYOUT_RUN,
         )?;
+        let mut due = Vec::new();
         for id in &ids {
             let account = AccountId::parse(id)
                 .map_err(|error| ServiceError::internal("payout run", error))?;
-            self.pay_out_account(&platform_id, &account, timer.date)
-                .await?;
+            let Some(found) = self
+                .store
+                .get_object::<AccountRecord>(platform, account.as_ref())?
+            else {
+                continue;
+            };
+            let record = found.value;
+            if record.payouts_enabled()
+                && is_payout_day(record.payout_schedule(), timer.date, record.country())
+            {
+                due.push(AccountPayoutTimer {
+                    date: timer.date,
+                    account,
+                });
+            }
         }
         let next = match ids.last() {
             Some(last) if ids.len() == MAX_ACCOUNTS_PER_PAYOUT_RUN => PayoutRunTimer {
@@ -218,52 +254,74 @@ impl Services {
                 ServiceError::already_handled("payout run", "already handled"),
             );
             draft.delete(key.clone());
+            for account in &due {
+                draft.raw(account_timer_key(platform, account), to_payload(account)?);
+            }
             draft.raw(run_timer_key(platform, &next), to_payload(&next)?);
             Ok(Some(draft))
         })
         .await
     }
 
-    /// Makes an account's automatic payouts for `date`, reading its balance again when a
-    /// concurrent payout changed it first.
-    async fn pay_out_account(
+    /// A due account timer: makes the account's automatic payouts for its day, reading the
+    /// balance again when a concurrent payout changed it first.
+    pub(super) async fn pay_out_account(
         &self,
-        platform: &PlatformId,
-        account: &AccountId,
-        date: NaiveDate,
+        platform: &str,
+        key: Key,
+        payload: &[u8],
     ) -> Result<(), ServiceError> {
+        let platform_id = PlatformId::parse(platform)
+            .map_err(|error| ServiceError::internal("payout run", error))?;
+        let timer: AccountPayoutTimer = crate::store::from_payload(payload)?;
         for _ in 0..MAX_COMMIT_ATTEMPTS {
-            let Some(draft) = self.automatic_payouts(platform, account, date)? else {
-                return Ok(());
-            };
+            let mut draft = Draft::new(&platform_id, payout_run_time(timer.date));
+            // The first condition: gone means another server paid this account out.
+            draft.condition(
+                Condition::Exists { key: key.clone() },
+                ServiceError::already_handled("payout run", "already handled"),
+            );
+            draft.delete(key.clone());
+            self.automatic_payouts(&mut draft, &platform_id, &timer.account, timer.date)?;
             match self.store.commit(draft.commit).await {
                 Ok(Applied::Committed) => {
-                    self.publish(platform, draft.published);
+                    self.publish(&platform_id, draft.published);
                     return Ok(());
                 }
-                Ok(Applied::Replayed { .. }) => return Ok(()),
+                Ok(Applied::Replayed { .. })
+                | Err(StoreError::ConditionFailed { index: 0, .. }) => return Ok(()),
                 Err(StoreError::ConditionFailed { .. } | StoreError::RevisionConflict { .. }) => {
                     continue
                 }
                 Err(other) => return Err(other.into()),
             }
         }
-        tracing::warn!(%account, %date, "automatic payouts kept conflicting; skipped for the day");
-        Ok(())
+        tracing::warn!(account = %timer.account, date = %timer.date, "automatic payouts kept conflicting; skipped for the day");
+        idempotency::apply(self, || {
+            let mut draft = Draft::new(&platform_id, payout_run_time(timer.date));
+            draft.condition(
+                Condition::Exists { key: key.clone() },
+                ServiceError::already_handled("payout run", "already handled"),
+            );
+            draft.delete(key.clone());
+            Ok(Some(draft))
+        })
+        .await
     }
 
-    /// The draft of an account's automatic payouts on `date`, or `None` when there are none.
+    /// Adds an account's automatic payouts on `date` to `draft`, if it has any.
     fn automatic_payouts(
         &self,
+        draft: &mut Draft,
         platform: &PlatformId,
         account_id: &AccountId,
         date: NaiveDate,
-    ) -> Result<Option<Draft>, ServiceError> {
+    ) -> Result<(), ServiceError> {
         let Some(found) = self
             .store
             .get_object::<AccountRecord>(platform.as_ref(), account_id.as_ref())?
         else {
-            return Ok(None);
+            return Ok(());
         };
         let account = found.value;
         let schedule = account.payout_schedule();
@@ -271,12 +329,10 @@ impl Services {
             || !is_payout_day(schedule, date, account.country())
             || self.account_balance_is_negative(account_id)?
         {
-            return Ok(None);
+            return Ok(());
         }
         let run_at = payout_run_time(date);
         let holder = Holder::Account(account_id.clone());
-        let mut draft = Draft::new(platform, run_at);
-        let mut any = false;
         for (ledger_account, available) in self.store.balances_of(&holder)? {
             let currency = ledger_account.currency;
             if ledger_account.bucket != Bucket::Available || available <= 0 {
@@ -329,10 +385,9 @@ impl Services {
                 description: None,
                 created: run_at,
             };
-            self.draft_payout(&mut draft, platform, payout, &movement)?;
-            any = true;
+            self.draft_payout(draft, platform, payout, &movement)?;
         }
-        Ok(any.then_some(draft))
+        Ok(())
     }
 
     /// What the schedule's delay still holds of the available balance on `date`: the positive

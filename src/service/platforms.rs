@@ -123,11 +123,13 @@ impl Services {
         let platform_id = platform.id.to_string();
         draft.insert(&platform_id, &platform, &[])?;
         if self.clock.is_simulated() {
-            // The platform's own simulated clock starts here and survives restarts.
-            draft.raw(
-                super::scheduler::platform_clock_key(&platform.id),
-                now.timestamp_micros().to_be_bytes().to_vec(),
-            );
+            // The platform's own simulated clock starts here, survives restarts and is read
+            // by every server over the store.
+            draft.record(
+                crate::clock::platform_clock_key(&platform.id),
+                &now.timestamp_micros(),
+                crate::store::Expect::Absent,
+            )?;
         }
         // The server's own list of platforms (not any platform's): policy changes reach
         // every platform that uses the changed policy through it.

@@ -6,13 +6,18 @@ use std::sync::Weak;
 
 use tokio::sync::mpsc;
 
+use super::idempotency::MAX_COMMIT_ATTEMPTS;
 use super::{Caller, Draft, ServiceError, Services};
 use crate::domain::platforms::Platform;
 use crate::policy::{PolicyChange, PolicyStatus, GATEWAY_POLICY_NAME};
-use crate::store::{Key, Keyspace, MAX_SCAN_ITEMS};
+use crate::store::{Expect, Key, Keyspace, StoreError, MAX_SCAN_ITEMS};
 
 /// The index of every platform, kept by the server itself.
 pub const PLATFORMS_INDEX: &str = "platforms";
+/// The version in force of each policy: `policy_in_force:<name>` → a sealed record of it.
+const POLICY_IN_FORCE_PREFIX: &str = "policy_in_force:";
+/// The same in the earlier layout (the version's bytes), replaced when the policy changes.
+const EARLIER_POLICY_VERSION_PREFIX: &str = "policy_version:";
 
 impl Services {
     /// The status of the policy that prices the caller's charges; when it is not loaded,
@@ -71,21 +76,11 @@ impl Services {
             }
         };
         if let Some((version, source)) = source {
-            // The version in force is kept per policy: a restart that loads the same file
-            // again, or the very first load, is not a change worth an event.
-            let current = Key::new(Keyspace::Meta, &format!("policy_version:{name}"));
-            let previous = self.store.get_raw(&current)?;
-            // The server's own bookkeeping, on no platform's clock: wall time.
-            let mut draft = Draft::system(chrono::Utc::now());
-            draft.raw(
-                Key::new(Keyspace::PolicySource, &version),
-                source.as_bytes().to_vec(),
-            );
-            draft.raw(current, version.as_bytes().to_vec());
-            self.store.commit(draft.commit).await?;
-            match previous {
-                Some(previous) if previous != version.as_bytes() => {}
-                _ => return Ok(()),
+            // A restart that loads the same file again, the very first load, or another
+            // server over the store recording the same change first, is not a change worth
+            // an event.
+            if !self.record_policy_version(&name, &version, &source).await? {
+                return Ok(());
             }
         }
         // Every platform that uses the policy hears of it: the server's list of platforms is
@@ -105,6 +100,53 @@ impl Services {
             after = Some(last);
         }
         Ok(())
+    }
+
+    /// Records `version` as the one in force for policy `name`, with its source; whether it
+    /// replaced another version. The record is expected as it was read, so when several
+    /// servers load the same change, one records it and the others find it recorded.
+    async fn record_policy_version(
+        &self,
+        name: &str,
+        version: &str,
+        source: &str,
+    ) -> Result<bool, ServiceError> {
+        let key = Key::new(Keyspace::Meta, &format!("{POLICY_IN_FORCE_PREFIX}{name}"));
+        let earlier = Key::new(
+            Keyspace::Meta,
+            &format!("{EARLIER_POLICY_VERSION_PREFIX}{name}"),
+        );
+        for _ in 0..MAX_COMMIT_ATTEMPTS {
+            let (previous, expect) = match self.store.get_sealed::<String>(&key)? {
+                Some(found) => (Some(found.value), Expect::Revision(found.revision)),
+                None => (
+                    self.store
+                        .get_raw(&earlier)?
+                        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned()),
+                    Expect::Absent,
+                ),
+            };
+            if previous.as_deref() == Some(version) {
+                return Ok(false);
+            }
+            // The server's own bookkeeping, on no platform's clock: wall time.
+            let mut draft = Draft::system(chrono::Utc::now());
+            draft.raw(
+                Key::new(Keyspace::PolicySource, version),
+                source.as_bytes().to_vec(),
+            );
+            draft.record(key.clone(), &version, expect)?;
+            draft.delete(earlier.clone());
+            match self.store.commit(draft.commit).await {
+                Ok(_) => return Ok(previous.is_some()),
+                Err(StoreError::RevisionConflict { .. }) => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Err(ServiceError::internal(
+            "policy version",
+            "the version in force kept changing",
+        ))
     }
 
     /// Writes one policy event for a platform when the changed policy is the one it uses.

@@ -2,8 +2,8 @@
 //! the store reads, policies are loaded, the scheduler keeps up), a verification and a
 //! backup of one consistent state. The HTTP layer only reports them.
 
-use super::scheduler::CLOCK_META;
 use super::{ServiceError, Services};
+use crate::clock::CLOCK_META;
 use crate::config::MAX_READY_SCHEDULER_LAG_SECONDS;
 use crate::store::{Key, Keyspace};
 

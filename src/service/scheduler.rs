@@ -1,6 +1,8 @@
-//! The scheduler: moves a platform's simulated time and runs everything that has come due
-//! for that platform, in due-time order: pending funds becoming available, deadlines, payout
-//! runs and payouts on their way.
+//! The scheduler: runs everything that has come due for a platform, in due-time order:
+//! pending funds becoming available, deadlines, payout runs and payouts on their way.
+//!
+//! Every timer's work is one commit conditioned on the timer still existing, which deletes
+//! it: several servers may find the same timer due at once, and it runs once.
 //!
 //! Timers never block each other. A timer whose work fails is retried later with exponential
 //! backoff (`TIMER_RETRY_BASE_SECONDS`, doubling), counting its attempts in its key's kind
@@ -16,41 +18,25 @@ use super::accounts::TIMER_REQUIREMENTS_DEADLINE;
 use super::draft::{
     ReleaseTimer, TIMER_AUTHORIZATION_EXPIRY, TIMER_DISPUTE_DEADLINE, TIMER_RELEASE,
 };
-use super::idempotency::{self, TIMER_IDEMPOTENCY_EXPIRY};
+use super::idempotency::{MAX_COMMIT_ATTEMPTS, TIMER_IDEMPOTENCY_EXPIRY};
 use super::payout_lifecycle::{TIMER_PAYOUT_ARRIVAL, TIMER_PAYOUT_SUBMISSION};
-use super::payout_runs::TIMER_PAYOUT_RUN;
+use super::payout_runs::{TIMER_PAYOUT_ACCOUNT, TIMER_PAYOUT_RUN};
 use super::webhook_outbox::TIMER_WEBHOOK_RETRY;
-use super::{Caller, Draft, ServiceError, Services};
-use crate::config::{
-    MAX_CLOCK_ADVANCE_DAYS, MAX_TIMERS_PER_COMMIT, MAX_TIMER_ATTEMPTS, TIMER_RETRY_BASE_SECONDS,
-};
+use super::{Draft, ServiceError, Services};
+use crate::config::{MAX_TIMERS_PER_COMMIT, MAX_TIMER_ATTEMPTS, TIMER_RETRY_BASE_SECONDS};
 use crate::domain::balance_transactions::{BalanceTransaction, BalanceTransactionStatus};
 use crate::domain::topups::{Topup, TopupStatus};
 use crate::ids::PlatformId;
 use crate::ledger::{BalanceTransactionType, Bucket, EntryBuilder, EntryKind, Holder};
 use crate::money::Currency;
-use crate::store::{Condition, Key, Keyspace, StoreError, MAX_SCAN_ITEMS};
+use crate::store::{Applied, Condition, Key, StoreError, MAX_SCAN_ITEMS};
 
-/// The meta key of the one simulated time earlier versions kept for the whole server: where
-/// every platform without a clock of its own starts.
-pub const CLOCK_META: &str = "simulated_clock_micros";
-/// The meta keys of each platform's simulated time: `clock:<platform id>` → 8 big-endian
-/// bytes of microseconds, so every platform's clock survives a restart.
-pub const PLATFORM_CLOCK_META_PREFIX: &str = "clock:";
 /// What separates a retried timer's kind from its attempt count.
 const ATTEMPT_MARK: char = '#';
 /// Past this many doublings the backoff stops growing (and the shift cannot overflow).
 const MAX_RETRY_DOUBLINGS: u32 = 16;
 /// The event written when a timer is set aside.
 pub const TIMER_FAILED_EVENT: &str = "timer.failed";
-
-/// The meta key of one platform's simulated time.
-pub fn platform_clock_key(platform: &PlatformId) -> Key {
-    Key::new(
-        Keyspace::Meta,
-        &format!("{PLATFORM_CLOCK_META_PREFIX}{platform}"),
-    )
-}
 
 /// A due timer, parsed from its key: `<platform>/<due>/<kind>[#<attempts>]/<subject>`.
 struct DueTimer {
@@ -97,69 +83,6 @@ fn retry_delay(failed_attempts: u32) -> chrono::Duration {
 }
 
 impl Services {
-    /// Moves the caller's platform's simulated clock (never backwards) and runs everything
-    /// due for that platform by then. Other platforms' clocks and timers are untouched.
-    pub async fn advance_clock(
-        &self,
-        caller: &Caller,
-        to: Option<DateTime<Utc>>,
-        seconds: Option<i64>,
-    ) -> Result<DateTime<Utc>, ServiceError> {
-        if !self.clock.is_simulated() {
-            return Err(ServiceError::forbidden(
-                None,
-                "advanceClock works only when the server runs with --simulated-clock",
-            ));
-        }
-        let platform = &caller.platform.id;
-        let _guard = self.scheduler_lock.lock().await;
-        let now = self.clock.now(platform);
-        let target = match (to, seconds) {
-            (Some(to), None) => to,
-            (None, Some(seconds)) if seconds >= 0 => chrono::Duration::try_seconds(seconds)
-                .and_then(|step| now.checked_add_signed(step))
-                .ok_or_else(|| ServiceError::invalid("input.seconds", "seconds is too large"))?,
-            (None, Some(_)) => {
-                return Err(ServiceError::invalid(
-                    "input.seconds",
-                    "The clock never moves backwards: seconds must be 0 or more",
-                ))
-            }
-            _ => {
-                return Err(ServiceError::invalid(
-                    "input",
-                    "Give exactly one of `to` (a time) or `seconds` (how far to move)",
-                ))
-            }
-        };
-        if target < now {
-            return Err(ServiceError::invalid(
-                "input.to",
-                format!(
-                    "The clock never moves backwards: {target} is before the current time {now}"
-                ),
-            ));
-        }
-        if target - now > chrono::Duration::days(MAX_CLOCK_ADVANCE_DAYS) {
-            return Err(ServiceError::invalid(
-                "input",
-                format!("One advance may move the clock at most {MAX_CLOCK_ADVANCE_DAYS} days"),
-            ));
-        }
-        // Persist first: after a crash the clock is never earlier than work already done.
-        let mut draft = Draft::new(platform, now);
-        draft.raw(
-            platform_clock_key(platform),
-            target.timestamp_micros().to_be_bytes().to_vec(),
-        );
-        self.store.commit(draft.commit).await?;
-        self.clock
-            .advance_to(platform, target)
-            .map_err(|error| ServiceError::invalid("input.to", error.to_string()))?;
-        self.run_due_work_of(platform.as_ref(), target).await?;
-        Ok(target)
-    }
-
     /// Runs every platform's due timers by its own clock: the scheduler's round on the
     /// system clock. Platforms are found one seek each, a page at a time.
     pub async fn run_due_work(&self) -> Result<usize, ServiceError> {
@@ -251,6 +174,7 @@ impl Services {
                     .await
             }
             TIMER_PAYOUT_RUN => self.run_payouts(platform, key, payload).await,
+            TIMER_PAYOUT_ACCOUNT => self.pay_out_account(platform, key, payload).await,
             TIMER_PAYOUT_SUBMISSION => self.submit_payout(platform, key, payload).await,
             TIMER_PAYOUT_ARRIVAL => self.arrive_payout(platform, key, payload).await,
             TIMER_AUTHORIZATION_EXPIRY => self.expire_authorization(platform, key, payload).await,
@@ -391,78 +315,109 @@ impl Services {
         }
     }
 
-    /// Moves the net of each due balance transaction from pending to available.
+    /// Moves the net of each due balance transaction from pending to available. A timer
+    /// another server released first is left out, and the rest are released without it.
     async fn release_funds(&self, platform: &str, timers: &[DueTimer]) -> Result<(), ServiceError> {
         let platform_id =
             PlatformId::parse(platform).map_err(|error| ServiceError::internal("timer", error))?;
-        idempotency::apply(self, || {
-            let now = self.clock.now(&platform_id);
-            let mut draft = Draft::new(&platform_id, now);
-            let mut released: BTreeMap<Holder, BTreeMap<Currency, i64>> = BTreeMap::new();
-            for timer in timers {
-                let release: ReleaseTimer = crate::store::from_payload(&timer.payload)?;
-                draft.condition(
-                    Condition::Exists {
-                        key: timer.key.clone(),
-                    },
-                    ServiceError::internal("release", "already released"),
-                );
-                draft.delete(timer.key.clone());
-                for balance_transaction in &release.balance_transactions {
-                    let Some(found) = self
-                        .store
-                        .get_object::<BalanceTransaction>(platform, balance_transaction)?
-                    else {
-                        continue;
-                    };
-                    let mut transaction = found.value;
-                    if transaction.status == BalanceTransactionStatus::Available {
-                        continue;
-                    }
-                    transaction.status = BalanceTransactionStatus::Available;
-                    draft.update(balance_transaction, &transaction, found.revision)?;
-                    if !transaction.net.is_zero() {
-                        *released
-                            .entry(transaction.holder.clone())
-                            .or_default()
-                            .entry(transaction.currency)
-                            .or_default() += transaction.net.get();
-                        let mut entry = EntryBuilder::new(
-                            &self.ids,
-                            &platform_id,
-                            EntryKind::Release,
-                            balance_transaction,
-                            now,
-                        );
-                        entry.move_between_buckets(
-                            &transaction.holder,
-                            transaction.currency,
-                            transaction.net,
-                            Bucket::Pending,
-                            Bucket::Available,
-                        );
-                        draft.entry(
-                            entry
-                                .build()
-                                .map_err(|error| ServiceError::internal("release", error))?,
-                        )?;
-                    }
-                    if transaction.transaction_type == BalanceTransactionType::Topup {
-                        self.mark_topup_succeeded(platform, &transaction.source_id, &mut draft)?;
-                    }
+        for _ in 0..MAX_COMMIT_ATTEMPTS {
+            let Some(draft) = self.release_draft(&platform_id, timers)? else {
+                return Ok(());
+            };
+            match self.store.commit(draft.commit).await {
+                Ok(Applied::Committed) => {
+                    self.publish(&platform_id, draft.published);
+                    return Ok(());
+                }
+                Ok(Applied::Replayed { .. }) => return Ok(()),
+                // Released meanwhile (by another server), or a balance transaction changed.
+                Err(StoreError::ConditionFailed { .. } | StoreError::RevisionConflict { .. }) => {}
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(ServiceError::internal(
+            "release",
+            "gave up after repeated conflicts",
+        ))
+    }
+
+    /// The release of the timers still waiting, or `None` when none is.
+    fn release_draft(
+        &self,
+        platform_id: &PlatformId,
+        timers: &[DueTimer],
+    ) -> Result<Option<Draft>, ServiceError> {
+        let platform = platform_id.as_ref();
+        let now = self.clock.now(platform_id);
+        let mut draft = Draft::new(platform_id, now);
+        let mut released: BTreeMap<Holder, BTreeMap<Currency, i64>> = BTreeMap::new();
+        let mut waiting = 0usize;
+        for timer in timers {
+            if self.store.get_raw(&timer.key)?.is_none() {
+                continue;
+            }
+            waiting += 1;
+            let release: ReleaseTimer = crate::store::from_payload(&timer.payload)?;
+            draft.condition(
+                Condition::Exists {
+                    key: timer.key.clone(),
+                },
+                ServiceError::internal("release", "already released"),
+            );
+            draft.delete(timer.key.clone());
+            for balance_transaction in &release.balance_transactions {
+                let Some(found) = self
+                    .store
+                    .get_object::<BalanceTransaction>(platform, balance_transaction)?
+                else {
+                    continue;
+                };
+                let mut transaction = found.value;
+                if transaction.status == BalanceTransactionStatus::Available {
+                    continue;
+                }
+                transaction.status = BalanceTransactionStatus::Available;
+                draft.update(balance_transaction, &transaction, found.revision)?;
+                if !transaction.net.is_zero() {
+                    *released
+                        .entry(transaction.holder.clone())
+                        .or_default()
+                        .entry(transaction.currency)
+                        .or_default() += transaction.net.get();
+                    let mut entry = EntryBuilder::new(
+                        &self.ids,
+                        platform_id,
+                        EntryKind::Release,
+                        balance_transaction,
+                        now,
+                    );
+                    entry.move_between_buckets(
+                        &transaction.holder,
+                        transaction.currency,
+                        transaction.net,
+                        Bucket::Pending,
+                        Bucket::Available,
+                    );
+                    draft.entry(
+                        entry
+                            .build()
+                            .map_err(|error| ServiceError::internal("release", error))?,
+                    )?;
+                }
+                if transaction.transaction_type == BalanceTransactionType::Topup {
+                    self.mark_topup_succeeded(platform, &transaction.source_id, &mut draft)?;
                 }
             }
-            for (holder, amounts) in &released {
-                let account = match holder {
-                    Holder::Account(account) => Some(account),
-                    _ => None,
-                };
-                let data = serde_json::json!({"holder": holder.as_str(), "released": amounts});
-                draft.event(&self.ids, "balance.available", account, &data)?;
-            }
-            Ok(Some(draft))
-        })
-        .await
+        }
+        for (holder, amounts) in &released {
+            let account = match holder {
+                Holder::Account(account) => Some(account),
+                _ => None,
+            };
+            let data = serde_json::json!({"holder": holder.as_str(), "released": amounts});
+            draft.event(&self.ids, "balance.available", account, &data)?;
+        }
+        Ok((waiting > 0).then_some(draft))
     }
 
     fn mark_topup_succeeded(
@@ -501,39 +456,10 @@ impl Services {
     }
 }
 
-/// Every platform's saved simulated time, read a page at a time.
-pub fn saved_platform_clocks(
-    store: &crate::store::Store,
-) -> Result<Vec<(PlatformId, DateTime<Utc>)>, ServiceError> {
-    let mut clocks = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let page =
-            store.meta_with_prefix(PLATFORM_CLOCK_META_PREFIX, after.as_deref(), MAX_SCAN_ITEMS)?;
-        let Some((last, _)) = page.last() else {
-            return Ok(clocks);
-        };
-        after = Some(last.clone());
-        for (name, value) in page {
-            let platform = name
-                .strip_prefix(PLATFORM_CLOCK_META_PREFIX)
-                .and_then(|platform| PlatformId::parse(platform).ok());
-            let micros = <[u8; 8]>::try_from(value.as_slice())
-                .ok()
-                .map(i64::from_be_bytes);
-            match (platform, micros) {
-                (Some(platform), Some(micros)) => {
-                    clocks.push((platform, crate::clock::from_micros(micros)))
-                }
-                _ => tracing::error!(key = %name, "a saved platform clock cannot be read; skipped"),
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Keyspace;
 
     fn parsed(rest: &str) -> Option<(String, String, String, u32)> {
         let key = Key::new(Keyspace::Timer, rest);

@@ -3,7 +3,10 @@
 //! deletes the entry), and the delivery worker sends each endpoint's deliveries oldest
 //! first, one at a time per endpoint and a bounded number overall. A failed attempt is
 //! recorded with a retry timer on the business clock; a 2xx is recorded before the next
-//! delivery starts, so a restart resumes exactly where the outbox says.
+//! delivery starts, so a restart resumes exactly where the outbox says. Several servers may
+//! run the router and the worker over one store: routing an event deletes its outbox entry
+//! on the condition that it is still there, and each attempt is claimed before it is sent
+//! (`webhook_leases`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Weak};
@@ -196,6 +199,7 @@ impl Services {
                 .value
                 .next_retry_at
                 .is_some_and(|due| due > self.platform_now(platform))
+                || self.claimed_elsewhere(&delivery.value)
             {
                 return Ok(None);
             }
@@ -237,6 +241,11 @@ impl Services {
                 )?
                 .len();
             let body = event_payload(&event.value, pending).to_string();
+            // Claimed last, just before it goes: another server that claimed it first
+            // sends it, and this one looks at the queue again.
+            let Some(delivery) = self.claim_delivery(platform, &delivery).await? else {
+                continue;
+            };
             // Receivers check the timestamp against their own clock: wall time, always.
             let secrets = endpoint.value.signing_secrets(self.platform_now(platform));
             let signature = signature_header(&secrets, Utc::now().timestamp(), &body)

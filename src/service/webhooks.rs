@@ -532,6 +532,7 @@ pub(super) fn new_delivery(
         next_retry_at: None,
         failing_since: None,
         created: now,
+        lease: None,
     }
 }
 

@@ -15,14 +15,17 @@
 //! Every so often the clients pause at a barrier and an auditor advances the clock, which
 //! releases pending funds, and reads with nothing in flight: the total must be exact and
 //! the trial balance balanced.
+//!
+//! The same workload runs through several servers over one store (`multi_server`): each
+//! request goes to the next server in turn.
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_no_errors, spawn_app, TestApp};
+use crate::helpers::{assert_no_errors, spawn_app, start_second_server, TestApp};
 use crate::payouts_support::custom_account;
 
 /// How long the clients run; the test's time in CI is bounded by it.
@@ -57,8 +60,10 @@ struct Counts {
     writes_refused: AtomicU64,
 }
 
-struct Bank {
-    app: TestApp,
+pub struct Bank {
+    /// The servers requests go through, in turn; the first owns the store.
+    pub servers: Vec<TestApp>,
+    turn: AtomicUsize,
     accounts: Vec<String>,
     /// Separate charges on the platform, pending: sources for transfers and refunds.
     charges: Vec<String>,
@@ -115,17 +120,23 @@ fn total_of(body: &Value, accounts: usize) -> Option<(i64, bool, Value)> {
 }
 
 impl Bank {
+    /// The server the next request goes through.
+    fn app(&self) -> &TestApp {
+        let turn = self.turn.fetch_add(1, Ordering::Relaxed);
+        &self.servers[turn % self.servers.len()]
+    }
+
     async fn read(&self) -> Value {
-        self.app
+        self.app()
             .graphql(&read_query(&self.accounts), json!({}))
             .await
     }
 
     async fn charge(&self, body: Value, connect: Option<&str>) -> String {
-        let response = self
-            .app
+        let app = self.app();
+        let response = app
             .graphql_as(
-                &self.app.secret_key,
+                &app.secret_key,
                 connect,
                 "mutation($input: CreateChargeInput!) { createCharge(input: $input) { id } }",
                 json!({"input": body}),
@@ -159,7 +170,7 @@ impl Bank {
     /// Refunds and payouts: counted as begun before they are sent, as taken once acknowledged.
     async fn outflow(&self, amount: i64, query: &str, variables: Value) {
         self.outflows.begun.fetch_add(amount, Ordering::SeqCst);
-        let body = self.app.graphql(query, variables).await;
+        let body = self.app().graphql(query, variables).await;
         if self.record(&body) {
             self.outflows
                 .acknowledged
@@ -187,7 +198,7 @@ impl Bank {
         match choice % 7 {
             0 | 1 => {
                 let body = self
-                    .app
+                    .app()
                     .graphql(
                         "mutation($d: ID!, $a: MinorUnits!) { createTransfer(input: {destination: $d, amount: $a, currency: \"usd\"}) { id } }",
                         json!({"d": account, "a": amount}),
@@ -201,7 +212,7 @@ impl Bank {
             2 => {
                 let charge = &self.charges[pick % self.charges.len()];
                 let body = self
-                    .app
+                    .app()
                     .graphql(
                         "mutation($d: ID!, $a: MinorUnits!, $s: ID!) { createTransfer(input: {destination: $d, amount: $a, currency: \"usd\", sourceTransaction: $s}) { id } }",
                         json!({"d": account, "a": amount, "s": charge}),
@@ -221,7 +232,7 @@ impl Bank {
                     transfers[pick % transfers.len()].clone()
                 };
                 let body = self
-                    .app
+                    .app()
                     .graphql(
                         "mutation($t: ID!, $a: MinorUnits!) { createTransferReversal(input: {transfer: $t, amount: $a}) { id } }",
                         json!({"t": transfer, "a": amount}),
@@ -231,7 +242,7 @@ impl Bank {
             }
             4 => {
                 let body = self
-                    .app
+                    .app()
                     .graphql(
                         "mutation($a: ID!, $m: MinorUnits!) { createAccountDebit(input: {account: $a, amount: $m, currency: \"usd\"}) { id } }",
                         json!({"a": account, "m": amount}),
@@ -262,7 +273,7 @@ impl Bank {
     /// The platform's entry count, read on its own.
     async fn entries(&self) -> Option<u64> {
         let body = self
-            .app
+            .app()
             .graphql("{ ledgerCheck { entries } }", json!({}))
             .await;
         body["data"]["ledgerCheck"]["entries"].as_u64()
@@ -312,7 +323,7 @@ impl Bank {
     async fn audit(&self, starting_total: i64) -> Vec<String> {
         let _alone = self.barrier.write().await;
         let body = self
-            .app
+            .app()
             .graphql(
                 "mutation { advanceClock(input: {seconds: 7200}) }",
                 json!({}),
@@ -354,14 +365,22 @@ impl Choices {
     }
 }
 
-async fn set_up() -> Bank {
+/// The bank over `servers` servers sharing one store, with its accounts and funds.
+pub async fn set_up(servers: usize) -> Bank {
     let app = spawn_app().await;
     let mut accounts = Vec::new();
     for _ in 0..ACCOUNTS {
         accounts.push(custom_account(&app, &app.secret_key, "US", "usd", "000123456789").await);
     }
+    let mut others = Vec::new();
+    for _ in 1..servers {
+        others.push(start_second_server(&app, |_| {}).await);
+    }
+    let mut servers = vec![app];
+    servers.extend(others);
     let mut bank = Bank {
-        app,
+        servers,
+        turn: AtomicUsize::new(0),
         accounts,
         charges: Vec::new(),
         transfers: tokio::sync::Mutex::new(Vec::new()),
@@ -406,7 +425,11 @@ async fn set_up() -> Bank {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_read_sees_the_same_total() {
-    let bank = Arc::new(set_up().await);
+    run(Arc::new(set_up(1).await)).await;
+}
+
+/// Runs the workload and checks every read, every audit and the final total.
+pub async fn run(bank: Arc<Bank>) {
     let first = bank.read().await;
     let (starting_total, balanced, violations) =
         total_of(&first, ACCOUNTS).unwrap_or_else(|| panic!("first read: {first}"));

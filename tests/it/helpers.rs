@@ -132,6 +132,34 @@ pub async fn start_with_settings(
             (created.id, created.secret_key)
         }
     };
+    serve(application, data_dir, platform_id, secret_key).await
+}
+
+/// Another server over `app`'s store, as a second server over one database: its own
+/// services, HTTP server, webhook worker and event feed, sharing only the store (and so the
+/// platform and its key). `configure` changes its settings, which start as the test
+/// settings. Stop it before `app`, which owns the store's writer.
+pub async fn start_second_server(app: &TestApp, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let mut settings = settings(app.data_dir.clone(), policies_dir());
+    configure(&mut settings);
+    let application =
+        Application::over_store(settings, &app.services.store).expect("second server");
+    serve(
+        application,
+        app.data_dir.clone(),
+        app.platform_id.clone(),
+        app.secret_key.clone(),
+    )
+    .await
+}
+
+async fn serve(
+    application: Application,
+    data_dir: PathBuf,
+    platform_id: String,
+    secret_key: String,
+) -> TestApp {
+    let services = application.services.clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

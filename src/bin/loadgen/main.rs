@@ -91,6 +91,9 @@ struct RunOptions {
     /// The in-process server's page cache in MiB.
     #[arg(long, default_value_t = tollgate::config::DEFAULT_CACHE_MB)]
     cache_mb: u64,
+    /// The in-process server appends its events to the event feed, as with several servers.
+    #[arg(long)]
+    event_feed: bool,
 }
 
 /// The machine a figure was measured on.
@@ -129,11 +132,10 @@ async fn run(options: RunOptions, client_runtime: tokio::runtime::Handle) -> Res
         _ => {
             let data = data_dir(options.data.clone(), "loadgen")?;
             temporary = Some(data.clone());
-            Target::start(target::load_settings(
-                data,
-                options.policies.clone(),
-                options.cache_mb,
-            ))
+            Target::start(tollgate::config::Settings {
+                event_feed: options.event_feed,
+                ..target::load_settings(data, options.policies.clone(), options.cache_mb)
+            })
             .await?
         }
     };
