@@ -58,6 +58,20 @@ pub fn drop_database(server: &PostgresUrl, name: &str) -> Result<(), StoreError>
     })
 }
 
+/// Drops the store's tables in the database `url` names, so the next server to open it
+/// starts from an empty store and a new schema.
+pub fn empty_database(url: &PostgresUrl) -> Result<(), StoreError> {
+    let config = connection_config(url)?;
+    std::thread::spawn(move || {
+        let mut client = config.connect(NoTls).map_err(|error| failed(&error))?;
+        client
+            .batch_execute("DROP TABLE IF EXISTS tollgate_kv, tollgate_migrations")
+            .map_err(|error| failed(&error))
+    })
+    .join()
+    .map_err(|_| StoreError::Io("the database thread panicked".into()))?
+}
+
 /// The scratch databases on `server`, by name.
 pub fn scratch_databases(server: &PostgresUrl) -> Result<Vec<String>, StoreError> {
     on_maintenance_database(server, |client| {
