@@ -17,7 +17,7 @@ use crate::service::event_feed::EventFeed;
 use crate::service::shared_secrets::HOSTED_PAGES_SECRET;
 use crate::service::webhooks::WebhookRuntime;
 use crate::service::{AppState, ServiceError, Services};
-use crate::store::{Key, Keyspace, Store, StoreError, StoreOptions, WriterThread};
+use crate::store::{Key, Keyspace, Store, StoreError, StoreLocation, StoreOptions, WriterThread};
 
 /// How many times, and how far apart, closing waits for the state to be released.
 const CLOSE_ATTEMPTS: usize = 500;
@@ -77,10 +77,12 @@ impl Application {
 
     fn open(settings: Settings, record_policy_changes: bool) -> Result<Application, AppError> {
         check_retention(&settings)?;
-        std::fs::create_dir_all(&settings.data_dir)
-            .map_err(|error| StoreError::Io(error.to_string()))?;
-        let (store, writer) = Store::open_with(
-            &settings.data_dir,
+        let location = StoreLocation::resolve(settings.store.as_ref(), &settings.data_dir);
+        if let StoreLocation::Sled(path) = &location {
+            std::fs::create_dir_all(path).map_err(|error| StoreError::Io(error.to_string()))?;
+        }
+        let (store, writer) = Store::open_at(
+            &location,
             StoreOptions {
                 cache_capacity_bytes: settings.cache_mb.saturating_mul(1024 * 1024),
                 ..StoreOptions::default()

@@ -247,6 +247,8 @@ pub const MAX_WEBHOOK_ENDPOINTS_TRACKED: usize = 100_000;
 pub struct Settings {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    /// The store `--store` names; sled in `data_dir` when `None`.
+    pub store: Option<crate::store::StoreUrl>,
     pub policies_dir: PathBuf,
     pub simulated_clock: bool,
     pub demo: bool,
@@ -308,6 +310,7 @@ impl Settings {
         Settings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir,
+            store: None,
             policies_dir,
             simulated_clock: false,
             demo: false,

@@ -22,6 +22,7 @@ use tollgate::operator_client::OperatorClient;
 use tollgate::service::backtests::{BacktestRequest, Candidate, CANDIDATE_POLICY_NAME};
 use tollgate::service::platforms::NewPlatform;
 use tollgate::service::ServiceError;
+use tollgate::store::{Store, StoreLocation, StoreOptions, StoreUrl};
 
 #[derive(Parser)]
 #[command(
@@ -70,6 +71,10 @@ enum Command {
         /// The data directory of a stopped server (ignored with --server).
         #[arg(long, env = "TOLLGATE_DATA", default_value = "./data")]
         data: PathBuf,
+        /// The store: postgres://USER@HOST:PORT/DATABASE, or sled:PATH; sled in --data
+        /// without it.
+        #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true)]
+        store: Option<StoreUrl>,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -95,6 +100,9 @@ enum Command {
         /// The data directory to create; it must be absent or empty.
         #[arg(long, env = "TOLLGATE_DATA", default_value = "./data")]
         data: PathBuf,
+        /// Restore into this store instead (an empty PostgreSQL database, or sled:PATH).
+        #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true)]
+        store: Option<StoreUrl>,
     },
     /// Webhook tools.
     Webhook {
@@ -178,6 +186,10 @@ struct ServeArgs {
     /// Where the store lives (created if missing).
     #[arg(long, env = "TOLLGATE_DATA", default_value = "./data")]
     data: PathBuf,
+    /// The store: postgres://USER@HOST:PORT/DATABASE (several servers may share one), or
+    /// sled:PATH; sled in --data without it.
+    #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true)]
+    store: Option<StoreUrl>,
     /// The folder of fee policies (`<name>.rhai`), watched for changes.
     #[arg(long, env = "TOLLGATE_POLICIES", default_value = "./policies")]
     policies: PathBuf,
@@ -254,6 +266,10 @@ enum PlatformCommand {
         /// The data directory of a stopped server (ignored with --server).
         #[arg(long, env = "TOLLGATE_DATA", default_value = "./data")]
         data: PathBuf,
+        /// The store: postgres://USER@HOST:PORT/DATABASE, or sled:PATH; sled in --data
+        /// without it.
+        #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true)]
+        store: Option<StoreUrl>,
         /// The policies folder, to check that the platform's policy exists.
         #[arg(long, env = "TOLLGATE_POLICIES", default_value = "./policies")]
         policies: PathBuf,
@@ -276,6 +292,10 @@ enum AccountCommand {
         /// The data directory of a stopped server (ignored with --server).
         #[arg(long, env = "TOLLGATE_DATA", default_value = "./data")]
         data: PathBuf,
+        /// The store: postgres://USER@HOST:PORT/DATABASE, or sled:PATH; sled in --data
+        /// without it.
+        #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true)]
+        store: Option<StoreUrl>,
         /// The policies folder (standalone accounts are priced by `default`).
         #[arg(long, env = "TOLLGATE_POLICIES", default_value = "./policies")]
         policies: PathBuf,
@@ -325,6 +345,10 @@ struct BacktestArgs {
     csv: Option<PathBuf>,
     #[arg(long, env = "TOLLGATE_DATA", default_value = "./data")]
     data: PathBuf,
+    /// The store: postgres://USER@HOST:PORT/DATABASE, or sled:PATH; sled in --data
+    /// without it.
+    #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true)]
+    store: Option<StoreUrl>,
     #[arg(long, env = "TOLLGATE_POLICIES", default_value = "./policies")]
     policies: PathBuf,
 }
@@ -390,9 +414,12 @@ fn backtest_request(args: &BacktestArgs) -> Result<BacktestRequest, String> {
 async fn backtest(args: BacktestArgs) -> Result<bool, String> {
     let request = backtest_request(&args)?;
     let platform_id = PlatformId::parse(&args.platform).map_err(|error| error.to_string())?;
-    let application =
-        Application::open_for_reading(offline_settings(args.data.clone(), args.policies.clone()))
-            .map_err(|error| error.to_string())?;
+    let application = Application::open_for_reading(offline_settings(
+        args.data.clone(),
+        args.store.clone(),
+        args.policies.clone(),
+    ))
+    .map_err(|error| error.to_string())?;
     let services = application.services.clone();
     let outcome = async {
         let platform = services
@@ -413,16 +440,21 @@ async fn backtest(args: BacktestArgs) -> Result<bool, String> {
     Ok(true)
 }
 
-fn offline_settings(data: PathBuf, policies: PathBuf) -> Settings {
+fn offline_settings(data: PathBuf, store: Option<StoreUrl>, policies: PathBuf) -> Settings {
     Settings {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        store,
         ..Settings::new(data, policies)
     }
 }
 
 fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn,sled=warn"));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!(
+            "info,tower_http=warn,{}",
+            tollgate::store::ENGINE_LOG_LEVELS
+        ))
+    });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -488,6 +520,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         webhooks_extra_ca: args.webhooks_extra_ca,
         cache_mb: args.cache_mb,
         event_feed: args.event_feed,
+        store: args.store,
         ..Settings::new(args.data, args.policies)
     };
     let mut application =
@@ -517,8 +550,13 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .map_err(|error| error.to_string())
 }
 
-async fn create_platform(data: PathBuf, policies: PathBuf, new: NewPlatform) -> Result<(), String> {
-    let application = Application::build(offline_settings(data, policies))
+async fn create_platform(
+    data: PathBuf,
+    store: Option<StoreUrl>,
+    policies: PathBuf,
+    new: NewPlatform,
+) -> Result<(), String> {
+    let application = Application::build(offline_settings(data, store, policies))
         .map_err(|error| explain_locked(error.to_string()))?;
     let created = application.services.create_platform(new).await;
     application.close().await;
@@ -530,11 +568,12 @@ async fn create_platform(data: PathBuf, policies: PathBuf, new: NewPlatform) -> 
 
 async fn create_standalone_account(
     data: PathBuf,
+    store: Option<StoreUrl>,
     policies: PathBuf,
     email: &str,
     country: &str,
 ) -> Result<(), String> {
-    let application = Application::build(offline_settings(data, policies))
+    let application = Application::build(offline_settings(data, store, policies))
         .map_err(|error| explain_locked(error.to_string()))?;
     let created = application
         .services
@@ -547,7 +586,7 @@ async fn create_standalone_account(
     Ok(())
 }
 
-/// A hint for the message sled gives when a running server holds the store.
+/// A hint for the message the embedded engine gives when a running server holds the store.
 fn explain_locked(error: String) -> String {
     if error.contains("lock") {
         format!("{error}\n(a server is running on this data directory: use --server URL --operator-key KEY to act through it)")
@@ -556,9 +595,10 @@ fn explain_locked(error: String) -> String {
     }
 }
 
-fn verify(data: PathBuf) -> Result<bool, String> {
-    let (store, writer) =
-        tollgate::store::Store::open(&data).map_err(|error| explain_locked(error.to_string()))?;
+fn verify(data: PathBuf, store: Option<StoreUrl>) -> Result<bool, String> {
+    let location = StoreLocation::resolve(store.as_ref(), &data);
+    let (store, writer) = Store::open_at(&location, StoreOptions::default())
+        .map_err(|error| explain_locked(error.to_string()))?;
     let report = tollgate::service::ledger_check::verify_store(&store);
     let chain = store.chain_head();
     store.close();
@@ -641,13 +681,16 @@ async fn probe(url: &str) -> Result<bool, String> {
     Ok(status.is_success())
 }
 
-fn restore(from: PathBuf, data: PathBuf) -> Result<bool, String> {
+fn restore(from: PathBuf, data: PathBuf, store: Option<StoreUrl>) -> Result<bool, String> {
     let file = std::fs::File::open(&from)
         .map_err(|error| format!("could not read {}: {error}", from.display()))?;
-    let (store, writer, records) =
-        tollgate::store::Store::restore(&mut std::io::BufReader::new(file), &data)
-            .map_err(|error| error.to_string())?;
-    println!("{records} records restored into {}", data.display());
+    let location = StoreLocation::resolve(store.as_ref(), &data);
+    let (store, writer, records) = Store::restore(&mut std::io::BufReader::new(file), &location)
+        .map_err(|error| error.to_string())?;
+    match &location {
+        StoreLocation::Sled(path) => println!("{records} records restored into {}", path.display()),
+        StoreLocation::Postgres(_) => println!("{records} records restored into {location}"),
+    }
     let report = tollgate::service::ledger_check::verify_store(&store);
     store.close();
     writer.join();
@@ -678,6 +721,7 @@ fn main() -> ExitCode {
                         default_currency,
                         policy,
                         data,
+                        store,
                         policies,
                         server,
                     },
@@ -699,6 +743,7 @@ fn main() -> ExitCode {
                     }),
                 Ok(None) => create_platform(
                     data,
+                    store,
                     policies,
                     NewPlatform {
                         name,
@@ -717,6 +762,7 @@ fn main() -> ExitCode {
                         email,
                         country,
                         data,
+                        store,
                         policies,
                         server,
                     },
@@ -731,19 +777,25 @@ fn main() -> ExitCode {
                         println!("{line}");
                         true
                     }),
-                Ok(None) => create_standalone_account(data, policies, &email, &country)
+                Ok(None) => create_standalone_account(data, store, policies, &email, &country)
                     .await
                     .map(|()| true),
                 Err(error) => Err(error),
             },
-            Command::Verify { data, server } => match server.client() {
+            Command::Verify {
+                data,
+                store,
+                server,
+            } => match server.client() {
                 Ok(Some(client)) => verify_remote(&client).await,
-                Ok(None) => tokio::task::block_in_place(|| verify(data)),
+                Ok(None) => tokio::task::block_in_place(|| verify(data, store)),
                 Err(error) => Err(error),
             },
             Command::Backup { to, server } => backup(to, server).await,
             Command::Probe { url } => probe(&url).await,
-            Command::Restore { from, data } => tokio::task::block_in_place(|| restore(from, data)),
+            Command::Restore { from, data, store } => {
+                tokio::task::block_in_place(|| restore(from, data, store))
+            }
             Command::Policy { command } => policy_command(command).await,
             Command::Webhook {
                 command:

@@ -6,6 +6,8 @@
 use std::io::{Read, Write};
 use std::path::Path;
 
+use super::engine::{for_each, Engine, Overlay};
+use super::keys::Key;
 use super::StoreError;
 
 /// The first bytes of every backup.
@@ -23,14 +25,13 @@ fn io(error: std::io::Error) -> StoreError {
     StoreError::Io(error.to_string())
 }
 
-/// Writes every record of `tree`; returns how many. The caller keeps writers out.
-pub(crate) fn write(tree: &sled::Tree, out: &mut impl Write) -> Result<u64, StoreError> {
+/// Writes every record of the store; returns how many. The caller keeps writers out.
+pub(crate) fn write(engine: &dyn Engine, out: &mut impl Write) -> Result<u64, StoreError> {
     out.write_all(MAGIC).map_err(io)?;
     out.write_all(&FORMAT_VERSION.to_be_bytes()).map_err(io)?;
     let mut records: u64 = 0;
-    for item in tree.iter() {
-        let (key, value) = item?;
-        for bytes in [&key[..], &value[..]] {
+    for_each(engine, &[], None, |key, value| {
+        for bytes in [key, value] {
             let length = u32::try_from(bytes.len())
                 .ok()
                 .filter(|length| *length <= MAX_BACKUP_VALUE_BYTES)
@@ -39,7 +40,8 @@ pub(crate) fn write(tree: &sled::Tree, out: &mut impl Write) -> Result<u64, Stor
             out.write_all(bytes).map_err(io)?;
         }
         records += 1;
-    }
+        Ok(true)
+    })?;
     out.write_all(&END_MARKER.to_be_bytes()).map_err(io)?;
     out.write_all(&records.to_be_bytes()).map_err(io)?;
     out.flush().map_err(io)?;
@@ -84,21 +86,18 @@ pub fn check(backup: &mut impl Read) -> Result<u64, StoreError> {
     read_records(backup, |_, _| Ok(()))
 }
 
-/// Writes every record of a backup into `db`, then flushes; returns how many.
-pub(crate) fn load(backup: &mut impl Read, db: &sled::Db) -> Result<u64, StoreError> {
-    let mut batch = sled::Batch::default();
-    let mut in_batch = 0;
+/// Writes every record of a backup into the store, a batch at a time, each applied and
+/// made durable; returns how many.
+pub(crate) fn load(backup: &mut impl Read, engine: &dyn Engine) -> Result<u64, StoreError> {
+    let mut batch = Overlay::new();
     let records = read_records(backup, |key, value| {
-        batch.insert(key, value);
-        in_batch += 1;
-        if in_batch == RESTORE_BATCH_RECORDS {
-            db.apply_batch(std::mem::take(&mut batch))?;
-            in_batch = 0;
+        batch.insert(Key::from_bytes(&key), Some(value));
+        if batch.len() == RESTORE_BATCH_RECORDS {
+            engine.apply(std::mem::take(&mut batch))?;
         }
         Ok(())
     })?;
-    db.apply_batch(batch)?;
-    db.flush()?;
+    engine.apply(batch)?;
     Ok(records)
 }
 
@@ -148,20 +147,24 @@ fn read_records(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Store;
+    use crate::store::sled_engine::SledEngine;
+    use crate::store::{Store, StoreLocation};
 
     fn sample_backup() -> (Vec<u8>, tempfile::TempDir) {
         let temp = tempfile::tempdir().expect("temp");
-        let db = sled::Config::new()
-            .path(temp.path().join("source"))
-            .open()
-            .expect("open");
-        for index in 0..25u32 {
-            db.insert(index.to_be_bytes(), vec![7u8; index as usize])
-                .expect("insert");
-        }
+        let source = temp.path().join("source");
+        let engine = SledEngine::open(&source, 1024 * 1024).expect("open");
+        let records = (0..25u32)
+            .map(|index| {
+                (
+                    Key::from_bytes(&index.to_be_bytes()),
+                    Some(vec![7u8; index as usize]),
+                )
+            })
+            .collect();
+        engine.apply(records).expect("apply");
         let mut bytes = Vec::new();
-        assert_eq!(write(&db, &mut bytes).expect("write"), 25);
+        assert_eq!(write(&engine, &mut bytes).expect("write"), 25);
         (bytes, temp)
     }
 
@@ -171,7 +174,8 @@ mod tests {
         assert_eq!(check(&mut bytes.as_slice()).expect("check"), 25);
         let target = temp.path().join("restored");
         let (store, writer, records) =
-            Store::restore(&mut bytes.as_slice(), &target).expect("restore");
+            Store::restore(&mut bytes.as_slice(), &StoreLocation::Sled(target.clone()))
+                .expect("restore");
         assert_eq!(records, 25);
         let last = store
             .get_raw(&crate::store::Key::from_bytes(&24u32.to_be_bytes()))
@@ -179,7 +183,7 @@ mod tests {
         assert_eq!(last, Some(vec![7u8; 24]));
         store.close();
         writer.join();
-        let again = Store::restore(&mut bytes.as_slice(), &target);
+        let again = Store::restore(&mut bytes.as_slice(), &StoreLocation::Sled(target.clone()));
         assert!(matches!(again, Err(StoreError::Io(_))), "{:?}", again.err());
     }
 
@@ -196,7 +200,11 @@ mod tests {
             assert!(check(&mut damaged.as_slice()).is_err(), "case {index}");
             let target = temp.path().join(format!("damaged-{index}"));
             assert!(
-                Store::restore(&mut damaged.as_slice(), &target).is_err(),
+                Store::restore(
+                    &mut damaged.as_slice(),
+                    &StoreLocation::Sled(target.clone())
+                )
+                .is_err(),
                 "case {index}"
             );
             assert!(!target.exists(), "case {index} left files behind");

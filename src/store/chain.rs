@@ -13,6 +13,7 @@
 use sha2::{Digest, Sha256};
 
 use super::codec;
+use super::engine::{for_each_with_prefix, Engine, Overlay, Scan, SCAN_PAGE_ITEMS};
 use super::keys::{Key, Keyspace};
 use super::StoreError;
 use crate::ledger::{Entry, RunningTotals};
@@ -168,149 +169,213 @@ fn refuse(message: String) -> StoreError {
 
 /// Walks the whole chain in order and proves it: no sequence missing, every entry present,
 /// unchanged and linked to the one before, no entry outside the chain, and the tip record
-/// matching the chain's end. Names the first entry that is missing or altered.
-pub fn prove(tree: &sled::Tree, check_sequence: u64) -> Result<ProvenChain, StoreError> {
-    let mut previous: Hash = [0; 32];
-    let mut expected: u64 = 1;
-    let mut hash_at_check = None;
-    for item in tree.scan_prefix([Keyspace::Chain.tag()]) {
-        let (link, target) = item?;
-        let link = Key::from_bytes(&link);
-        let sequence = u64::from_str_radix(link.rest(), 16).map_err(|_| {
-            refuse(format!(
-                "the ledger's chain index holds a garbled key after entry #{}",
-                expected - 1
-            ))
-        })?;
-        if sequence != expected {
-            return Err(refuse(format!(
-                "ledger entry #{expected} is missing: the chain goes from entry #{} to entry #{sequence}",
-                expected - 1
-            )));
+/// matching the chain's end. Names the first entry that is missing or altered. Links are
+/// read a page at a time and each page's entries in one read.
+pub fn prove(engine: &dyn Engine, check_sequence: u64) -> Result<ProvenChain, StoreError> {
+    let mut walk = Walk {
+        previous: [0; 32],
+        expected: 1,
+        check_sequence,
+        hash_at_check: None,
+    };
+    let mut links: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(SCAN_PAGE_ITEMS);
+    for_each_with_prefix(engine, &[Keyspace::Chain.tag()], |link, target| {
+        links.push((link.to_vec(), target.to_vec()));
+        if links.len() == SCAN_PAGE_ITEMS {
+            walk.page(engine, &std::mem::take(&mut links))?;
         }
-        let entry_key = std::str::from_utf8(&target)
-            .map_err(|_| refuse(format!("ledger entry #{sequence}'s chain link is garbled")))?;
-        let Some(bytes) = tree.get(Key::new(Keyspace::Entry, entry_key).as_bytes())? else {
-            return Err(refuse(format!(
-                "ledger entry #{sequence} ({entry_key}) is missing"
-            )));
-        };
-        let entry = ChainedEntry::parse(&bytes).ok_or_else(|| {
-            refuse(format!(
-                "ledger entry #{sequence} ({entry_key}) is garbled: it has no chain header"
-            ))
-        })?;
-        if entry.sequence != sequence || entry.previous != previous {
-            return Err(refuse(format!(
-                "ledger entry #{sequence} ({entry_key}) was altered: it does not follow entry #{}",
-                sequence - 1
-            )));
-        }
-        if link_hash(&previous, sequence, entry_key, entry.body) != entry.hash {
-            return Err(refuse(format!(
-                "ledger entry #{sequence} ({entry_key}) was altered: its content does not match its hash"
-            )));
-        }
-        previous = entry.hash;
-        if sequence == check_sequence {
-            hash_at_check = Some(entry.hash);
-        }
-        expected += 1;
-    }
-    let entries = expected - 1;
-    let stored_entries = tree.scan_prefix([Keyspace::Entry.tag()]).count() as u64;
+        Ok(true)
+    })?;
+    walk.page(engine, &links)?;
+    let entries = walk.expected - 1;
+    let mut stored_entries: u64 = 0;
+    for_each_with_prefix(engine, &[Keyspace::Entry.tag()], |_, _| {
+        stored_entries += 1;
+        Ok(true)
+    })?;
     if stored_entries != entries {
-        return Err(refuse(first_unchained(tree)?.unwrap_or_else(|| {
+        return Err(refuse(first_unchained(engine)?.unwrap_or_else(|| {
             format!("the store holds {stored_entries} journal entries but the chain has {entries}")
         })));
     }
-    let tip = match tree.get(Key::new(Keyspace::Meta, TIP_META).as_bytes())? {
+    let tip = match engine.get(Key::new(Keyspace::Meta, TIP_META).as_bytes())? {
         Some(bytes) => ChainTip::decode(&bytes)
             .ok_or_else(|| refuse("the ledger's tip record is garbled".into()))?,
         None => ChainTip::default(),
     };
-    if tip.sequence != entries || tip.hash != previous {
+    if tip.sequence != entries || tip.hash != walk.previous {
         return Err(refuse(format!(
             "the ledger's tip record names entry #{} but the chain ends at entry #{entries}",
             tip.sequence
         )));
     }
-    Ok(ProvenChain { tip, hash_at_check })
+    Ok(ProvenChain {
+        tip,
+        hash_at_check: walk.hash_at_check,
+    })
+}
+
+/// Where the proof has got to.
+struct Walk {
+    previous: Hash,
+    expected: u64,
+    check_sequence: u64,
+    hash_at_check: Option<Hash>,
+}
+
+impl Walk {
+    /// Proves one page of chain links, in order, reading their entries at once.
+    fn page(
+        &mut self,
+        engine: &dyn Engine,
+        links: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<(), StoreError> {
+        let mut entry_keys = Vec::with_capacity(links.len());
+        for (link, target) in links {
+            let link = Key::from_bytes(link);
+            let expected = self.expected + entry_keys.len() as u64;
+            let sequence = u64::from_str_radix(link.rest(), 16).map_err(|_| {
+                refuse(format!(
+                    "the ledger's chain index holds a garbled key after entry #{}",
+                    expected - 1
+                ))
+            })?;
+            if sequence != expected {
+                return Err(refuse(format!(
+                    "ledger entry #{expected} is missing: the chain goes from entry #{} to entry #{sequence}",
+                    expected - 1
+                )));
+            }
+            let entry_key = std::str::from_utf8(target)
+                .map_err(|_| refuse(format!("ledger entry #{sequence}'s chain link is garbled")))?;
+            entry_keys.push(entry_key.to_owned());
+        }
+        let stored = engine.get_many(
+            &entry_keys
+                .iter()
+                .map(|key| Key::new(Keyspace::Entry, key).as_bytes().to_vec())
+                .collect::<Vec<_>>(),
+        )?;
+        for (entry_key, bytes) in entry_keys.iter().zip(stored) {
+            self.check(entry_key, bytes.as_deref())?;
+        }
+        Ok(())
+    }
+
+    /// Proves the next entry of the chain.
+    fn check(&mut self, entry_key: &str, bytes: Option<&[u8]>) -> Result<(), StoreError> {
+        let sequence = self.expected;
+        let Some(bytes) = bytes else {
+            return Err(refuse(format!(
+                "ledger entry #{sequence} ({entry_key}) is missing"
+            )));
+        };
+        let entry = ChainedEntry::parse(bytes).ok_or_else(|| {
+            refuse(format!(
+                "ledger entry #{sequence} ({entry_key}) is garbled: it has no chain header"
+            ))
+        })?;
+        if entry.sequence != sequence || entry.previous != self.previous {
+            return Err(refuse(format!(
+                "ledger entry #{sequence} ({entry_key}) was altered: it does not follow entry #{}",
+                sequence - 1
+            )));
+        }
+        if link_hash(&self.previous, sequence, entry_key, entry.body) != entry.hash {
+            return Err(refuse(format!(
+                "ledger entry #{sequence} ({entry_key}) was altered: its content does not match its hash"
+            )));
+        }
+        self.previous = entry.hash;
+        if sequence == self.check_sequence {
+            self.hash_at_check = Some(entry.hash);
+        }
+        self.expected += 1;
+        Ok(())
+    }
 }
 
 /// Chains the journal entries of a store written before the chain existed: no tip, no
 /// links, and not one entry with a chain header. Entries are chained in key order (by
 /// platform, then by id, which is creation order), and the running totals are computed from
-/// them, in one batch. Returns how many entries were chained, or `None` when the store is
-/// not such a store (a store with any trace of the chain is proven, never re-chained).
-pub fn chain_unchained_store(tree: &sled::Tree) -> Result<Option<u64>, StoreError> {
-    let has_tip = tree.contains_key(Key::new(Keyspace::Meta, TIP_META).as_bytes())?;
-    let has_links = tree.scan_prefix([Keyspace::Chain.tag()]).next().is_some();
+/// them, in one atomic apply. Returns how many entries were chained, or `None` when the
+/// store is not such a store (a store with any trace of the chain is proven, never
+/// re-chained).
+pub fn chain_unchained_store(engine: &dyn Engine) -> Result<Option<u64>, StoreError> {
+    let has_tip = engine
+        .get(Key::new(Keyspace::Meta, TIP_META).as_bytes())?
+        .is_some();
+    let chain_end = super::prefix_end(&[Keyspace::Chain.tag()]);
+    let has_links = !engine
+        .scan(Scan::forward(vec![Keyspace::Chain.tag()], chain_end, 1))?
+        .is_empty();
     if has_tip || has_links {
         return Ok(None);
     }
     let mut tip = ChainTip::default();
-    let mut batch = sled::Batch::default();
+    let mut writes = Overlay::new();
     let mut ledger_totals = RunningTotals::default();
     let mut platform_totals: std::collections::BTreeMap<String, RunningTotals> =
         std::collections::BTreeMap::new();
-    for item in tree.scan_prefix([Keyspace::Entry.tag()]) {
-        let (key, json) = item?;
-        if ChainedEntry::parse(&json).is_some() {
-            return Ok(None);
+    let mut already_chained = false;
+    for_each_with_prefix(engine, &[Keyspace::Entry.tag()], |key, json| {
+        if ChainedEntry::parse(json).is_some() {
+            already_chained = true;
+            return Ok(false);
         }
-        let key = Key::from_bytes(&key);
-        let entry: Entry = codec::from_payload(&json)?;
+        let key = Key::from_bytes(key);
+        let entry: Entry = codec::from_payload(json)?;
         ledger_totals.add_entry(&entry);
         let totals = platform_totals
             .entry(entry.platform.to_string())
             .or_default();
         totals.add_entry(&entry);
         totals.revision = 1;
-        let chained = tip.append(&key, &json)?;
-        batch.insert(link_key(tip.sequence).as_bytes(), key.rest().as_bytes());
-        batch.insert(key.as_bytes(), chained);
-    }
-    if tip.sequence == 0 {
+        let chained = tip.append(&key, json)?;
+        writes.insert(link_key(tip.sequence), Some(key.rest().as_bytes().to_vec()));
+        writes.insert(key, Some(chained));
+        Ok(true)
+    })?;
+    if already_chained || tip.sequence == 0 {
         return Ok(None);
     }
     ledger_totals.revision = 1;
-    batch.insert(
-        Key::new(Keyspace::Totals, "").as_bytes(),
-        codec::to_payload(&ledger_totals)?,
+    writes.insert(
+        Key::new(Keyspace::Totals, ""),
+        Some(codec::to_payload(&ledger_totals)?),
     );
     for (platform, totals) in &platform_totals {
-        batch.insert(
-            Key::new(Keyspace::Totals, platform).as_bytes(),
-            codec::to_payload(totals)?,
+        writes.insert(
+            Key::new(Keyspace::Totals, platform),
+            Some(codec::to_payload(totals)?),
         );
     }
     tip.groups = 1;
-    batch.insert(Key::new(Keyspace::Meta, TIP_META).as_bytes(), tip.encode());
-    tree.apply_batch(batch)?;
-    tree.flush()?;
+    writes.insert(Key::new(Keyspace::Meta, TIP_META), Some(tip.encode()));
+    engine.apply(writes)?;
     Ok(Some(tip.sequence))
 }
 
 /// The first stored entry that no chain link points at, described.
-fn first_unchained(tree: &sled::Tree) -> Result<Option<String>, StoreError> {
-    for item in tree.scan_prefix([Keyspace::Entry.tag()]) {
-        let (key, bytes) = item?;
-        let key = Key::from_bytes(&key);
-        let linked = match ChainedEntry::parse(&bytes) {
-            Some(entry) => tree
+fn first_unchained(engine: &dyn Engine) -> Result<Option<String>, StoreError> {
+    let mut found = None;
+    for_each_with_prefix(engine, &[Keyspace::Entry.tag()], |key, bytes| {
+        let key = Key::from_bytes(key);
+        let linked = match ChainedEntry::parse(bytes) {
+            Some(entry) => engine
                 .get(link_key(entry.sequence).as_bytes())?
-                .is_some_and(|target| target.as_ref() == key.rest().as_bytes()),
+                .is_some_and(|target| target.as_slice() == key.rest().as_bytes()),
             None => false,
         };
         if !linked {
-            return Ok(Some(format!(
+            found = Some(format!(
                 "ledger entry {} is not in the chain: it was added outside the writer",
                 key.rest()
-            )));
+            ));
         }
-    }
-    Ok(None)
+        Ok(linked)
+    })?;
+    Ok(found)
 }
 
 #[cfg(test)]

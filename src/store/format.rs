@@ -5,6 +5,7 @@
 //! format 2 spells them compactly under the `j` tag (see `index_key`). Values need no
 //! rewrite: every envelope and chained entry carries its own version byte.
 
+use super::engine::{Engine, Overlay, Scan};
 use super::keys::{Key, Keyspace};
 use super::StoreError;
 
@@ -20,11 +21,11 @@ const REWRITE_BATCH_KEYS: usize = 10_000;
 /// Brings the store to [`STORE_FORMAT`]: refuses a newer one, rewrites an older one's index
 /// keys (batch by batch, each atomic: a crash midway leaves keys that the next open goes on
 /// rewriting), then records the format.
-pub fn upgrade(tree: &sled::Tree) -> Result<(), StoreError> {
+pub fn upgrade(engine: &dyn Engine) -> Result<(), StoreError> {
     let meta = Key::new(Keyspace::Meta, FORMAT_META);
-    let found = match tree.get(meta.as_bytes())? {
+    let found = match engine.get(meta.as_bytes())? {
         Some(bytes) => {
-            let bytes: [u8; 4] = bytes.as_ref().try_into().map_err(|_| {
+            let bytes: [u8; 4] = bytes.as_slice().try_into().map_err(|_| {
                 StoreError::Integrity("the store's format record is garbled".into())
             })?;
             u32::from_be_bytes(bytes)
@@ -40,9 +41,11 @@ pub fn upgrade(tree: &sled::Tree) -> Result<(), StoreError> {
     if found == STORE_FORMAT {
         return Ok(());
     }
-    let rewritten = rewrite_text_index_keys(tree)?;
-    tree.insert(meta.as_bytes(), &STORE_FORMAT.to_be_bytes())?;
-    tree.flush()?;
+    let rewritten = rewrite_text_index_keys(engine)?;
+    let mut record = Overlay::new();
+    record.insert(meta, Some(STORE_FORMAT.to_be_bytes().to_vec()));
+    engine.apply(record)?;
+    engine.flush()?;
     tracing::info!(
         rewritten,
         from = found,
@@ -52,28 +55,30 @@ pub fn upgrade(tree: &sled::Tree) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn rewrite_text_index_keys(tree: &sled::Tree) -> Result<usize, StoreError> {
+fn rewrite_text_index_keys(engine: &dyn Engine) -> Result<usize, StoreError> {
     let mut rewritten = 0usize;
     loop {
-        let mut batch = sled::Batch::default();
-        let mut in_batch = 0usize;
-        for item in tree.scan_prefix([TEXT_INDEX_TAG]).take(REWRITE_BATCH_KEYS) {
-            let (key, value) = item?;
-            let compact = compact_index_key(&key).ok_or_else(|| {
-                StoreError::Integrity(format!(
-                    "an index key of the earlier format cannot be read: {}",
-                    String::from_utf8_lossy(&key)
-                ))
-            })?;
-            batch.remove(key);
-            batch.insert(compact.as_bytes(), value);
-            in_batch += 1;
-        }
-        if in_batch == 0 {
+        let page = engine.scan(Scan::forward(
+            vec![TEXT_INDEX_TAG],
+            vec![TEXT_INDEX_TAG + 1],
+            REWRITE_BATCH_KEYS,
+        ))?;
+        if page.is_empty() {
             return Ok(rewritten);
         }
-        tree.apply_batch(batch)?;
-        rewritten += in_batch;
+        let mut writes = Overlay::new();
+        for (key, value) in &page {
+            let compact = compact_index_key(key).ok_or_else(|| {
+                StoreError::Integrity(format!(
+                    "an index key of the earlier format cannot be read: {}",
+                    String::from_utf8_lossy(key)
+                ))
+            })?;
+            writes.insert(Key::from_bytes(key), None);
+            writes.insert(compact, Some(value.clone()));
+        }
+        engine.apply(writes)?;
+        rewritten += page.len();
     }
 }
 

@@ -1,12 +1,13 @@
-//! The writer: the one thread that writes to sled. It takes commits from a channel, checks
-//! each one's idempotency key, conditions and revisions against current state, appends their
-//! entries to the ledger's hash chain, keeps the running totals, and applies a whole group as
-//! one atomic batch; its flusher thread flushes once for all the groups applied since the
-//! last flush, records the chain's tip in the high-water record, and only then answers their
-//! callers. A flush that fails stops the process: the group is applied and visible, so no
-//! caller may be told that it failed.
+//! The writer: the one thread of this process that writes to the store. It takes commits
+//! from a channel, checks each one's idempotency key, conditions and revisions against
+//! current state, appends their entries to the ledger's hash chain, keeps the running
+//! totals, and has the engine apply a whole group as one atomic unit (a sled batch; a
+//! PostgreSQL transaction, which also re-reads the chain's tip under a row lock). Its
+//! flusher thread then makes the groups durable (sled: one flush for every group applied
+//! since the last, and the high-water record; PostgreSQL: the commit already was), and only
+//! then answers their callers. A group that may or may not have been applied stops the
+//! process: no caller may be told that it failed.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
@@ -14,6 +15,7 @@ use tokio::sync::mpsc;
 use super::chain::{self, ChainTip};
 use super::codec;
 use super::commit::{Applied, Commit, Condition, Expect, Submission, Write, MAX_ITEMS_PER_COMMIT};
+use super::engine::{Engine, GroupFailure, GroupReads, GroupWriter, Overlay};
 use super::high_water::HighWater;
 use super::keys::{Key, Keyspace};
 use super::{IdempotencyRecord, StoreError};
@@ -21,9 +23,6 @@ use crate::ledger::{self, Entry, RunningTotals};
 
 /// The most commits applied and flushed together.
 pub const MAX_COMMITS_PER_GROUP: usize = 512;
-
-/// Values written by the group so far; `None` is a deletion.
-type Overlay = HashMap<Key, Option<Vec<u8>>>;
 
 /// Answers waiting for the flush that makes their commits durable.
 type Pending = (
@@ -35,13 +34,14 @@ type Pending = (
 /// ends the process; it never returns there.
 pub type FailStop = Arc<dyn Fn(&str) + Send + Sync>;
 
-/// Flushes sled's dirty buffers and fsyncs them.
+/// Makes applied groups durable (sled: flushes and fsyncs; PostgreSQL: nothing left to do).
 pub(crate) type FlushFn = Box<dyn FnMut() -> Result<(), StoreError> + Send>;
 
 /// How the flusher makes groups durable and what it does when it cannot.
 pub(crate) struct Durability {
     pub flush: FlushFn,
-    pub high_water: HighWater,
+    /// sled's record of the last flushed tip; PostgreSQL is its own record.
+    pub high_water: Option<HighWater>,
     pub fail_stop: FailStop,
 }
 
@@ -58,12 +58,19 @@ pub fn abort_process() -> FailStop {
 }
 
 pub(crate) fn run(
-    tree: sled::Tree,
+    engine: Arc<dyn Engine>,
     mut receiver: mpsc::Receiver<Submission>,
-    mut tip: ChainTip,
     durability: Durability,
     apply_lock: &std::sync::Mutex<()>,
 ) {
+    // The writer's side of the engine (on PostgreSQL, its own connection) lives here.
+    let mut group_writer = match engine.group_writer() {
+        Ok(group_writer) => group_writer,
+        Err(error) => {
+            (durability.fail_stop)(&format!("the writer could not start: {error}"));
+            return;
+        }
+    };
     // The flusher answers callers after each flush, so the writer can stage and apply the
     // next group while the disk works on the previous one.
     let (to_flusher, flusher_inbox) = std::sync::mpsc::channel::<(Vec<Pending>, ChainTip)>();
@@ -99,18 +106,30 @@ pub(crate) fn run(
             let _applying = apply_lock
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            apply_group(&tree, &mut group, tip)
+            apply_group(group_writer.as_mut(), &group)
         };
         let answered = match applied {
-            Ok((answered, applied_tip)) => {
-                tip = applied_tip;
-                answered
+            Ok((results, tip)) => Some((pair_answers(&mut group, results), tip)),
+            Err(GroupFailure::NotApplied(error)) => {
+                // Nothing was written: every caller of the group is told so.
+                tracing::error!(%error, "a write group could not be applied");
+                for submission in group.drain(..) {
+                    let failed = submission
+                        .commits
+                        .iter()
+                        .map(|_| Err(error.clone()))
+                        .collect();
+                    let _ = submission.reply.send(failed);
+                }
+                None
             }
-            Err(error) => {
-                // A batch that sled could not apply leaves the tree in doubt.
+            Err(GroupFailure::InDoubt(error)) => {
                 fail_stop(&format!("a write group could not be applied: {error}"));
                 return;
             }
+        };
+        let Some((answered, tip)) = answered else {
+            continue;
         };
         if to_flusher.send((answered, tip)).is_err() {
             tracing::error!("the flusher thread stopped");
@@ -121,6 +140,18 @@ pub(crate) fn run(
     if flusher.join().is_err() {
         tracing::error!("the flusher thread panicked");
     }
+}
+
+/// Each submission's reply with its commits' results.
+fn pair_answers(
+    group: &mut Vec<Submission>,
+    results: Vec<Vec<Result<Applied, StoreError>>>,
+) -> Vec<Pending> {
+    group
+        .drain(..)
+        .zip(results)
+        .map(|(submission, results)| (submission.reply, results))
+        .collect()
 }
 
 /// Flushes once for every batch of applied groups that is waiting, records the tip, then
@@ -144,7 +175,10 @@ fn flush_and_answer(
             let started = std::time::Instant::now();
             let flushed = (durability.flush)();
             metrics::histogram!("tollgate_writer_flush_seconds").record(started.elapsed());
-            let durable = flushed.and_then(|()| durability.high_water.record(&tip));
+            let durable = flushed.and_then(|()| match durability.high_water.as_mut() {
+                Some(high_water) => high_water.record(&tip),
+                None => Ok(()),
+            });
             if let Err(error) = durable {
                 let commits: usize = waiting.iter().map(|(_, results)| results.len()).sum();
                 (durability.fail_stop)(&format!("a flush of {commits} commits failed: {error}"));
@@ -162,20 +196,83 @@ fn flush_and_answer(
     }
 }
 
-/// Stages every commit of the group in order and applies the accepted ones as one batch,
-/// with the chain's new tip. Returns the answers and the tip after the group.
+/// Every key staging the group will read: the chain's tip and, per commit, its idempotency
+/// key, its conditions' keys, its objects, its postings' balances, its entries and the
+/// running totals. The engine reads them all at once.
+fn keys_read(group: &[Submission]) -> Vec<Key> {
+    let mut keys = vec![
+        Key::new(Keyspace::Meta, chain::TIP_META),
+        Key::new(Keyspace::Totals, ""),
+    ];
+    for commit in group.iter().flat_map(|submission| &submission.commits) {
+        if let (Some(claim), Some(platform)) = (&commit.idempotency, &commit.platform) {
+            keys.push(Key::idempotency(platform.as_ref(), &claim.key));
+        }
+        for condition in &commit.conditions {
+            keys.push(match condition {
+                Condition::BalanceAtLeast { account, .. } => {
+                    Key::new(Keyspace::Balance, &account.key())
+                }
+                Condition::Exists { key } => key.clone(),
+            });
+        }
+        for write in &commit.writes {
+            if let Write::Object { key, .. } = write {
+                keys.push(key.clone());
+            }
+        }
+        for entry in &commit.entries {
+            keys.extend(
+                entry
+                    .postings()
+                    .map(|posting| Key::new(Keyspace::Balance, &posting.account.key())),
+            );
+            keys.push(Key::entry(entry.platform.as_ref(), entry.id.as_ref()));
+            keys.push(Key::new(Keyspace::Totals, entry.platform.as_ref()));
+        }
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
+/// One result per commit, per submission.
+type GroupResults = Vec<Vec<Result<Applied, StoreError>>>;
+
+/// Stages every commit of the group in order and applies the accepted ones as one atomic
+/// unit, with the chain's new tip. The tip is read inside that unit, never trusted from
+/// memory: on a shared database another server may have moved it.
 fn apply_group(
-    tree: &sled::Tree,
-    group: &mut Vec<Submission>,
-    mut tip: ChainTip,
-) -> Result<(Vec<Pending>, ChainTip), sled::Error> {
+    group_writer: &mut dyn GroupWriter,
+    group: &[Submission],
+) -> Result<(GroupResults, ChainTip), GroupFailure> {
+    let prefetch = keys_read(group);
+    let mut outcome = None;
+    group_writer.apply_group(&prefetch, &mut |reads| {
+        let (results, tip, overlay) = stage_group(reads, group)?;
+        outcome = Some((results, tip));
+        Ok(overlay)
+    })?;
+    outcome.ok_or(GroupFailure::NotApplied(StoreError::WriterStopped))
+}
+
+fn stage_group(
+    reads: &mut dyn GroupReads,
+    group: &[Submission],
+) -> Result<(GroupResults, ChainTip, Overlay), StoreError> {
+    let tip_key = Key::new(Keyspace::Meta, chain::TIP_META);
+    let mut tip = match reads.get(&tip_key)? {
+        Some(bytes) => ChainTip::decode(&bytes)
+            .ok_or_else(|| StoreError::Integrity("the ledger's tip record is garbled".into()))?,
+        None => ChainTip::default(),
+    };
     let mut overlay = Overlay::new();
     let mut answers = Vec::with_capacity(group.len());
-    for submission in group.drain(..) {
+    for submission in group {
         let mut results = Vec::with_capacity(submission.commits.len());
         for commit in &submission.commits {
             results.push(
-                stage(tree, &overlay, commit, tip).map(|staged| match staged {
+                stage(reads, &overlay, commit, tip).map(|staged| match staged {
                     Staged::Writes(writes, commit_tip) => {
                         overlay.extend(writes);
                         tip = commit_tip;
@@ -185,31 +282,13 @@ fn apply_group(
                 }),
             );
         }
-        answers.push((submission.reply, results));
+        answers.push(results);
     }
     if !overlay.is_empty() {
         tip.groups += 1;
-        overlay.insert(
-            Key::new(Keyspace::Meta, chain::TIP_META),
-            Some(tip.encode()),
-        );
+        overlay.insert(tip_key, Some(tip.encode()));
     }
-    apply_batch(tree, overlay)?;
-    Ok((answers, tip))
-}
-
-fn apply_batch(tree: &sled::Tree, overlay: Overlay) -> Result<(), sled::Error> {
-    if overlay.is_empty() {
-        return Ok(());
-    }
-    let mut batch = sled::Batch::default();
-    for (key, value) in overlay {
-        match value {
-            Some(bytes) => batch.insert(key.as_bytes(), bytes),
-            None => batch.remove(key.as_bytes()),
-        }
-    }
-    tree.apply_batch(batch)
+    Ok((answers, tip, overlay))
 }
 
 enum Staged {
@@ -218,35 +297,35 @@ enum Staged {
     Replay(Vec<u8>),
 }
 
-/// Reads through this commit's own writes, then the group's, then the tree.
-struct View<'a> {
-    tree: &'a sled::Tree,
+/// Reads through this commit's own writes, then the group's, then the engine.
+struct View<'a, 'r> {
+    reads: &'a mut (dyn GroupReads + 'r),
     group: &'a Overlay,
     own: Overlay,
 }
 
-impl View<'_> {
-    fn get(&self, key: &Key) -> Result<Option<Vec<u8>>, StoreError> {
+impl View<'_, '_> {
+    fn get(&mut self, key: &Key) -> Result<Option<Vec<u8>>, StoreError> {
         if let Some(value) = self.own.get(key).or_else(|| self.group.get(key)) {
             return Ok(value.clone());
         }
-        Ok(self.tree.get(key.as_bytes())?.map(|value| value.to_vec()))
+        self.reads.get(key)
     }
 
-    fn revision(&self, key: &Key) -> Result<Option<u64>, StoreError> {
+    fn revision(&mut self, key: &Key) -> Result<Option<u64>, StoreError> {
         self.get(key)?
             .map(|bytes| codec::revision(&bytes))
             .transpose()
     }
 
-    fn balance(&self, key: &Key) -> Result<i64, StoreError> {
+    fn balance(&mut self, key: &Key) -> Result<i64, StoreError> {
         self.get(key)?
             .map_or(Ok(0), |bytes| codec::decode_i64(&bytes))
     }
 }
 
 fn stage(
-    tree: &sled::Tree,
+    reads: &mut dyn GroupReads,
     group: &Overlay,
     commit: &Commit,
     mut tip: ChainTip,
@@ -255,7 +334,7 @@ fn stage(
         return Err(StoreError::TooLarge(commit.item_count()));
     }
     let mut view = View {
-        tree,
+        reads,
         group,
         own: Overlay::new(),
     };
@@ -280,7 +359,7 @@ fn stage(
         view.own.insert(key, Some(codec::to_payload(&record)?));
     }
     for (index, condition) in commit.conditions.iter().enumerate() {
-        check_condition(&view, index, condition)?;
+        check_condition(&mut view, index, condition)?;
     }
     for write in &commit.writes {
         stage_write(&mut view, write)?;
@@ -314,7 +393,7 @@ fn stage(
 }
 
 /// Adds the commit's entries to the running totals of their platforms and of the ledger.
-fn add_to_totals(view: &mut View<'_>, entries: &[Entry]) -> Result<(), StoreError> {
+fn add_to_totals(view: &mut View<'_, '_>, entries: &[Entry]) -> Result<(), StoreError> {
     if entries.is_empty() {
         return Ok(());
     }
@@ -347,7 +426,11 @@ fn add_to_totals(view: &mut View<'_>, entries: &[Entry]) -> Result<(), StoreErro
     Ok(())
 }
 
-fn check_condition(view: &View<'_>, index: usize, condition: &Condition) -> Result<(), StoreError> {
+fn check_condition(
+    view: &mut View<'_, '_>,
+    index: usize,
+    condition: &Condition,
+) -> Result<(), StoreError> {
     match condition {
         Condition::BalanceAtLeast {
             account,
@@ -375,7 +458,7 @@ fn check_condition(view: &View<'_>, index: usize, condition: &Condition) -> Resu
     Ok(())
 }
 
-fn stage_write(view: &mut View<'_>, write: &Write) -> Result<(), StoreError> {
+fn stage_write(view: &mut View<'_, '_>, write: &Write) -> Result<(), StoreError> {
     match write {
         Write::Object {
             key,

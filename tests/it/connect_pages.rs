@@ -214,6 +214,7 @@ async fn tollgate(args: &[&str]) -> (bool, String, String) {
     tokio::task::spawn_blocking(move || {
         let output = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
             .args(&args)
+            .envs(crate::helpers::store_env_of_args(&args))
             .env_remove("TOLLGATE_OPERATOR_KEY")
             .env_remove("TOLLGATE_SERVER")
             .output()

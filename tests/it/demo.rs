@@ -16,6 +16,7 @@ async fn the_demo_platform_is_made_once_with_data_and_its_key_prefilled() {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
             .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--data"])
             .arg(&data)
+            .envs(crate::helpers::store_env(&data))
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -162,7 +162,7 @@ async fn on_the_system_clock_every_platforms_due_timers_run_and_advance_clock_is
 
     let temp = tempfile::tempdir().expect("temp dir");
     let settings = Settings::new(temp.path().join("data"), crate::helpers::policies_dir());
-    let application = Application::build(settings).expect("build");
+    let application = Application::build(crate::helpers::on_test_store(settings)).expect("build");
     let services = application.services.clone();
     let mut platforms = Vec::new();
     for name in ["First", "Second", "Third"] {

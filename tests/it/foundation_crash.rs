@@ -67,6 +67,7 @@ async fn start_server(data: &Path) -> Server {
             "--data",
         ])
         .arg(data)
+        .envs(crate::helpers::store_env(data))
         .arg("--policies")
         .arg(crate::helpers::policies_dir())
         .env("RUST_LOG", "warn")
@@ -102,6 +103,7 @@ fn create_platform(data: &Path) -> String {
             "--data",
         ])
         .arg(data)
+        .envs(crate::helpers::store_env(data))
         .arg("--policies")
         .arg(crate::helpers::policies_dir())
         .output()

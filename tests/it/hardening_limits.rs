@@ -386,7 +386,8 @@ async fn graphiql_page_on(address: &str, demo_key: &str) -> String {
         simulated_clock: true,
         ..tollgate::config::Settings::new(temp.path().join("data"), crate::helpers::policies_dir())
     };
-    let application = tollgate::app::Application::build(settings).expect("build");
+    let application =
+        tollgate::app::Application::build(crate::helpers::on_test_store(settings)).expect("build");
     let listener = tokio::net::TcpListener::bind(address).await.expect("bind");
     let port = listener.local_addr().expect("address").port();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -12,6 +12,11 @@ use tollgate::config::Settings;
 use tollgate::service::platforms::NewPlatform;
 use tollgate::service::Services;
 
+use crate::test_store::DatabaseOf;
+pub use crate::test_store::{
+    on_postgres, on_test_store, skipped_on_postgres, store_env, store_env_of_args,
+};
+
 pub struct TestApp {
     pub address: SocketAddr,
     pub secret_key: String,
@@ -21,7 +26,24 @@ pub struct TestApp {
     pub data_dir: PathBuf,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
-    _temp: Option<tempfile::TempDir>,
+    _temp: Option<TestDir>,
+}
+
+/// A test's temporary data directory and, on PostgreSQL, its database: both go when this
+/// is dropped.
+pub struct TestDir {
+    _database: DatabaseOf,
+    _temp: tempfile::TempDir,
+}
+
+impl TestDir {
+    /// `temp`, whose `data` directory holds a server's store.
+    fn new(temp: tempfile::TempDir) -> TestDir {
+        TestDir {
+            _database: DatabaseOf::new(&temp.path().join("data")),
+            _temp: temp,
+        }
+    }
 }
 
 pub fn policies_dir() -> PathBuf {
@@ -48,7 +70,7 @@ pub async fn spawn_app() -> TestApp {
     let temp = tempfile::tempdir().expect("temp dir");
     let data_dir = temp.path().join("data");
     let mut app = start(data_dir, None).await;
-    app._temp = Some(temp);
+    app._temp = Some(TestDir::new(temp));
     app
 }
 
@@ -63,7 +85,7 @@ pub async fn spawn_app_with_policies(policies: PathBuf, policy: &str) -> TestApp
     let temp = tempfile::tempdir().expect("temp dir");
     let data_dir = temp.path().join("data");
     let mut app = start_with(data_dir, None, policies, Some(policy.to_owned())).await;
-    app._temp = Some(temp);
+    app._temp = Some(TestDir::new(temp));
     app
 }
 
@@ -82,7 +104,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = settings(temp.path().join("data"), policies_dir());
     configure(&mut settings);
     let mut app = start_with_settings(settings, None, None).await;
-    app._temp = Some(temp);
+    app._temp = Some(TestDir::new(temp));
     app
 }
 
@@ -100,7 +122,7 @@ pub async fn spawn_app_with_settings(settings: Settings, policy: &str) -> TestAp
         ..settings
     };
     let mut app = start_with_settings(settings, None, Some(policy.to_owned())).await;
-    app._temp = Some(temp);
+    app._temp = Some(TestDir::new(temp));
     app
 }
 
@@ -114,6 +136,7 @@ pub async fn start_with_settings(
     platform: Option<(String, String)>,
     policy: Option<String>,
 ) -> TestApp {
+    let settings = on_test_store(settings);
     let data_dir = settings.data_dir.clone();
     let application = Application::build(settings).expect("build application");
     let services = application.services.clone();
@@ -233,7 +256,7 @@ impl TestApp {
 
     /// Stops the server (drain, stop the writer, flush, close the store) and returns its
     /// data directory, so a new server can open it.
-    pub async fn stop(self) -> (PathBuf, Option<tempfile::TempDir>) {
+    pub async fn stop(self) -> (PathBuf, Option<TestDir>) {
         let TestApp {
             services,
             shutdown,
@@ -411,6 +434,7 @@ pub fn run_verify(data_dir: &std::path::Path) -> (bool, String) {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
         .args(["verify", "--data"])
         .arg(data_dir)
+        .envs(store_env(data_dir))
         .output()
         .expect("run tollgate verify");
     let text = format!(

@@ -2,6 +2,7 @@
 //! directory, port 0, simulated clock), and one module per capability.
 
 mod helpers;
+mod test_store;
 
 mod accounts_hosted;
 mod accounts_onboarding;

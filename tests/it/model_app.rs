@@ -12,6 +12,7 @@ use tollgate::graphql::{build_schema, TollgateSchema};
 use tollgate::ledger::{Bucket, Holder};
 use tollgate::service::platforms::NewPlatform;
 use tollgate::service::{Access, AppState};
+use tollgate::store::StoreUrl;
 
 /// The test's own scratch space: RAM when the machine has /dev/shm, since durability is
 /// what the crash test proves, not this one.
@@ -38,22 +39,34 @@ pub struct ModelApp {
     schema: Option<TollgateSchema>,
     data_dir: PathBuf,
     policies_dir: PathBuf,
+    store: Option<StoreUrl>,
     secret_key: String,
     pub platform_id: String,
 }
 
-fn settings(data_dir: PathBuf, policies_dir: PathBuf) -> Settings {
+fn settings(data_dir: PathBuf, policies_dir: PathBuf, store: Option<StoreUrl>) -> Settings {
     Settings {
         simulated_clock: true,
+        store,
         ..Settings::new(data_dir, policies_dir)
     }
 }
 
 impl ModelApp {
-    /// Opens a new store in `data_dir` and creates a platform priced by `policy`.
-    pub async fn start(data_dir: PathBuf, policies_dir: PathBuf, policy: &str) -> ModelApp {
-        let application = Application::build(settings(data_dir.clone(), policies_dir.clone()))
-            .expect("build application");
+    /// Opens a new store (in `data_dir`, or `store`) and creates a platform priced by
+    /// `policy`.
+    pub async fn start(
+        data_dir: PathBuf,
+        store: Option<StoreUrl>,
+        policies_dir: PathBuf,
+        policy: &str,
+    ) -> ModelApp {
+        let application = Application::build(settings(
+            data_dir.clone(),
+            policies_dir.clone(),
+            store.clone(),
+        ))
+        .expect("build application");
         let created = application
             .services
             .create_platform(NewPlatform {
@@ -70,6 +83,7 @@ impl ModelApp {
             schema: Some(schema),
             data_dir,
             policies_dir,
+            store,
             secret_key: created.secret_key,
             platform_id: created.id,
         }
@@ -94,7 +108,11 @@ impl ModelApp {
         self.stop().await;
         let mut attempts = 0;
         let application = loop {
-            match Application::build(settings(self.data_dir.clone(), self.policies_dir.clone())) {
+            match Application::build(settings(
+                self.data_dir.clone(),
+                self.policies_dir.clone(),
+                self.store.clone(),
+            )) {
                 Ok(application) => break application,
                 Err(error) if attempts < REOPEN_ATTEMPTS && error.to_string().contains("lock") => {
                     attempts += 1;

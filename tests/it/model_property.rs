@@ -513,7 +513,10 @@ async fn run_sequence(sequence: &Sequence) -> Result<(u64, BTreeMap<String, u64>
     let scratch = scratch_dir();
     let policies = scratch.path().join("policies");
     write_policies(&policies, &sequence.policy);
-    let app = ModelApp::start(scratch.path().join("data"), policies, "model").await;
+    // On PostgreSQL every sequence starts from an emptied store in one database: the last
+    // sequence's app has stopped, and a new database for each would take most of the run.
+    let store = crate::test_store::emptied_database("model");
+    let app = ModelApp::start(scratch.path().join("data"), store, policies, "model").await;
     // Start at noon of the next day, so every case sees the same times of day.
     let platform = tollgate::ids::PlatformId::parse(&app.platform_id).expect("platform id");
     let now = app.services().clock.now(&platform).timestamp_micros();

@@ -370,6 +370,7 @@ async fn serve(
     command
         .args(["serve", "--listen", "127.0.0.1:0", "--data"])
         .arg(temp.path().join("data"))
+        .envs(crate::helpers::store_env(&temp.path().join("data")))
         .arg("--policies")
         .arg(policies_dir())
         .args(args)

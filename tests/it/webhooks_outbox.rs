@@ -131,6 +131,7 @@ async fn start_server(data: &Path) -> Server {
             "--data",
         ])
         .arg(data)
+        .envs(crate::helpers::store_env(data))
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -229,6 +230,7 @@ async fn a_sigkill_between_attempts_resumes_where_it_stopped() {
             "--data",
         ])
         .arg(&data)
+        .envs(crate::helpers::store_env(&data))
         .output()
         .expect("platform create");
     assert!(output.status.success());

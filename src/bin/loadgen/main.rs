@@ -29,6 +29,8 @@ use drive::Load;
 use ops::{Mix, Operation};
 use stats::Measured;
 use target::Target;
+use tollgate::store::postgres::scratch::ScratchDatabase;
+use tollgate::store::StoreUrl;
 
 /// Threads of the client's own runtime carry this name, so their CPU time can be read.
 pub const CLIENT_THREAD_NAME: &str = "loadgen-client";
@@ -94,6 +96,11 @@ struct RunOptions {
     /// The in-process server appends its events to the event feed, as with several servers.
     #[arg(long)]
     event_feed: bool,
+    /// The in-process server's store: postgres://USER@HOST:PORT/DATABASE (a new database,
+    /// dropped after the run, when the URL names none), or sled:PATH; sled in a temporary
+    /// directory without it.
+    #[arg(long)]
+    store: Option<StoreUrl>,
 }
 
 /// The machine a figure was measured on.
@@ -126,15 +133,21 @@ pub fn data_dir(given: Option<PathBuf>, purpose: &str) -> Result<PathBuf, String
 async fn run(options: RunOptions, client_runtime: tokio::runtime::Handle) -> Result<(), String> {
     let mix = options.operation.clone().unwrap_or(options.mix.clone());
     let mut temporary = None;
+    let mut scratch = None;
     let target = match (&options.url, &options.key) {
         (Some(url), Some(key)) => Target::remote(url.clone(), key.clone()),
         (Some(_), None) => return Err("--url needs --key".into()),
         _ => {
             let data = data_dir(options.data.clone(), "loadgen")?;
             temporary = Some(data.clone());
+            let (store, database) = run_store(options.store.clone())?;
+            scratch = database;
+            if let Some(store) = &store {
+                println!("store: {store:?}");
+            }
             Target::start(tollgate::config::Settings {
                 event_feed: options.event_feed,
-                ..target::load_settings(data, options.policies.clone(), options.cache_mb)
+                ..target::load_settings(data, store, options.policies.clone(), options.cache_mb)
             })
             .await?
         }
@@ -238,6 +251,7 @@ async fn run(options: RunOptions, client_runtime: tokio::runtime::Handle) -> Res
         println!("{report:#}");
     }
     target.stop().await;
+    drop(scratch);
     // A temporary data directory goes with the run; one given with --data stays.
     if let (None, Some(data)) = (&options.data, &temporary) {
         let _ = std::fs::remove_dir_all(data.parent().unwrap_or(data));
@@ -246,6 +260,21 @@ async fn run(options: RunOptions, client_runtime: tokio::runtime::Handle) -> Res
         return Err(format!("{} requests failed", measured.errors()));
     }
     Ok(())
+}
+
+/// The store `--store` names; a PostgreSQL server without a database gets a new one for
+/// the run, returned so it is dropped when the run ends.
+fn run_store(
+    store: Option<StoreUrl>,
+) -> Result<(Option<StoreUrl>, Option<ScratchDatabase>), String> {
+    match store {
+        Some(StoreUrl::Postgres(server)) if server.database().is_none() => {
+            let database = ScratchDatabase::create(&server).map_err(|error| error.to_string())?;
+            let url = database.url().clone();
+            Ok((Some(StoreUrl::Postgres(url)), Some(database)))
+        }
+        other => Ok((other, None)),
+    }
 }
 
 /// The run's requests/s and charges/s against the baseline's and the store-only rate.

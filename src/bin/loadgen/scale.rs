@@ -62,6 +62,7 @@ pub async fn run(
     let mut report = json!({"machine": crate::machine(), "charges": options.charges, "accounts": options.accounts});
     let target = Target::start(target::load_settings(
         data.clone(),
+        None,
         options.policies.clone(),
         options.cache_mb,
     ))

@@ -14,6 +14,7 @@ use tollgate::config::{Limits, Settings};
 use tollgate::ids::PlatformId;
 use tollgate::service::platforms::NewPlatform;
 use tollgate::service::Services;
+use tollgate::store::StoreUrl;
 
 use crate::ops;
 
@@ -31,8 +32,14 @@ pub struct Target {
 
 /// Settings for an in-process server under load: the simulated clock, no per-key rate
 /// limits (one key drives thousands of requests a second).
-pub fn load_settings(data_dir: PathBuf, policies_dir: PathBuf, cache_mb: u64) -> Settings {
+pub fn load_settings(
+    data_dir: PathBuf,
+    store: Option<StoreUrl>,
+    policies_dir: PathBuf,
+    cache_mb: u64,
+) -> Settings {
     Settings {
+        store,
         simulated_clock: true,
         cache_mb,
         limits: Limits {

@@ -1,0 +1,140 @@
+//! The embedded engine: one sled tree in the data directory. A group is one `sled::Batch`;
+//! durability is a flush, done by the writer's flusher once for every group applied since
+//! the last one, and recorded in the high-water file beside the tree.
+
+use std::path::{Path, PathBuf};
+
+use super::engine::{
+    Direction, Engine, GroupFailure, GroupReads, GroupWriter, Overlay, Pairs, Scan, StageFn,
+};
+use super::keys::Key;
+use super::StoreError;
+
+impl From<sled::Error> for StoreError {
+    fn from(error: sled::Error) -> Self {
+        match error {
+            // sled checks every record it reads against its checksum.
+            sled::Error::Corruption { .. } => StoreError::Damaged(error.to_string()),
+            other => StoreError::Io(other.to_string()),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct SledEngine {
+    tree: sled::Tree,
+    path: PathBuf,
+}
+
+impl SledEngine {
+    /// Opens sled in `path`, without its background flush: the writer flushes every group
+    /// itself.
+    pub fn open(path: &Path, cache_capacity_bytes: u64) -> Result<SledEngine, StoreError> {
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_capacity_bytes)
+            .flush_every_ms(None)
+            // Every request is a write: favour write throughput over space.
+            .mode(sled::Mode::HighThroughput)
+            .open()?;
+        Ok(SledEngine::over((*db).clone(), path))
+    }
+
+    /// An engine over a tree opened elsewhere (tests).
+    pub fn over(tree: sled::Tree, path: &Path) -> SledEngine {
+        SledEngine {
+            tree,
+            path: path.to_path_buf(),
+        }
+    }
+}
+
+fn batch_of(writes: Overlay) -> sled::Batch {
+    let mut batch = sled::Batch::default();
+    for (key, value) in writes {
+        match value {
+            Some(bytes) => batch.insert(key.as_bytes(), bytes),
+            None => batch.remove(key.as_bytes()),
+        }
+    }
+    batch
+}
+
+impl Engine for SledEngine {
+    fn describe(&self) -> String {
+        format!("sled in {}", self.path.display())
+    }
+
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.tree.get(key)?.map(|value| value.to_vec()))
+    }
+
+    fn get_many(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        keys.iter().map(|key| self.get(key)).collect()
+    }
+
+    fn scan(&self, scan: Scan) -> Result<Pairs, StoreError> {
+        let Scan {
+            start,
+            end,
+            direction,
+            limit,
+        } = scan;
+        let range = match end {
+            Some(end) => self.tree.range(start..end),
+            None => self.tree.range(start..),
+        };
+        let pairs = |item: Result<(sled::IVec, sled::IVec), sled::Error>| {
+            item.map(|(key, value)| (key.to_vec(), value.to_vec()))
+                .map_err(StoreError::from)
+        };
+        match direction {
+            Direction::Forward => range.take(limit).map(pairs).collect(),
+            Direction::Reverse => range.rev().take(limit).map(pairs).collect(),
+        }
+    }
+
+    fn apply(&self, writes: Overlay) -> Result<(), StoreError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        self.tree.apply_batch(batch_of(writes))?;
+        self.tree.flush()?;
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        self.tree.flush()?;
+        Ok(())
+    }
+
+    fn group_writer(&self) -> Result<Box<dyn GroupWriter>, StoreError> {
+        Ok(Box::new(self.clone()))
+    }
+}
+
+struct TreeReads<'a>(&'a sled::Tree);
+
+impl GroupReads for TreeReads<'_> {
+    fn get(&mut self, key: &Key) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.0.get(key.as_bytes())?.map(|value| value.to_vec()))
+    }
+}
+
+impl GroupWriter for SledEngine {
+    /// One writer applies groups in turn, so staging reads the tree as it is.
+    fn apply_group(
+        &mut self,
+        _prefetch: &[Key],
+        stage: &mut StageFn<'_>,
+    ) -> Result<(), GroupFailure> {
+        let writes = stage(&mut TreeReads(&self.tree)).map_err(GroupFailure::NotApplied)?;
+        if writes.is_empty() {
+            return Ok(());
+        }
+        // A batch that sled could not apply leaves the tree in doubt.
+        self.tree
+            .apply_batch(batch_of(writes))
+            .map_err(|error| GroupFailure::InDoubt(error.into()))
+    }
+}
