@@ -129,8 +129,8 @@ impl Drop for DatabaseOf {
     }
 }
 
-/// One database for `purpose` in this process, emptied (its tables dropped, so the next
-/// server to open it starts a new schema) on every call: for a test that starts thousands
+/// One database for `purpose` in this process, emptied (every key deleted) on every call:
+/// for a test that starts thousands
 /// of short-lived stores one after another, each stopped before the next starts, where
 /// making a database for each would take most of the run. `None` on sled.
 pub fn emptied_database(purpose: &str) -> Option<StoreUrl> {

@@ -8,7 +8,7 @@ use postgres::NoTls;
 
 use super::super::location::PostgresUrl;
 use super::super::StoreError;
-use super::{connection_config, failed};
+use super::{connection_config, failed, TABLE};
 
 /// Every scratch database's name starts with this.
 pub const SCRATCH_PREFIX: &str = "tollgate_t_";
@@ -58,14 +58,17 @@ pub fn drop_database(server: &PostgresUrl, name: &str) -> Result<(), StoreError>
     })
 }
 
-/// Drops the store's tables in the database `url` names, so the next server to open it
-/// starts from an empty store and a new schema.
+/// Deletes every key of the store in the database `url` names (if it has one yet), so the
+/// next server to open it starts from an empty store.
 pub fn empty_database(url: &PostgresUrl) -> Result<(), StoreError> {
     let config = connection_config(url)?;
     std::thread::spawn(move || {
         let mut client = config.connect(NoTls).map_err(|error| failed(&error))?;
         client
-            .batch_execute("DROP TABLE IF EXISTS tollgate_kv, tollgate_migrations")
+            .batch_execute(&format!(
+                "DO $$ BEGIN IF to_regclass('{TABLE}') IS NOT NULL THEN DELETE FROM {TABLE}; \
+                 END IF; END $$"
+            ))
             .map_err(|error| failed(&error))
     })
     .join()
