@@ -115,8 +115,9 @@ impl DatabaseOf {
 }
 
 impl Drop for DatabaseOf {
-    /// Drops the database in the background (a drop takes the server a while); one the
-    /// process ends before dropping is dropped by the next run.
+    /// Drops the database in the background, once the servers on it have let go (a test's
+    /// server may still be stopping); one the process ends before dropping is dropped by
+    /// the next run.
     fn drop(&mut self) {
         if let (Some(data_dir), Some(server)) = (self.0.take(), test_server()) {
             let name = database_name(&data_dir);
@@ -157,7 +158,7 @@ fn drop_databases_of_ended_runs(server: &PostgresUrl) {
             .and_then(|pid| pid.parse::<u32>().ok());
         let ended = pid.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists());
         if ended {
-            let _ = scratch::drop_database(server, &name);
+            let _ = scratch::drop_database_now(server, &name);
         }
     }
 }

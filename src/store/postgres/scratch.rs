@@ -4,6 +4,7 @@
 //! The work runs on a thread of its own, so these can be used from async tests (the
 //! synchronous client must not run on a tokio thread).
 
+use postgres::error::SqlState;
 use postgres::NoTls;
 
 use super::super::location::PostgresUrl;
@@ -49,8 +50,34 @@ pub fn create_database(server: &PostgresUrl, name: &str) -> Result<PostgresUrl, 
     Ok(server.with_database(name))
 }
 
-/// Drops database `name`, closing whatever connections still use it.
+/// How long dropping a database waits for the connections still on it to close (a
+/// store's reader threads let go a moment after it is closed).
+const DROP_ATTEMPTS: u32 = 600;
+const DROP_RETRY_MILLISECONDS: u64 = 50;
+
+/// Drops database `name` once nothing uses it any more; past the wait, whatever still
+/// does is disconnected.
 pub fn drop_database(server: &PostgresUrl, name: &str) -> Result<(), StoreError> {
+    check_name(name)?;
+    let owned = name.to_owned();
+    on_maintenance_database(server, move |client| {
+        for _ in 0..DROP_ATTEMPTS {
+            match client.batch_execute(&format!("DROP DATABASE IF EXISTS {owned}")) {
+                Err(error) if error.code() == Some(&SqlState::OBJECT_IN_USE) => {
+                    std::thread::sleep(std::time::Duration::from_millis(
+                        DROP_RETRY_MILLISECONDS,
+                    ));
+                }
+                done => return done,
+            }
+        }
+        client.batch_execute(&format!("DROP DATABASE IF EXISTS {owned} WITH (FORCE)"))
+    })
+}
+
+/// Drops database `name` at once, disconnecting whatever uses it (the databases of test
+/// runs that ended).
+pub fn drop_database_now(server: &PostgresUrl, name: &str) -> Result<(), StoreError> {
     check_name(name)?;
     let owned = name.to_owned();
     on_maintenance_database(server, move |client| {
