@@ -64,9 +64,7 @@ pub fn drop_database(server: &PostgresUrl, name: &str) -> Result<(), StoreError>
         for _ in 0..DROP_ATTEMPTS {
             match client.batch_execute(&format!("DROP DATABASE IF EXISTS {owned}")) {
                 Err(error) if error.code() == Some(&SqlState::OBJECT_IN_USE) => {
-                    std::thread::sleep(std::time::Duration::from_millis(
-                        DROP_RETRY_MILLISECONDS,
-                    ));
+                    std::thread::sleep(std::time::Duration::from_millis(DROP_RETRY_MILLISECONDS));
                 }
                 done => return done,
             }
