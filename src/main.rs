@@ -73,7 +73,7 @@ enum Command {
         data: PathBuf,
         /// The store: postgres://USER@HOST:PORT/DATABASE, or sled:PATH; sled in --data
         /// without it.
-        #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true)]
+        #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true, value_parser = StoreUrlParser)]
         store: Option<StoreUrl>,
         #[command(flatten)]
         server: ServerArgs,
@@ -101,7 +101,7 @@ enum Command {
         #[arg(long, env = "TOLLGATE_DATA", default_value = "./data")]
         data: PathBuf,
         /// Restore into this store instead (an empty PostgreSQL database, or sled:PATH).
-        #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true)]
+        #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true, value_parser = StoreUrlParser)]
         store: Option<StoreUrl>,
     },
     /// Webhook tools.
@@ -188,7 +188,7 @@ struct ServeArgs {
     data: PathBuf,
     /// The store: postgres://USER@HOST:PORT/DATABASE (several servers may share one), or
     /// sled:PATH; sled in --data without it.
-    #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true)]
+    #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true, value_parser = StoreUrlParser)]
     store: Option<StoreUrl>,
     /// The folder of fee policies (`<name>.rhai`), watched for changes.
     #[arg(long, env = "TOLLGATE_POLICIES", default_value = "./policies")]
@@ -268,7 +268,7 @@ enum PlatformCommand {
         data: PathBuf,
         /// The store: postgres://USER@HOST:PORT/DATABASE, or sled:PATH; sled in --data
         /// without it.
-        #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true)]
+        #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true, value_parser = StoreUrlParser)]
         store: Option<StoreUrl>,
         /// The policies folder, to check that the platform's policy exists.
         #[arg(long, env = "TOLLGATE_POLICIES", default_value = "./policies")]
@@ -294,7 +294,7 @@ enum AccountCommand {
         data: PathBuf,
         /// The store: postgres://USER@HOST:PORT/DATABASE, or sled:PATH; sled in --data
         /// without it.
-        #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true)]
+        #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true, value_parser = StoreUrlParser)]
         store: Option<StoreUrl>,
         /// The policies folder (standalone accounts are priced by `default`).
         #[arg(long, env = "TOLLGATE_POLICIES", default_value = "./policies")]
@@ -347,7 +347,7 @@ struct BacktestArgs {
     data: PathBuf,
     /// The store: postgres://USER@HOST:PORT/DATABASE, or sled:PATH; sled in --data
     /// without it.
-    #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true)]
+    #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true, value_parser = StoreUrlParser)]
     store: Option<StoreUrl>,
     #[arg(long, env = "TOLLGATE_POLICIES", default_value = "./policies")]
     policies: PathBuf,
@@ -376,6 +376,32 @@ async fn policy_command(command: PolicyCommand) -> Result<bool, String> {
             Ok(report.passed())
         }
         PolicyCommand::Backtest(args) => backtest(args).await,
+    }
+}
+
+/// Parses `--store` without quoting the value back in its error: it may hold a password.
+#[derive(Clone)]
+struct StoreUrlParser;
+
+impl clap::builder::TypedValueParser for StoreUrlParser {
+    type Value = StoreUrl;
+
+    fn parse_ref(
+        &self,
+        _command: &clap::Command,
+        _argument: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<StoreUrl, clap::Error> {
+        value
+            .to_str()
+            .ok_or_else(|| "the store is not text".to_owned())
+            .and_then(str::parse)
+            .map_err(|error| {
+                clap::Error::raw(
+                    clap::error::ErrorKind::ValueValidation,
+                    format!("--store: {error}\n"),
+                )
+            })
     }
 }
 

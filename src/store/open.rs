@@ -24,20 +24,16 @@ use super::{
 impl Store {
     /// Opens (or creates) the sled store in `path`, proves its ledger, and starts its writer.
     pub fn open(path: &Path) -> Result<(Store, WriterThread), StoreError> {
-        Store::open_with(path, StoreOptions::default())
+        Store::open_at(
+            &StoreLocation::Sled(path.to_path_buf()),
+            StoreOptions::default(),
+        )
     }
 
-    /// [`Store::open`] with a fail-stop of the caller's choosing. It must end the process
-    /// (or everything that reads the store): the group whose flush failed is visible in
-    /// memory, and its callers are never answered.
-    pub fn open_with(
-        path: &Path,
-        options: StoreOptions,
-    ) -> Result<(Store, WriterThread), StoreError> {
-        Store::open_at(&StoreLocation::Sled(path.to_path_buf()), options)
-    }
-
-    /// Opens the store at `location`, sled or PostgreSQL.
+    /// Opens the store at `location`, sled or PostgreSQL, proves its ledger, and starts its
+    /// writer. `options.fail_stop` must end the process (or everything that reads the
+    /// store): the group whose flush or commit failed may be visible, and its callers are
+    /// never answered.
     pub fn open_at(
         location: &StoreLocation,
         options: StoreOptions,

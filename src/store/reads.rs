@@ -50,7 +50,7 @@ impl Store {
         self.get_sealed(&Key::object(platform, id))
     }
 
-    pub fn get_sealed<T: DeserializeOwned>(
+    pub(crate) fn get_sealed<T: DeserializeOwned>(
         &self,
         key: &Key,
     ) -> Result<Option<Versioned<T>>, StoreError> {

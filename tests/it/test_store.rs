@@ -115,8 +115,9 @@ impl DatabaseOf {
 }
 
 impl Drop for DatabaseOf {
-    /// Drops the database in the background (a drop takes the server a while); one the
-    /// process ends before dropping is dropped by the next run.
+    /// Drops the database in the background, once the servers on it have let go (a test's
+    /// server may still be stopping); one the process ends before dropping is dropped by
+    /// the next run.
     fn drop(&mut self) {
         if let (Some(data_dir), Some(server)) = (self.0.take(), test_server()) {
             let name = database_name(&data_dir);
@@ -129,8 +130,8 @@ impl Drop for DatabaseOf {
     }
 }
 
-/// One database for `purpose` in this process, emptied (its tables dropped, so the next
-/// server to open it starts a new schema) on every call: for a test that starts thousands
+/// One database for `purpose` in this process, emptied (every key deleted) on every call:
+/// for a test that starts thousands
 /// of short-lived stores one after another, each stopped before the next starts, where
 /// making a database for each would take most of the run. `None` on sled.
 pub fn emptied_database(purpose: &str) -> Option<StoreUrl> {
@@ -157,7 +158,7 @@ fn drop_databases_of_ended_runs(server: &PostgresUrl) {
             .and_then(|pid| pid.parse::<u32>().ok());
         let ended = pid.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists());
         if ended {
-            let _ = scratch::drop_database(server, &name);
+            let _ = scratch::drop_database_now(server, &name);
         }
     }
 }

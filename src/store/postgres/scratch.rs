@@ -4,11 +4,12 @@
 //! The work runs on a thread of its own, so these can be used from async tests (the
 //! synchronous client must not run on a tokio thread).
 
+use postgres::error::SqlState;
 use postgres::NoTls;
 
 use super::super::location::PostgresUrl;
 use super::super::StoreError;
-use super::{connection_config, failed};
+use super::{connection_config, failed, TABLE};
 
 /// Every scratch database's name starts with this.
 pub const SCRATCH_PREFIX: &str = "tollgate_t_";
@@ -49,8 +50,32 @@ pub fn create_database(server: &PostgresUrl, name: &str) -> Result<PostgresUrl, 
     Ok(server.with_database(name))
 }
 
-/// Drops database `name`, closing whatever connections still use it.
+/// How long dropping a database waits for the connections still on it to close (a
+/// store's reader threads let go a moment after it is closed).
+const DROP_ATTEMPTS: u32 = 600;
+const DROP_RETRY_MILLISECONDS: u64 = 50;
+
+/// Drops database `name` once nothing uses it any more; past the wait, whatever still
+/// does is disconnected.
 pub fn drop_database(server: &PostgresUrl, name: &str) -> Result<(), StoreError> {
+    check_name(name)?;
+    let owned = name.to_owned();
+    on_maintenance_database(server, move |client| {
+        for _ in 0..DROP_ATTEMPTS {
+            match client.batch_execute(&format!("DROP DATABASE IF EXISTS {owned}")) {
+                Err(error) if error.code() == Some(&SqlState::OBJECT_IN_USE) => {
+                    std::thread::sleep(std::time::Duration::from_millis(DROP_RETRY_MILLISECONDS));
+                }
+                done => return done,
+            }
+        }
+        client.batch_execute(&format!("DROP DATABASE IF EXISTS {owned} WITH (FORCE)"))
+    })
+}
+
+/// Drops database `name` at once, disconnecting whatever uses it (the databases of test
+/// runs that ended).
+pub fn drop_database_now(server: &PostgresUrl, name: &str) -> Result<(), StoreError> {
     check_name(name)?;
     let owned = name.to_owned();
     on_maintenance_database(server, move |client| {
@@ -58,14 +83,17 @@ pub fn drop_database(server: &PostgresUrl, name: &str) -> Result<(), StoreError>
     })
 }
 
-/// Drops the store's tables in the database `url` names, so the next server to open it
-/// starts from an empty store and a new schema.
+/// Deletes every key of the store in the database `url` names (if it has one yet), so the
+/// next server to open it starts from an empty store.
 pub fn empty_database(url: &PostgresUrl) -> Result<(), StoreError> {
     let config = connection_config(url)?;
     std::thread::spawn(move || {
         let mut client = config.connect(NoTls).map_err(|error| failed(&error))?;
         client
-            .batch_execute("DROP TABLE IF EXISTS tollgate_kv, tollgate_migrations")
+            .batch_execute(&format!(
+                "DO $$ BEGIN IF to_regclass('{TABLE}') IS NOT NULL THEN DELETE FROM {TABLE}; \
+                 END IF; END $$"
+            ))
             .map_err(|error| failed(&error))
     })
     .join()
