@@ -182,7 +182,7 @@ pub fn from_micros(micros: i64) -> DateTime<Utc> {
 mod tests {
     use super::*;
     use crate::ids::IdGenerator;
-    use crate::store::{to_payload, Commit, Expect, Write};
+    use crate::store::{encode_object, Commit, Expect, Write};
     use chrono::Duration;
 
     fn start() -> DateTime<Utc> {
@@ -195,7 +195,7 @@ mod tests {
         let mut commit = Commit::new(None);
         commit.writes.push(Write::Object {
             key: platform_clock_key(platform),
-            payload: to_payload(&time.timestamp_micros()).expect("payload"),
+            payload: encode_object(&time.timestamp_micros()).expect("payload"),
             expect,
         });
         commit

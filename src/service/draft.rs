@@ -121,7 +121,7 @@ impl Draft {
         value: &T,
         expect: Expect,
     ) -> Result<(), ServiceError> {
-        let payload = to_payload(value)?;
+        let payload = encode_object(value)?;
         self.commit.writes.push(Write::Object {
             key,
             payload,

@@ -26,7 +26,7 @@ use crate::payouts_support::{advance_to, pay_seller, payout, payouts_of, set_sch
 use crate::webhooks_support::{create_endpoint, receiver, wait_for_deliveries, WAIT};
 use tollgate::domain::webhooks::{DeliveryLease, WebhookDelivery};
 use tollgate::ids::PlatformId;
-use tollgate::store::{to_payload, Commit, Expect, Key, Write};
+use tollgate::store::{encode_object, Commit, Expect, Key, Write};
 
 fn time(text: &str) -> DateTime<Utc> {
     text.parse().expect("time")
@@ -40,7 +40,7 @@ fn platform_of(app: &TestApp) -> PlatformId {
 async fn stop_both(
     first: TestApp,
     second: TestApp,
-) -> (std::path::PathBuf, Option<tempfile::TempDir>) {
+) -> (std::path::PathBuf, Option<crate::helpers::TestDir>) {
     second.stop().await;
     first.stop().await
 }
@@ -203,7 +203,7 @@ async fn claim_as_a_gone_server(app: &TestApp, delivery: &str, until: DateTime<U
     let mut commit = Commit::new(Some(platform_of(app)));
     commit.writes.push(Write::Object {
         key: Key::object(&app.platform_id, delivery),
-        payload: to_payload(&claimed).expect("payload"),
+        payload: encode_object(&claimed).expect("payload"),
         expect: Expect::Revision(found.revision),
     });
     app.services.store.commit(commit).await.expect("claim");
