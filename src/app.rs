@@ -129,6 +129,7 @@ impl Application {
             ids,
             settings,
             scheduler_lock: Mutex::new(()),
+            key_cache: Default::default(),
             event_stream,
             policies,
             backtest_slots: Semaphore::new(MAX_CONCURRENT_BACKTESTS),

@@ -67,8 +67,19 @@ pub const MAX_CACHED_QUERY_BYTES: usize = 16 * 1024;
 pub const SHUTDOWN_CLOSE_CODE: u16 = 1001;
 pub const SHUTDOWN_CLOSE_REASON: &str = "the server is shutting down";
 
+/// What every handler shares, behind one `Arc`: a request clones one pointer, not each part.
 #[derive(Clone)]
-struct HttpState {
+struct HttpState(Arc<HttpShared>);
+
+impl std::ops::Deref for HttpState {
+    type Target = HttpShared;
+
+    fn deref(&self) -> &HttpShared {
+        &self.0
+    }
+}
+
+struct HttpShared {
     services: AppState,
     /// Becomes true when the server starts shutting down.
     closing: watch::Receiver<bool>,
@@ -144,7 +155,7 @@ pub fn router(
         tracing::error!(%error, "CORS is off");
         None
     });
-    let state = HttpState {
+    let state = HttpShared {
         operator: crate::graphql::operator::build_operator_schema(services.clone()),
         services,
         root_fields: Arc::new(crate::graphql::root_field_names(&schema)),
@@ -157,6 +168,7 @@ pub fn router(
         dashboard_sessions: Arc::default(),
         hosted: connect_page::HostedSecrets::new(hosted_pages_secret),
     };
+    let state = HttpState(Arc::new(state));
     let router = Router::new()
         .route("/", get(graphiql_page))
         .route("/graphql", get(graphiql_page).post(graphql))

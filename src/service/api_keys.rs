@@ -5,6 +5,8 @@
 //! (`sk_<body>_<secret>` is found under `skid_<body>`, `rk_<body>_<secret>` under
 //! `rkid_<body>`), so a presented key is one read and a constant-time comparison away.
 
+use std::time::Instant;
+
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -32,7 +34,7 @@ const RETIRED_KEYS_INDEX: &str = "retired_secret_keys";
 
 /// What is stored for a key: the platform, the SHA-256 of the whole key, when it stops
 /// working (a rotated secret key), and what a restricted key may do.
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub(super) struct KeyRecord {
     platform: PlatformId,
     key_sha256: String,
@@ -135,13 +137,30 @@ impl Services {
         let body = rest.get(..BODY_CHARS).ok_or_else(unauthenticated)?;
         let key_id = format!("{prefix}_{body}");
         check_id(&key_id, prefix, "API key").map_err(|_| unauthenticated())?;
-        let Some(bytes) = self
-            .store
-            .get_raw(&Key::new(Keyspace::SecretKey, &key_id))?
-        else {
-            return Err(unauthenticated());
+        let epoch = self.store.credentials_epoch();
+        let started = Instant::now();
+        let cached = self.key_cache.get(&key_id, epoch, started);
+        let (record, platform) = match cached {
+            Some(cached) => cached,
+            None => {
+                let Some(bytes) = self
+                    .store
+                    .get_raw(&Key::new(Keyspace::SecretKey, &key_id))?
+                else {
+                    return Err(unauthenticated());
+                };
+                let record: KeyRecord = from_payload(&bytes)?;
+                let platform_id = record.platform.to_string();
+                let platform = self
+                    .store
+                    .get_object::<Platform>(&platform_id, &platform_id)?
+                    .map(|versioned| versioned.value)
+                    .ok_or_else(unauthenticated)?;
+                self.key_cache
+                    .put(&key_id, record.clone(), platform.clone(), epoch, started);
+                (record, platform)
+            }
         };
-        let record: KeyRecord = from_payload(&bytes)?;
         let presented_sha256 = sha256_hex(presented);
         if !bool::from(
             presented_sha256
@@ -159,12 +178,6 @@ impl Services {
                 return Err(unauthenticated());
             }
         }
-        let platform_id = record.platform.to_string();
-        let platform = self
-            .store
-            .get_object::<Platform>(&platform_id, &platform_id)?
-            .map(|versioned| versioned.value)
-            .ok_or_else(unauthenticated)?;
         let restriction = record.restriction.unwrap_or(Restriction {
             account: None,
             read_only: false,

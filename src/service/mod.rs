@@ -4,6 +4,7 @@
 mod draft;
 mod error;
 pub mod idempotency;
+mod key_cache;
 
 pub mod account_debits;
 pub mod account_links;
@@ -89,6 +90,8 @@ pub struct Services {
     pub server_id: String,
     /// Committed events waiting to be appended to this server's event feed.
     pub event_feed: event_feed::EventFeed,
+    /// Keys authenticated a moment ago, with their platforms (see `key_cache`).
+    pub key_cache: key_cache::KeyCache,
 }
 
 /// An event as streamed to subscribers, with the platform it belongs to.

@@ -88,6 +88,17 @@ impl Commit {
     pub fn item_count(&self) -> usize {
         self.conditions.len() + self.entries.len() + self.writes.len()
     }
+
+    /// Whether the commit writes or deletes what authenticating a key reads: a key's record
+    /// (`s…`) or a platform's own record (`o<platform>/<platform>`).
+    pub fn writes_credentials(&self) -> bool {
+        self.writes.iter().any(|write| {
+            let key = match write {
+                Write::Object { key, .. } | Write::Raw { key, .. } | Write::Delete { key } => key,
+            };
+            key.is_credential()
+        })
+    }
 }
 
 /// What the writer did with a commit.

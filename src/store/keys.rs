@@ -76,6 +76,19 @@ impl Key {
         Key(bytes)
     }
 
+    /// A key's record (`s…`), or a platform's own record: an object whose id is its
+    /// platform's (`o<platform>/<platform>`).
+    pub fn is_credential(&self) -> bool {
+        match self.0.split_first() {
+            Some((&tag, _)) if tag == Keyspace::SecretKey.tag() => true,
+            Some((&tag, rest)) if tag == Keyspace::Object.tag() => {
+                let half = rest.len() / 2;
+                rest.len() % 2 == 1 && rest[half] == b'/' && rest[..half] == rest[half + 1..]
+            }
+            _ => false,
+        }
+    }
+
     pub fn object(platform: &str, id: &str) -> Key {
         Key::new(Keyspace::Object, &format!("{platform}/{id}"))
     }
@@ -217,6 +230,17 @@ mod tests {
             .starts_with(Key::timer_prefix("plat_b").as_bytes()));
         assert_eq!(early.parked().rest(), early.rest());
         assert_eq!(early.parked().as_bytes()[0], b'a');
+    }
+
+    #[test]
+    fn credential_keys_are_key_records_and_platform_records_only() {
+        assert!(Key::new(Keyspace::SecretKey, "skid_1").is_credential());
+        assert!(Key::object("plat_b", "plat_b").is_credential());
+        assert!(!Key::object("plat_b", "plat_c").is_credential());
+        assert!(!Key::object("plat_b", "ch_1").is_credential());
+        assert!(!Key::object("plat_bb", "plat_b").is_credential());
+        assert!(!Key::new(Keyspace::Meta, "plat_b/plat_b").is_credential());
+        assert!(!Key::index("plat_b", "charges", "plat_b").is_credential());
     }
 
     #[test]

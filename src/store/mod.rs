@@ -111,6 +111,10 @@ pub struct Store {
     /// Held by the writer while it applies a group: whoever holds it sees no write happen
     /// (consistent backups and ledger checks on a running server).
     apply_lock: Arc<std::sync::Mutex<()>>,
+    /// Counts the commits through this handle's clones that wrote an API key's record or a
+    /// platform's own record, once each was applied: caches of authenticated keys compare
+    /// it to know when to read again.
+    credentials_epoch: Arc<AtomicU64>,
 }
 
 /// The writer thread; joining it waits for the last group to be flushed.
@@ -162,12 +166,18 @@ impl Store {
             return Err(StoreError::TooLarge(commits.len()));
         }
         let count = commits.len();
+        let touches_credentials = commits.iter().any(Commit::writes_credentials);
         let (reply, answer) = oneshot::channel();
         self.sender
             .send(Submission { commits, reply })
             .await
             .map_err(|_| StoreError::WriterStopped)?;
-        let results = answer.await.map_err(|_| StoreError::WriterStopped)?;
+        let results = answer.await.map_err(|_| StoreError::WriterStopped);
+        if touches_credentials {
+            // After the group was applied (or refused): whatever was cached before is old.
+            self.credentials_epoch.fetch_add(1, Ordering::Release);
+        }
+        let results = results?;
         if results.len() != count {
             return Err(StoreError::WriterStopped);
         }
@@ -221,6 +231,12 @@ impl Store {
             reads: Arc::default(),
             ..self.clone()
         }
+    }
+
+    /// Changes after every applied commit that wrote an API key's record or a platform's
+    /// own record through this handle or its clones (see [`Commit::writes_credentials`]).
+    pub fn credentials_epoch(&self) -> u64 {
+        self.credentials_epoch.load(Ordering::Acquire)
     }
 
     /// Reads made so far (point reads and scans), for tests that bound a query's cost.

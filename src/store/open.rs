@@ -137,6 +137,7 @@ impl Store {
                 sender,
                 reads: Arc::new(AtomicU64::new(0)),
                 apply_lock,
+                credentials_epoch: Arc::default(),
             },
             WriterThread(handle),
         ))

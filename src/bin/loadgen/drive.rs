@@ -28,6 +28,9 @@ pub struct Load {
     /// Charges of the run (and of the setup) not refunded yet.
     pub refundable: Mutex<Vec<String>>,
     pub sequence: AtomicU64,
+    /// Stop after this many requests over all connections instead of at the deadline (for
+    /// instruction counts under callgrind, where time means nothing).
+    pub requests: Option<u64>,
 }
 
 /// A nonce no other run shares: the process id, the time in nanoseconds and 32 random bits.
@@ -61,16 +64,20 @@ pub async fn drive(load: Arc<Load>, label: &str) -> Measured {
         .build()
         .unwrap_or_default();
     let started = Instant::now();
-    let deadline = started + load.duration;
+    // `Duration::MAX` (a request count instead of a time) has no deadline.
+    let deadline = started.checked_add(load.duration);
     let mut tasks = Vec::with_capacity(load.connections);
     for connection in 0..load.connections {
         let (client, load) = (client.clone(), load.clone());
         tasks.push(tokio::spawn(async move {
             let mut draws = Draws(0x9E37_79B9_7F4A_7C15 ^ ((connection as u64 + 1) << 17) | 1);
             let mut stats: BTreeMap<Operation, OperationStats> = BTreeMap::new();
-            while Instant::now() < deadline {
-                let (operation, charge) = pick(&load, &mut draws);
+            while deadline.is_none_or(|deadline| Instant::now() < deadline) {
                 let sequence = load.sequence.fetch_add(1, Ordering::Relaxed);
+                if load.requests.is_some_and(|requests| sequence >= requests) {
+                    break;
+                }
+                let (operation, charge) = pick(&load, &mut draws);
                 let key = format!("{}-{sequence}", load.nonce);
                 // Mixes of top-ups and `{ __typename }` onboard no accounts.
                 let destination = load

@@ -72,6 +72,11 @@ struct RunOptions {
     connections: usize,
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// Send exactly this many requests of the mix (over all connections), however long they
+    /// take, instead of running for --seconds: with `valgrind --tool=callgrind`, two runs of
+    /// different counts give the instructions one request costs.
+    #[arg(long)]
+    requests: Option<u64>,
     /// Connected accounts the charges, transfers and reads are spread over.
     #[arg(long, default_value_t = 16)]
     accounts: usize,
@@ -178,7 +183,11 @@ async fn run(options: RunOptions, client_runtime: tokio::runtime::Handle) -> Res
             key: target.key.clone(),
             mix,
             connections: options.connections,
-            duration: Duration::from_secs(options.seconds),
+            duration: match options.requests {
+                Some(_) => Duration::MAX,
+                None => Duration::from_secs(options.seconds),
+            },
+            requests: options.requests,
             accounts: accounts.clone(),
             batch_size: options.batch_size.clamp(1, 100),
             nonce: drive::run_nonce(),

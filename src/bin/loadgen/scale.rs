@@ -206,6 +206,7 @@ async fn timed(
         nonce: drive::run_nonce(),
         refundable: Mutex::new(Vec::new()),
         sequence: AtomicU64::new(0),
+        requests: None,
     });
     let measured = client_runtime
         .spawn(async move { drive::drive(load, "timed").await })

@@ -33,6 +33,7 @@ fn writer_over(durability: Durability) -> (Store, std::thread::JoinHandle<()>, s
         sender,
         reads: Arc::default(),
         apply_lock: Arc::default(),
+        credentials_epoch: Arc::default(),
     };
     (store, writer, tree)
 }
