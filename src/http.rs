@@ -326,7 +326,7 @@ impl IntoResponse for BadRequestBody {
 }
 
 /// The key in the Authorization header (Bearer in any case, or Basic with the key as user).
-fn api_key(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn api_key(headers: &HeaderMap) -> Option<String> {
     let value = headers
         .get(axum::http::header::AUTHORIZATION)?
         .to_str()

@@ -198,9 +198,10 @@ struct ServeArgs {
     #[arg(long, env = "TOLLGATE_DATA", default_value = "./data")]
     data: PathBuf,
     /// The store: postgres://USER@HOST:PORT/DATABASE (several servers may share one), or
-    /// sled:PATH; sled in --data without it.
-    #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true, value_parser = StoreUrlParser)]
-    store: Option<StoreUrl>,
+    /// sled:PATH; sled in --data without it. Several, separated by commas, are shards: each
+    /// request goes to the shard of the platform whose key it presents.
+    #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true, value_parser = StoreListParser)]
+    store: Option<StoreList>,
     /// The folder of fee policies (`<name>.rhai`), watched for changes.
     #[arg(long, env = "TOLLGATE_POLICIES", default_value = "./policies")]
     policies: PathBuf,
@@ -596,9 +597,12 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         webhooks_extra_ca: args.webhooks_extra_ca,
         cache_mb: args.cache_mb,
         event_feed: args.event_feed,
-        store: args.store,
+        store: args.store.as_ref().and_then(|list| list.0.first().cloned()),
         ..Settings::new(args.data, args.policies)
     };
+    if let Some(list) = args.store.as_ref().filter(|list| list.0.len() > 1) {
+        return serve_shards(settings, &list.0).await;
+    }
     let mut application =
         Application::build(settings.clone()).map_err(|error| error.to_string())?;
     application
@@ -622,6 +626,30 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     tracing::info!(%address, "GraphiQL at http://{address}/");
     application
         .serve(listener, demo_key, shutdown_signal())
+        .await
+        .map_err(|error| error.to_string())
+}
+
+/// `serve` over several shards: one process, one listener, each request on its shard.
+async fn serve_shards(settings: Settings, stores: &[StoreUrl]) -> Result<(), String> {
+    if settings.demo {
+        return Err("--demo runs on one store, not on shards".into());
+    }
+    let mut application = tollgate::sharded::ShardedApplication::build(&settings, stores)
+        .map_err(|error| error.to_string())?;
+    application
+        .watch_policies()
+        .map_err(|error| error.to_string())?;
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .map_err(|error| format!("could not listen on {}: {error}", settings.listen))?;
+    let address = listener.local_addr().map_err(|error| error.to_string())?;
+    println!(
+        "tollgate listening on http://{address} over {} shards",
+        stores.len()
+    );
+    application
+        .serve(listener, shutdown_signal())
         .await
         .map_err(|error| error.to_string())
 }
@@ -666,11 +694,9 @@ async fn create_platform_on_a_shard(
             .shard_for_new_platform()
             .map_err(|error| error.to_string())?;
         let store = shards.shard(number).map_err(|error| error.to_string())?;
-        let application = Application::over_store(
-            offline_settings(data.to_path_buf(), None, policies),
-            store,
-        )
-        .map_err(|error| error.to_string())?;
+        let application =
+            Application::over_store(offline_settings(data.to_path_buf(), None, policies), store)
+                .map_err(|error| error.to_string())?;
         let created = application.services.create_platform(new).await;
         application.close().await;
         let created = created.map_err(|error| error.to_string())?;
@@ -681,7 +707,10 @@ async fn create_platform_on_a_shard(
         eprintln!(
             "{} is on shard {number} ({})",
             created.id,
-            locations.get(number).map(ToString::to_string).unwrap_or_default()
+            locations
+                .get(number)
+                .map(ToString::to_string)
+                .unwrap_or_default()
         );
         Ok(created)
     }
@@ -715,8 +744,8 @@ fn move_platform(platform: &str, to: usize, list: &StoreList) -> Result<bool, St
         "{platform}: {} entries and {} records moved from shard {from} to shard {to}",
         moved.entries, moved.records
     );
-    let shards = Shards::open(&locations, &StoreOptions::default())
-        .map_err(|error| error.to_string())?;
+    let shards =
+        Shards::open(&locations, &StoreOptions::default()).map_err(|error| error.to_string())?;
     let outcome = tokio::runtime::Handle::current()
         .block_on(shards.assign(platform, to))
         .map_err(|error| error.to_string())

@@ -284,7 +284,10 @@ impl OfflineStore {
     pub fn open(location: &StoreLocation) -> Result<OfflineStore, StoreError> {
         if let StoreLocation::Sled(path) = location {
             if !path.is_dir() {
-                return Err(StoreError::Io(format!("there is no store in {}", path.display())));
+                return Err(StoreError::Io(format!(
+                    "there is no store in {}",
+                    path.display()
+                )));
             }
         }
         let (store, writer) = Store::open_at(location, StoreOptions::default())?;

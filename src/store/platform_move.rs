@@ -97,7 +97,10 @@ fn platform_prefixes(platform: &str) -> Vec<Vec<u8>> {
 fn platform_keys(platform: &str) -> Vec<Key> {
     vec![
         Key::new(Keyspace::Totals, platform),
-        Key::new(Keyspace::Meta, &format!("{PLATFORM_CLOCK_PREFIX}{platform}")),
+        Key::new(
+            Keyspace::Meta,
+            &format!("{PLATFORM_CLOCK_PREFIX}{platform}"),
+        ),
         Key::new(
             Keyspace::Meta,
             &format!("{EARLIER_PLATFORM_CLOCK_PREFIX}{platform}"),

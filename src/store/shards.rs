@@ -123,7 +123,9 @@ impl Shards {
             .ok()
             .and_then(|text| text.parse::<usize>().ok())
             .ok_or_else(|| {
-                StoreError::Codec(format!("the shard directory's record of {platform} is garbled"))
+                StoreError::Codec(format!(
+                    "the shard directory's record of {platform} is garbled"
+                ))
             })?;
         self.shard(number)?;
         Ok(number)
@@ -182,20 +184,24 @@ impl Shards {
     pub fn directory(&self) -> Result<Vec<(String, usize)>, StoreError> {
         let mut platforms = Vec::new();
         let prefix = Key::new(Keyspace::Meta, SHARD_DIRECTORY_PREFIX);
-        for_each_with_prefix(self.shard(0)?.engine.as_ref(), prefix.as_bytes(), |key, value| {
-            let key = Key::from_bytes(key);
-            let platform = key.rest().trim_start_matches(SHARD_DIRECTORY_PREFIX);
-            let number = std::str::from_utf8(value)
-                .ok()
-                .and_then(|text| text.parse::<usize>().ok())
-                .ok_or_else(|| {
-                    StoreError::Codec(format!(
-                        "the shard directory's record of {platform} is garbled"
-                    ))
-                })?;
-            platforms.push((platform.to_owned(), number));
-            Ok(true)
-        })?;
+        for_each_with_prefix(
+            self.shard(0)?.engine.as_ref(),
+            prefix.as_bytes(),
+            |key, value| {
+                let key = Key::from_bytes(key);
+                let platform = key.rest().trim_start_matches(SHARD_DIRECTORY_PREFIX);
+                let number = std::str::from_utf8(value)
+                    .ok()
+                    .and_then(|text| text.parse::<usize>().ok())
+                    .ok_or_else(|| {
+                        StoreError::Codec(format!(
+                            "the shard directory's record of {platform} is garbled"
+                        ))
+                    })?;
+                platforms.push((platform.to_owned(), number));
+                Ok(true)
+            },
+        )?;
         Ok(platforms)
     }
 
@@ -211,5 +217,8 @@ impl Shards {
 }
 
 fn directory_key(platform: &str) -> Key {
-    Key::new(Keyspace::Meta, &format!("{SHARD_DIRECTORY_PREFIX}{platform}"))
+    Key::new(
+        Keyspace::Meta,
+        &format!("{SHARD_DIRECTORY_PREFIX}{platform}"),
+    )
 }

@@ -90,13 +90,7 @@ async fn migrate_copies_a_ledger_into_a_new_sled_store_and_refuses_an_occupied_o
     let source_report = verify_report(&sled(&source));
 
     let target = temp.path().join("target");
-    let (ok, out, err) = tollgate(&[
-        "migrate",
-        "--from",
-        &sled(&source),
-        "--to",
-        &sled(&target),
-    ]);
+    let (ok, out, err) = tollgate(&["migrate", "--from", &sled(&source), "--to", &sled(&target)]);
     assert!(ok, "{out}{err}");
     let (first, report) = out.split_once('\n').expect("two parts");
     assert!(
@@ -114,13 +108,7 @@ async fn migrate_copies_a_ledger_into_a_new_sled_store_and_refuses_an_occupied_o
     assert_eq!(snapshot(&app, &seller, &charge).await, before);
     app.stop().await;
 
-    let (ok, out, err) = tollgate(&[
-        "migrate",
-        "--from",
-        &sled(&source),
-        "--to",
-        &sled(&target),
-    ]);
+    let (ok, out, err) = tollgate(&["migrate", "--from", &sled(&source), "--to", &sled(&target)]);
     assert!(!ok, "{out}");
     assert!(
         err.contains(&format!(
@@ -197,12 +185,15 @@ async fn migrate_copies_a_sled_ledger_into_postgres() {
         database.secret(),
     ]);
     assert!(!ok);
-    assert!(err.contains("is not empty: migrate into a new database"), "{err}");
+    assert!(
+        err.contains("is not empty: migrate into a new database"),
+        "{err}"
+    );
     scratch::drop_database_now(&server, &name).expect("drop the test database");
 }
 
-/// Creates a platform through the command line over `stores`; returns its id.
-fn create_platform(stores: &str, name: &str) -> String {
+/// Creates a platform through the command line over `stores`; returns its id and key.
+fn create_platform_with_key(stores: &str, name: &str) -> (String, String) {
     let policies = policies_dir();
     let (ok, out, err) = tollgate(&[
         "platform",
@@ -218,7 +209,14 @@ fn create_platform(stores: &str, name: &str) -> String {
     ]);
     assert!(ok, "{out}{err}");
     let created: Value = serde_json::from_str(out.trim()).expect("json line");
-    created["id"].as_str().expect("id").to_owned()
+    (
+        created["id"].as_str().expect("id").to_owned(),
+        created["secretKey"].as_str().expect("key").to_owned(),
+    )
+}
+
+fn create_platform(stores: &str, name: &str) -> String {
+    create_platform_with_key(stores, name).0
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -244,19 +242,13 @@ async fn platforms_spread_over_two_shards_and_live_on_their_own_alone() {
     directory.sort_by_key(|(platform, _)| platforms.iter().position(|p| p == platform));
     assert_eq!(
         directory,
-        platforms
-            .iter()
-            .cloned()
-            .zip(expected)
-            .collect::<Vec<_>>()
+        platforms.iter().cloned().zip(expected).collect::<Vec<_>>()
     );
     assert_eq!(shards.platform_counts().expect("counts"), vec![2, 2]);
     for (platform, shard) in platforms.iter().zip(expected) {
         assert_eq!(shards.shard_of(platform).expect("shard"), shard);
         for (number, store) in shards.stores().iter().enumerate() {
-            let object = store
-                .get_object::<Value>(platform, platform)
-                .expect("read");
+            let object = store.get_object::<Value>(platform, platform).expect("read");
             assert_eq!(object.is_some(), number == shard, "{platform} on {number}");
         }
     }
@@ -306,13 +298,18 @@ async fn a_platform_moved_between_shards_keeps_every_balance_and_id() {
     writer.join();
 
     let stores = format!("{},{}", sled(&first), sled(&second));
-    let (ok, out, err) = tollgate(&["platform", "move", &platform.0, "--to", "1", "--store", &stores]);
+    let (ok, out, err) = tollgate(&[
+        "platform",
+        "move",
+        &platform.0,
+        "--to",
+        "1",
+        "--store",
+        &stores,
+    ]);
     assert!(ok, "{out}{err}");
     assert!(
-        out.starts_with(&format!(
-            "{}: {entries} entries and ",
-            platform.0
-        )),
+        out.starts_with(&format!("{}: {entries} entries and ", platform.0)),
         "{out}"
     );
     // The source keeps its chain, every link departed; the target holds every entry.
@@ -332,10 +329,16 @@ async fn a_platform_moved_between_shards_keeps_every_balance_and_id() {
         target_part.contains(&format!("{entries} entries: balanced")),
         "{out}"
     );
-    assert_eq!(verify_report(&sled(&first)), source_part.split_once('\n').expect("lines").1);
+    assert_eq!(
+        verify_report(&sled(&first)),
+        source_part.split_once('\n').expect("lines").1
+    );
 
     let shards = Shards::open(
-        &[StoreLocation::Sled(first.clone()), StoreLocation::Sled(second.clone())],
+        &[
+            StoreLocation::Sled(first.clone()),
+            StoreLocation::Sled(second.clone()),
+        ],
         &StoreOptions::default(),
     )
     .expect("shards");
@@ -348,9 +351,162 @@ async fn a_platform_moved_between_shards_keeps_every_balance_and_id() {
     app.stop().await;
 
     // Moving it back restores the first shard's share.
-    let (ok, out, err) = tollgate(&["platform", "move", &platform.0, "--to", "0", "--store", &stores]);
+    let (ok, out, err) = tollgate(&[
+        "platform",
+        "move",
+        &platform.0,
+        "--to",
+        "0",
+        "--store",
+        &stores,
+    ]);
     assert!(ok, "{out}{err}");
     let app = start(first.clone(), Some(platform)).await;
     assert_eq!(snapshot(&app, &seller, &charge).await, before);
     app.stop().await;
+}
+
+async fn graphql(
+    client: &reqwest::Client,
+    url: &str,
+    key: &str,
+    query: &str,
+    variables: Value,
+) -> Value {
+    client
+        .post(url)
+        .bearer_auth(key)
+        .json(&json!({ "query": query, "variables": variables }))
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json body")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_server_over_two_shards_sends_each_platform_to_its_shard() {
+    if skipped_on_postgres("serving two shards") {
+        return;
+    }
+    let temp = tempfile::tempdir().expect("temp");
+    let (first, second) = (temp.path().join("a"), temp.path().join("b"));
+    let stores = format!("{},{}", sled(&first), sled(&second));
+    let platforms = [
+        create_platform_with_key(&stores, "First"),
+        create_platform_with_key(&stores, "Second"),
+    ];
+    let urls = [
+        StoreUrl::Sled(first.clone()),
+        StoreUrl::Sled(second.clone()),
+    ];
+    let application = tollgate::sharded::ShardedApplication::build(
+        &settings_in(temp.path().join("unused")),
+        &urls,
+    )
+    .expect("shards");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("listen");
+    let url = format!("http://{}/graphql", listener.local_addr().expect("address"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(application.serve(listener, async {
+        let _ = stopped.await;
+    }));
+    let client = reqwest::Client::new();
+    let mut accounts = Vec::new();
+    let mut charges = Vec::new();
+    for (index, (_, key)) in platforms.iter().enumerate() {
+        let body = graphql(
+            &client,
+            &url,
+            key,
+            crate::charges_support::CREATE_ACCOUNT,
+            json!({"type": "CUSTOM", "country": "US"}),
+        )
+        .await;
+        assert_no_errors(&body);
+        accounts.push(
+            body["data"]["createAccount"]["id"]
+                .as_str()
+                .expect("id")
+                .to_owned(),
+        );
+        let amount = 1000 * (index as i64 + 1);
+        let body = graphql(
+            &client,
+            &url,
+            key,
+            "mutation($input: CreateChargeInput!) { createCharge(input: $input) { id amount { amount } } }",
+            json!({"input": {"amount": amount, "currency": "usd", "paymentMethod": "pm_card_visa"}}),
+        )
+        .await;
+        assert_no_errors(&body);
+        charges.push(
+            body["data"]["createCharge"]["id"]
+                .as_str()
+                .expect("id")
+                .to_owned(),
+        );
+    }
+    // Each platform sees its own and not the other's.
+    for (index, (_, key)) in platforms.iter().enumerate() {
+        let body = graphql(
+            &client,
+            &url,
+            key,
+            "query($id: ID!) { charge(id: $id) { id amount { amount } } }",
+            json!({"id": charges[index]}),
+        )
+        .await;
+        assert_no_errors(&body);
+        assert_eq!(
+            body["data"]["charge"]["amount"]["amount"],
+            json!(1000 * (index as i64 + 1))
+        );
+        let other = graphql(
+            &client,
+            &url,
+            key,
+            "query($id: ID!) { charge(id: $id) { id } }",
+            json!({"id": charges[1 - index]}),
+        )
+        .await;
+        assert!(other["data"]["charge"].is_null(), "{other}");
+    }
+    let body = graphql(
+        &client,
+        &url,
+        "sk_test_nobody",
+        "{ balance { available { amount } } }",
+        json!({}),
+    )
+    .await;
+    assert!(body.get("errors").is_some(), "{body}");
+    let _ = stop.send(());
+    server.await.expect("server task").expect("served");
+
+    let locations = [
+        StoreLocation::Sled(first.clone()),
+        StoreLocation::Sled(second.clone()),
+    ];
+    let shards = Shards::open(&locations, &StoreOptions::default()).expect("shards");
+    for (index, (platform, _)) in platforms.iter().enumerate() {
+        assert_eq!(shards.shard_of(platform).expect("shard"), index);
+        for (number, store) in shards.stores().iter().enumerate() {
+            for id in [&accounts[index], &charges[index]] {
+                let held = store
+                    .get_object::<Value>(platform, id)
+                    .expect("read")
+                    .is_some();
+                assert_eq!(held, number == index, "{id} on shard {number}");
+            }
+        }
+    }
+    shards.close();
+    let (ok, out, err) = tollgate(&["verify", "--store", &stores]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(out.matches("shard ").count(), 2, "{out}");
+    assert_eq!(out.matches(" entries: balanced").count(), 2, "{out}");
 }
