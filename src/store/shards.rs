@@ -222,3 +222,30 @@ fn directory_key(platform: &str) -> Key {
         &format!("{SHARD_DIRECTORY_PREFIX}{platform}"),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    #[test]
+    fn a_store_list_names_each_shard_in_order() {
+        let list: StoreList = "sled:/a, postgres://tollgate@db:5432/b"
+            .parse()
+            .expect("list");
+        let locations = StoreList::locations(Some(&list), Path::new("./data"));
+        assert_eq!(locations.len(), 2);
+        assert_eq!(locations[0], StoreLocation::Sled(PathBuf::from("/a")));
+        assert_eq!(
+            locations[1].to_string(),
+            "PostgreSQL at postgres://tollgate@db:5432/b"
+        );
+        assert_eq!(
+            StoreList::locations(None, Path::new("./data")),
+            vec![StoreLocation::Sled(PathBuf::from("./data"))]
+        );
+        assert!("sled:/a,".parse::<StoreList>().is_err());
+        assert!("sled:/a,mysql://x".parse::<StoreList>().is_err());
+    }
+}

@@ -189,6 +189,13 @@ async fn migrate_copies_a_sled_ledger_into_postgres() {
         err.contains("is not empty: migrate into a new database"),
         "{err}"
     );
+
+    // And back: PostgreSQL to sled gives the same ledger again.
+    let back = temp.path().join("back");
+    let (ok, out, err) = tollgate(&["migrate", "--from", database.secret(), "--to", &sled(&back)]);
+    assert!(ok, "{out}{err}");
+    assert_eq!(out.split_once('\n').expect("two parts").1, source_report);
+    assert_eq!(verify_report(&sled(&back)), source_report);
     scratch::drop_database_now(&server, &name).expect("drop the test database");
 }
 
