@@ -239,7 +239,7 @@ impl Application {
         address: std::net::SocketAddr,
         demo_secret_key: Option<String>,
         closing: watch::Receiver<bool>,
-    ) -> Result<(axum::Router, Background), AppError> {
+    ) -> Result<(crate::http::Routes, Background), AppError> {
         // A store from an earlier version is brought up to date before any request.
         self.services.migrate().await?;
         let hosted_pages_secret = self.services.shared_secret(HOSTED_PAGES_SECRET).await?;

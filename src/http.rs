@@ -17,6 +17,7 @@ pub mod operator;
 mod prometheus;
 pub mod request_id;
 pub mod serve;
+pub mod shard_front;
 pub mod telemetry;
 mod websocket;
 
@@ -66,6 +67,9 @@ pub const MAX_CACHED_QUERY_BYTES: usize = 16 * 1024;
 /// The close code and reason subscriptions get when the server shuts down.
 pub const SHUTDOWN_CLOSE_CODE: u16 = 1001;
 pub const SHUTDOWN_CLOSE_REASON: &str = "the server is shutting down";
+
+/// The routes a server serves.
+pub type Routes = axum::Router;
 
 #[derive(Clone)]
 struct HttpState {

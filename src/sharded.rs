@@ -1,19 +1,13 @@
 //! Serving several shards from one process: one [`Application`] per shard (its own
 //! services, store, writer, chain, scheduler and webhook outbox) behind one HTTP front that
-//! sends each request to the shard holding the API key it presents, so every read, commit
+//! sends each request to the shard holding the API key it presents (`http/shard_front.rs`), so every read, commit
 //! and timer of a platform happens on its shard. With one store none of this is used.
 
-use std::sync::Arc;
-
-use axum::extract::Request;
-use axum::response::Response;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tower::ServiceExt;
 
 use crate::app::{AppError, Application};
 use crate::config::Settings;
-use crate::service::AppState;
 use crate::store::StoreUrl;
 
 /// The applications of every shard, in the order the stores were named.
@@ -73,16 +67,12 @@ impl ShardedApplication {
             routers.push(router);
             backgrounds.push(background);
         }
-        let services: Arc<Vec<AppState>> = Arc::new(
-            self.shards
-                .iter()
-                .map(|shard| shard.services.clone())
-                .collect(),
-        );
-        let routers = Arc::new(routers);
-        let front = axum::Router::new().fallback(move |request: Request| {
-            dispatch(Arc::clone(&services), Arc::clone(&routers), request)
-        });
+        let services = self
+            .shards
+            .iter()
+            .map(|shard| shard.services.clone())
+            .collect();
+        let front = crate::http::shard_front::front(services, routers);
         let shutdown = async move {
             shutdown.await;
             let _ = closing.send(true);
@@ -101,32 +91,3 @@ impl ShardedApplication {
         }
     }
 }
-
-/// The shard holding the API key a request presents; the first for requests without one
-/// (pages, health checks) or with a key no shard holds (it answers 401).
-pub fn shard_of_request(services: &[AppState], headers: &axum::http::HeaderMap) -> usize {
-    let Some(key) = crate::http::api_key(headers) else {
-        return 0;
-    };
-    services
-        .iter()
-        .position(|shard| shard.authenticate_key(&key).is_ok())
-        .unwrap_or(0)
-}
-
-async fn dispatch(
-    services: Arc<Vec<AppState>>,
-    routers: Arc<Vec<axum::Router>>,
-    request: Request,
-) -> Response {
-    let shard = shard_of_request(&services, request.headers());
-    let Some(router) = routers.get(shard).or_else(|| routers.first()).cloned() else {
-        return axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response();
-    };
-    match router.oneshot(request).await {
-        Ok(response) => response,
-        Err(never) => match never {},
-    }
-}
-
-use axum::response::IntoResponse;
