@@ -319,8 +319,8 @@ enum AccountCommand {
         data: PathBuf,
         /// The store: postgres://USER@HOST:PORT/DATABASE, or sled:PATH; sled in --data
         /// without it.
-        #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true, value_parser = StoreUrlParser)]
-        store: Option<StoreUrl>,
+        #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true, value_parser = StoreListParser)]
+        store: Option<StoreList>,
         /// The policies folder (standalone accounts are priced by `default`).
         #[arg(long, env = "TOLLGATE_POLICIES", default_value = "./policies")]
         policies: PathBuf,
@@ -372,8 +372,8 @@ struct BacktestArgs {
     data: PathBuf,
     /// The store: postgres://USER@HOST:PORT/DATABASE, or sled:PATH; sled in --data
     /// without it.
-    #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true, value_parser = StoreUrlParser)]
-    store: Option<StoreUrl>,
+    #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true, value_parser = StoreListParser)]
+    store: Option<StoreList>,
     #[arg(long, env = "TOLLGATE_POLICIES", default_value = "./policies")]
     policies: PathBuf,
 }
@@ -493,7 +493,7 @@ async fn backtest(args: BacktestArgs) -> Result<bool, String> {
     let platform_id = PlatformId::parse(&args.platform).map_err(|error| error.to_string())?;
     let application = Application::open_for_reading(offline_settings(
         args.data.clone(),
-        args.store.clone(),
+        store_of_platform(&args.data, args.store.as_ref(), &args.platform)?,
         args.policies.clone(),
     ))
     .map_err(|error| error.to_string())?;
@@ -515,6 +515,24 @@ async fn backtest(args: BacktestArgs) -> Result<bool, String> {
             .map_err(|error| format!("could not write {}: {error}", path.display()))?;
     }
     Ok(true)
+}
+
+/// The store a platform lives on: the one store, or its shard as the directory says.
+fn store_of_platform(
+    data: &std::path::Path,
+    list: Option<&StoreList>,
+    platform: &str,
+) -> Result<Option<StoreUrl>, String> {
+    let Some(list) = list.filter(|list| list.0.len() > 1) else {
+        return Ok(list.and_then(|list| list.0.first().cloned()));
+    };
+    let locations = StoreList::locations(Some(list), data);
+    let shards = Shards::open(&locations, &StoreOptions::default())
+        .map_err(|error| explain_locked(error.to_string()))?;
+    let shard = shards.shard_of(platform);
+    shards.close();
+    let shard = shard.map_err(|error| error.to_string())?;
+    Ok(list.0.get(shard).cloned())
 }
 
 fn offline_settings(data: PathBuf, store: Option<StoreUrl>, policies: PathBuf) -> Settings {
@@ -1013,9 +1031,16 @@ fn main() -> ExitCode {
                         println!("{line}");
                         true
                     }),
-                Ok(None) => create_standalone_account(data, store, policies, &email, &country)
-                    .await
-                    .map(|()| true),
+                // Standalone accounts live on the first shard.
+                Ok(None) => create_standalone_account(
+                    data,
+                    store.and_then(|list| list.0.into_iter().next()),
+                    policies,
+                    &email,
+                    &country,
+                )
+                .await
+                .map(|()| true),
                 Err(error) => Err(error),
             },
             Command::Verify {
