@@ -213,14 +213,38 @@ impl Application {
         demo_secret_key: Option<String>,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), AppError> {
-        // A store from an earlier version is brought up to date before any request.
-        self.services.migrate().await?;
-        let hosted_pages_secret = self.services.shared_secret(HOSTED_PAGES_SECRET).await?;
-        let schema = crate::graphql::build_schema(Some(self.services.clone()));
         let address = listener.local_addr().map_err(|source| AppError::Listen {
             address: self.services.settings.listen.to_string(),
             source,
         })?;
+        let (closing, closing_seen) = watch::channel(false);
+        let (router, background) = self
+            .start_serving(address, demo_secret_key, closing_seen)
+            .await?;
+        // Subscriptions are told as soon as shutdown starts, so they close cleanly (1001)
+        // while requests drain.
+        let shutdown = async move {
+            shutdown.await;
+            let _ = closing.send(true);
+        };
+        let limits = self.services.settings.limits.clone();
+        let served = crate::http::serve::serve(listener, router, &limits, shutdown).await;
+        self.stop_serving(background).await;
+        served.map_err(AppError::Serve)
+    }
+
+    /// Brings the store up to date, builds the routes and starts the background work
+    /// (webhook outbox, event feed, scheduler); `closing` turning true ends subscriptions.
+    pub(crate) async fn start_serving(
+        &self,
+        address: std::net::SocketAddr,
+        demo_secret_key: Option<String>,
+        closing: watch::Receiver<bool>,
+    ) -> Result<(crate::http::Routes, Background), AppError> {
+        // A store from an earlier version is brought up to date before any request.
+        self.services.migrate().await?;
+        let hosted_pages_secret = self.services.shared_secret(HOSTED_PAGES_SECRET).await?;
+        let schema = crate::graphql::build_schema(Some(self.services.clone()));
         // The demo key is shown only to someone on this machine.
         let demo_secret_key = demo_secret_key.filter(|_| {
             let loopback = address.ip().is_loopback();
@@ -233,21 +257,14 @@ impl Application {
             Some(url) => url.as_str().to_owned(),
             None => format!("http://{address}"),
         });
-        let (closing, closing_seen) = watch::channel(false);
         let router = crate::http::router(
             self.services.clone(),
             schema,
             demo_secret_key.as_deref(),
             public_base_url,
-            closing_seen,
+            closing,
             hosted_pages_secret,
         );
-        // Subscriptions are told as soon as shutdown starts, so they close cleanly (1001)
-        // while requests drain.
-        let shutdown = async move {
-            shutdown.await;
-            let _ = closing.send(true);
-        };
         let (stop_scheduler, scheduler_stopped) = watch::channel(false);
         let outbox = tokio::spawn(Services::run_webhook_outbox(
             Arc::downgrade(&self.services),
@@ -266,8 +283,25 @@ impl Application {
                 self.services.clone().run_scheduler(scheduler_stopped),
             ))
         };
-        let limits = self.services.settings.limits.clone();
-        let served = crate::http::serve::serve(listener, router, &limits, shutdown).await;
+        Ok((
+            router,
+            Background {
+                stop_scheduler,
+                scheduler,
+                outbox,
+                event_feed,
+            },
+        ))
+    }
+
+    /// Stops the background work, then closes the store.
+    pub(crate) async fn stop_serving(self, background: Background) {
+        let Background {
+            stop_scheduler,
+            scheduler,
+            outbox,
+            event_feed,
+        } = background;
         let _ = stop_scheduler.send(true);
         if let Some(scheduler) = scheduler {
             let _ = scheduler.await;
@@ -277,8 +311,15 @@ impl Application {
             let _ = event_feed.await;
         }
         self.close().await;
-        served.map_err(AppError::Serve)
     }
+}
+
+/// The background work of a serving application.
+pub(crate) struct Background {
+    stop_scheduler: watch::Sender<bool>,
+    scheduler: Option<tokio::task::JoinHandle<()>>,
+    outbox: tokio::task::JoinHandle<()>,
+    event_feed: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Idempotency keys are kept between the bounds every other rule assumes.

@@ -17,6 +17,7 @@ pub mod operator;
 mod prometheus;
 pub mod request_id;
 pub mod serve;
+pub mod shard_front;
 pub mod telemetry;
 mod websocket;
 
@@ -66,6 +67,9 @@ pub const MAX_CACHED_QUERY_BYTES: usize = 16 * 1024;
 /// The close code and reason subscriptions get when the server shuts down.
 pub const SHUTDOWN_CLOSE_CODE: u16 = 1001;
 pub const SHUTDOWN_CLOSE_REASON: &str = "the server is shutting down";
+
+/// The routes a server serves.
+pub type Routes = axum::Router;
 
 /// What every handler shares, behind one `Arc`: a request clones one pointer, not each part.
 #[derive(Clone)]
@@ -338,7 +342,7 @@ impl IntoResponse for BadRequestBody {
 }
 
 /// The key in the Authorization header (Bearer in any case, or Basic with the key as user).
-fn api_key(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn api_key(headers: &HeaderMap) -> Option<String> {
     let value = headers
         .get(axum::http::header::AUTHORIZATION)?
         .to_str()

@@ -21,4 +21,5 @@ pub mod money;
 pub mod operator_client;
 pub mod policy;
 pub mod service;
+pub mod sharded;
 pub mod store;

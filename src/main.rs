@@ -1,5 +1,6 @@
-//! The `tollgate` command line: serve, platform create, account create, verify, backup, restore, policy
-//! check, test and backtest, schema, webhook verify, listen and trigger.
+//! The `tollgate` command line: serve, platform create and move, account create, verify,
+//! backup, restore, migrate, policy check, test and backtest, schema, webhook verify, listen
+//! and trigger.
 
 /// mimalloc: the server allocates many small, short-lived buffers per request.
 #[global_allocator]
@@ -22,7 +23,7 @@ use tollgate::operator_client::OperatorClient;
 use tollgate::service::backtests::{BacktestRequest, Candidate, CANDIDATE_POLICY_NAME};
 use tollgate::service::platforms::NewPlatform;
 use tollgate::service::ServiceError;
-use tollgate::store::{Store, StoreLocation, StoreOptions, StoreUrl};
+use tollgate::store::{Shards, Store, StoreList, StoreLocation, StoreOptions, StoreUrl};
 
 #[derive(Parser)]
 #[command(
@@ -72,9 +73,9 @@ enum Command {
         #[arg(long, env = "TOLLGATE_DATA", default_value = "./data")]
         data: PathBuf,
         /// The store: postgres://USER@HOST:PORT/DATABASE, or sled:PATH; sled in --data
-        /// without it.
-        #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true, value_parser = StoreUrlParser)]
-        store: Option<StoreUrl>,
+        /// without it. Several, separated by commas, are shards: each is proven.
+        #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true, value_parser = StoreListParser)]
+        store: Option<StoreList>,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -103,6 +104,16 @@ enum Command {
         /// Restore into this store instead (an empty PostgreSQL database, or sled:PATH).
         #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true, value_parser = StoreUrlParser)]
         store: Option<StoreUrl>,
+    },
+    /// Copy a whole ledger from one store into a new, empty one (sled or PostgreSQL, either
+    /// way), then prove the copy as `verify` does. Stop the servers of the source first.
+    Migrate {
+        /// The store to copy: postgres://USER@HOST:PORT/DATABASE or sled:PATH.
+        #[arg(long, value_parser = StoreUrlParser)]
+        from: StoreUrl,
+        /// The new store: an empty database, or sled:PATH of an absent or empty directory.
+        #[arg(long, value_parser = StoreUrlParser)]
+        to: StoreUrl,
     },
     /// Webhook tools.
     Webhook {
@@ -187,9 +198,10 @@ struct ServeArgs {
     #[arg(long, env = "TOLLGATE_DATA", default_value = "./data")]
     data: PathBuf,
     /// The store: postgres://USER@HOST:PORT/DATABASE (several servers may share one), or
-    /// sled:PATH; sled in --data without it.
-    #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true, value_parser = StoreUrlParser)]
-    store: Option<StoreUrl>,
+    /// sled:PATH; sled in --data without it. Several, separated by commas, are shards: each
+    /// request goes to the shard of the platform whose key it presents.
+    #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true, value_parser = StoreListParser)]
+    store: Option<StoreList>,
     /// The folder of fee policies (`<name>.rhai`), watched for changes.
     #[arg(long, env = "TOLLGATE_POLICIES", default_value = "./policies")]
     policies: PathBuf,
@@ -267,14 +279,27 @@ enum PlatformCommand {
         #[arg(long, env = "TOLLGATE_DATA", default_value = "./data")]
         data: PathBuf,
         /// The store: postgres://USER@HOST:PORT/DATABASE, or sled:PATH; sled in --data
-        /// without it.
-        #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true, value_parser = StoreUrlParser)]
-        store: Option<StoreUrl>,
+        /// without it. Several, separated by commas, are shards: the platform goes to the
+        /// one holding the fewest platforms, and the first records where it went.
+        #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true, value_parser = StoreListParser)]
+        store: Option<StoreList>,
         /// The policies folder, to check that the platform's policy exists.
         #[arg(long, env = "TOLLGATE_POLICIES", default_value = "./policies")]
         policies: PathBuf,
         #[command(flatten)]
         server: ServerArgs,
+    },
+    /// Move a platform to another shard, with every object, entry and balance, then prove
+    /// both shards. No server may be running on either.
+    Move {
+        /// The platform (plat_…).
+        platform: String,
+        /// The shard to move it to: its position in --store, 0 for the first.
+        #[arg(long)]
+        to: usize,
+        /// The shards, separated by commas, in the order the servers are given them.
+        #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true, value_parser = StoreListParser)]
+        store: StoreList,
     },
 }
 
@@ -294,8 +319,8 @@ enum AccountCommand {
         data: PathBuf,
         /// The store: postgres://USER@HOST:PORT/DATABASE, or sled:PATH; sled in --data
         /// without it.
-        #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true, value_parser = StoreUrlParser)]
-        store: Option<StoreUrl>,
+        #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true, value_parser = StoreListParser)]
+        store: Option<StoreList>,
         /// The policies folder (standalone accounts are priced by `default`).
         #[arg(long, env = "TOLLGATE_POLICIES", default_value = "./policies")]
         policies: PathBuf,
@@ -347,8 +372,8 @@ struct BacktestArgs {
     data: PathBuf,
     /// The store: postgres://USER@HOST:PORT/DATABASE, or sled:PATH; sled in --data
     /// without it.
-    #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true, value_parser = StoreUrlParser)]
-    store: Option<StoreUrl>,
+    #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true, value_parser = StoreListParser)]
+    store: Option<StoreList>,
     #[arg(long, env = "TOLLGATE_POLICIES", default_value = "./policies")]
     policies: PathBuf,
 }
@@ -376,6 +401,32 @@ async fn policy_command(command: PolicyCommand) -> Result<bool, String> {
             Ok(report.passed())
         }
         PolicyCommand::Backtest(args) => backtest(args).await,
+    }
+}
+
+/// Parses a `--store` that may name several stores, without quoting it back in its error.
+#[derive(Clone)]
+struct StoreListParser;
+
+impl clap::builder::TypedValueParser for StoreListParser {
+    type Value = StoreList;
+
+    fn parse_ref(
+        &self,
+        _command: &clap::Command,
+        _argument: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<StoreList, clap::Error> {
+        value
+            .to_str()
+            .ok_or_else(|| "the store is not text".to_owned())
+            .and_then(str::parse)
+            .map_err(|error| {
+                clap::Error::raw(
+                    clap::error::ErrorKind::ValueValidation,
+                    format!("--store: {error}\n"),
+                )
+            })
     }
 }
 
@@ -442,7 +493,7 @@ async fn backtest(args: BacktestArgs) -> Result<bool, String> {
     let platform_id = PlatformId::parse(&args.platform).map_err(|error| error.to_string())?;
     let application = Application::open_for_reading(offline_settings(
         args.data.clone(),
-        args.store.clone(),
+        store_of_platform(&args.data, args.store.as_ref(), &args.platform)?,
         args.policies.clone(),
     ))
     .map_err(|error| error.to_string())?;
@@ -464,6 +515,24 @@ async fn backtest(args: BacktestArgs) -> Result<bool, String> {
             .map_err(|error| format!("could not write {}: {error}", path.display()))?;
     }
     Ok(true)
+}
+
+/// The store a platform lives on: the one store, or its shard as the directory says.
+fn store_of_platform(
+    data: &std::path::Path,
+    list: Option<&StoreList>,
+    platform: &str,
+) -> Result<Option<StoreUrl>, String> {
+    let Some(list) = list.filter(|list| list.0.len() > 1) else {
+        return Ok(list.and_then(|list| list.0.first().cloned()));
+    };
+    let locations = StoreList::locations(Some(list), data);
+    let shards = Shards::open(&locations, &StoreOptions::default())
+        .map_err(|error| explain_locked(error.to_string()))?;
+    let shard = shards.shard_of(platform);
+    shards.close();
+    let shard = shard.map_err(|error| error.to_string())?;
+    Ok(list.0.get(shard).cloned())
 }
 
 fn offline_settings(data: PathBuf, store: Option<StoreUrl>, policies: PathBuf) -> Settings {
@@ -546,9 +615,12 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         webhooks_extra_ca: args.webhooks_extra_ca,
         cache_mb: args.cache_mb,
         event_feed: args.event_feed,
-        store: args.store,
+        store: args.store.as_ref().and_then(|list| list.0.first().cloned()),
         ..Settings::new(args.data, args.policies)
     };
+    if let Some(list) = args.store.as_ref().filter(|list| list.0.len() > 1) {
+        return serve_shards(settings, &list.0).await;
+    }
     let mut application =
         Application::build(settings.clone()).map_err(|error| error.to_string())?;
     application
@@ -576,20 +648,159 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .map_err(|error| error.to_string())
 }
 
+/// `serve` over several shards: one process, one listener, each request on its shard.
+async fn serve_shards(settings: Settings, stores: &[StoreUrl]) -> Result<(), String> {
+    if settings.demo {
+        return Err("--demo runs on one store, not on shards".into());
+    }
+    let mut application = tollgate::sharded::ShardedApplication::build(&settings, stores)
+        .map_err(|error| error.to_string())?;
+    application
+        .watch_policies()
+        .map_err(|error| error.to_string())?;
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .map_err(|error| format!("could not listen on {}: {error}", settings.listen))?;
+    let address = listener.local_addr().map_err(|error| error.to_string())?;
+    println!(
+        "tollgate listening on http://{address} over {} shards",
+        stores.len()
+    );
+    application
+        .serve(listener, shutdown_signal())
+        .await
+        .map_err(|error| error.to_string())
+}
+
 async fn create_platform(
     data: PathBuf,
-    store: Option<StoreUrl>,
+    store: Option<StoreList>,
     policies: PathBuf,
     new: NewPlatform,
 ) -> Result<(), String> {
-    let application = Application::build(offline_settings(data, store, policies))
-        .map_err(|error| explain_locked(error.to_string()))?;
-    let created = application.services.create_platform(new).await;
-    application.close().await;
-    let created = created.map_err(|error| error.to_string())?;
+    let created = match store {
+        Some(list) if list.0.len() > 1 => {
+            create_platform_on_a_shard(&data, &list, policies, new).await?
+        }
+        single => {
+            let store = single.and_then(|list| list.0.into_iter().next());
+            let application = Application::build(offline_settings(data, store, policies))
+                .map_err(|error| explain_locked(error.to_string()))?;
+            let created = application.services.create_platform(new).await;
+            application.close().await;
+            created.map_err(|error| error.to_string())?
+        }
+    };
     let line = serde_json::to_string(&created).map_err(|error| error.to_string())?;
     println!("{line}");
     Ok(())
+}
+
+/// Creates a platform on the shard holding the fewest platforms and records it in the
+/// directory on the first shard.
+async fn create_platform_on_a_shard(
+    data: &std::path::Path,
+    list: &StoreList,
+    policies: PathBuf,
+    new: NewPlatform,
+) -> Result<tollgate::service::platforms::CreatedPlatform, String> {
+    let locations = StoreList::locations(Some(list), data);
+    let shards = Shards::open(&locations, &StoreOptions::default())
+        .map_err(|error| explain_locked(error.to_string()))?;
+    let outcome = async {
+        let number = shards
+            .shard_for_new_platform()
+            .map_err(|error| error.to_string())?;
+        let store = shards.shard(number).map_err(|error| error.to_string())?;
+        let application =
+            Application::over_store(offline_settings(data.to_path_buf(), None, policies), store)
+                .map_err(|error| error.to_string())?;
+        let created = application.services.create_platform(new).await;
+        application.close().await;
+        let created = created.map_err(|error| error.to_string())?;
+        shards
+            .assign(&created.id, number)
+            .await
+            .map_err(|error| error.to_string())?;
+        eprintln!(
+            "{} is on shard {number} ({})",
+            created.id,
+            locations
+                .get(number)
+                .map(ToString::to_string)
+                .unwrap_or_default()
+        );
+        Ok(created)
+    }
+    .await;
+    shards.close();
+    outcome
+}
+
+/// `platform move`: moves the platform, records its new shard, proves both shards.
+fn move_platform(platform: &str, to: usize, list: &StoreList) -> Result<bool, String> {
+    PlatformId::parse(platform).map_err(|error| error.to_string())?;
+    let locations = StoreList::locations(Some(list), std::path::Path::new("."));
+    let target = locations.get(to).ok_or_else(|| {
+        format!(
+            "there is no shard {to}: --store names {} (0 to {})",
+            locations.len(),
+            locations.len().saturating_sub(1)
+        )
+    })?;
+    let shards = Shards::open(&locations, &StoreOptions::default())
+        .map_err(|error| explain_locked(error.to_string()))?;
+    let from = shards.shard_of(platform);
+    shards.close();
+    let from = from.map_err(|error| error.to_string())?;
+    let source = locations
+        .get(from)
+        .ok_or_else(|| format!("the directory names shard {from}, which --store does not"))?;
+    let moved = tollgate::store::move_platform(platform, source, target)
+        .map_err(|error| error.to_string())?;
+    println!(
+        "{platform}: {} entries and {} records moved from shard {from} to shard {to}",
+        moved.entries, moved.records
+    );
+    let shards =
+        Shards::open(&locations, &StoreOptions::default()).map_err(|error| error.to_string())?;
+    let outcome = tokio::runtime::Handle::current()
+        .block_on(shards.assign(platform, to))
+        .map_err(|error| error.to_string())
+        .and_then(|()| {
+            let mut balanced = true;
+            for number in [from, to] {
+                let store = shards.shard(number).map_err(|error| error.to_string())?;
+                println!("shard {number} ({}):", locations[number]);
+                balanced &= verify_open_store(store)?;
+            }
+            Ok(balanced)
+        });
+    shards.close();
+    outcome
+}
+
+/// `migrate`: copies the whole store into a new one, then proves the copy.
+fn migrate(from: &StoreUrl, to: &StoreUrl) -> Result<bool, String> {
+    let here = std::path::Path::new(".");
+    let source = StoreLocation::resolve(Some(from), here);
+    let target = StoreLocation::resolve(Some(to), here);
+    if let StoreLocation::Sled(path) = &source {
+        if !path.is_dir() {
+            return Err(format!("there is no store in {}", path.display()));
+        }
+    }
+    let (store, writer) = Store::open_at(&source, StoreOptions::default())
+        .map_err(|error| explain_locked(error.to_string()))?;
+    let copied = store.migrate_to(&target);
+    store.close();
+    writer.join();
+    let (copy, copy_writer, records) = copied.map_err(|error| error.to_string())?;
+    println!("{records} records copied from {source} to {target}");
+    let outcome = verify_open_store(&copy);
+    copy.close();
+    copy_writer.join();
+    outcome
 }
 
 async fn create_standalone_account(
@@ -621,14 +832,31 @@ fn explain_locked(error: String) -> String {
     }
 }
 
-fn verify(data: PathBuf, store: Option<StoreUrl>) -> Result<bool, String> {
-    let location = StoreLocation::resolve(store.as_ref(), &data);
-    let (store, writer) = Store::open_at(&location, StoreOptions::default())
+fn verify(data: PathBuf, store: Option<StoreList>) -> Result<bool, String> {
+    let locations = StoreList::locations(store.as_ref(), &data);
+    let shards = Shards::open(&locations, &StoreOptions::default())
         .map_err(|error| explain_locked(error.to_string()))?;
-    let report = tollgate::service::ledger_check::verify_store(&store);
+    let mut outcome = Ok(true);
+    for (number, store) in shards.stores().iter().enumerate() {
+        if shards.len() > 1 {
+            println!("shard {number} ({}):", locations[number]);
+        }
+        match verify_open_store(store) {
+            Ok(balanced) => outcome = outcome.map(|all| all && balanced),
+            Err(error) => {
+                outcome = Err(error);
+                break;
+            }
+        }
+    }
+    shards.close();
+    outcome
+}
+
+/// Proves an open store's chain and ledger and prints the report; true when balanced.
+fn verify_open_store(store: &Store) -> Result<bool, String> {
+    let report = tollgate::service::ledger_check::verify_store(store);
     let chain = store.chain_head();
-    store.close();
-    writer.join();
     let report = report.map_err(|error| error.to_string())?;
     let (sequence, hash) = chain.map_err(|error| error.to_string())?;
     println!(
@@ -803,9 +1031,16 @@ fn main() -> ExitCode {
                         println!("{line}");
                         true
                     }),
-                Ok(None) => create_standalone_account(data, store, policies, &email, &country)
-                    .await
-                    .map(|()| true),
+                // Standalone accounts live on the first shard.
+                Ok(None) => create_standalone_account(
+                    data,
+                    store.and_then(|list| list.0.into_iter().next()),
+                    policies,
+                    &email,
+                    &country,
+                )
+                .await
+                .map(|()| true),
                 Err(error) => Err(error),
             },
             Command::Verify {
@@ -822,6 +1057,15 @@ fn main() -> ExitCode {
             Command::Restore { from, data, store } => {
                 tokio::task::block_in_place(|| restore(from, data, store))
             }
+            Command::Migrate { from, to } => tokio::task::block_in_place(|| migrate(&from, &to)),
+            Command::Platform {
+                command:
+                    PlatformCommand::Move {
+                        platform,
+                        to,
+                        store,
+                    },
+            } => tokio::task::block_in_place(|| move_platform(&platform, to, &store)),
             Command::Policy { command } => policy_command(command).await,
             Command::Webhook {
                 command:

@@ -70,11 +70,11 @@ fn read_bytes(input: &mut impl Read, length: u32) -> Result<Vec<u8>, StoreError>
 }
 
 /// Refuses a data directory that already holds something.
-pub(crate) fn refuse_occupied(data_dir: &Path) -> Result<(), StoreError> {
+pub(crate) fn refuse_occupied(data_dir: &Path, what: &str) -> Result<(), StoreError> {
     let occupied = std::fs::read_dir(data_dir).is_ok_and(|mut entries| entries.next().is_some());
     if occupied {
         return Err(StoreError::Io(format!(
-            "{} is not empty: restore into a new data directory",
+            "{} is not empty: {what} into a new data directory",
             data_dir.display()
         )));
     }

@@ -22,6 +22,9 @@ use crate::ledger::{Entry, RunningTotals};
 const ENTRY_FORMAT_JSON: u8 = 0xE1;
 /// The first byte of a chained entry whose body is compressed JSON.
 const ENTRY_FORMAT_COMPRESSED: u8 = 0xE2;
+/// The first byte of a chain link whose entry departed to another shard: the link keeps the
+/// entry's header (sequence, previous hash, own hash) but not its body.
+const DEPARTED_LINK: u8 = 0xE3;
 /// Format byte, sequence, previous hash, own hash.
 const ENTRY_HEADER_BYTES: usize = 1 + 8 + 32 + 32;
 /// The meta key holding the chain's tip, written in the same batch as the entries.
@@ -67,6 +70,15 @@ impl ChainTip {
         self.append_body(ENTRY_FORMAT_JSON, entry_key, entry_json)
     }
 
+    /// Appends an entry stored elsewhere in the same format (moving it between shards).
+    pub fn append_stored(
+        &mut self,
+        entry_key: &Key,
+        stored: &ChainedEntry<'_>,
+    ) -> Result<Vec<u8>, StoreError> {
+        self.append_body(stored.format, entry_key, stored.body)
+    }
+
     /// Appends one entry whose JSON `codec::compress` compressed.
     pub fn append_compressed(
         &mut self,
@@ -97,6 +109,29 @@ impl ChainTip {
         self.hash = hash;
         Ok(bytes)
     }
+}
+
+/// The link left in place of an entry that moved to another shard: the walk follows it by
+/// its stored hash (the body is gone, so its content is proven on the shard it moved to).
+pub fn departed_link(entry: &ChainedEntry<'_>) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(ENTRY_HEADER_BYTES);
+    bytes.push(DEPARTED_LINK);
+    bytes.extend_from_slice(&entry.sequence.to_be_bytes());
+    bytes.extend_from_slice(&entry.previous);
+    bytes.extend_from_slice(&entry.hash);
+    bytes
+}
+
+/// The sequence, previous hash and hash a departed link keeps; `None` for any other link.
+fn parse_departed(link: &[u8]) -> Option<(u64, Hash, Hash)> {
+    if link.len() != ENTRY_HEADER_BYTES || link.first() != Some(&DEPARTED_LINK) {
+        return None;
+    }
+    Some((
+        u64::from_be_bytes(link.get(1..9)?.try_into().ok()?),
+        link.get(9..41)?.try_into().ok()?,
+        link.get(41..73)?.try_into().ok()?,
+    ))
 }
 
 /// The sequence index key of entry number `sequence`.
@@ -177,6 +212,7 @@ pub fn prove(engine: &dyn Engine, check_sequence: u64) -> Result<ProvenChain, St
         expected: 1,
         check_sequence,
         hash_at_check: None,
+        departed: 0,
     };
     let mut links: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(SCAN_PAGE_ITEMS);
     for_each_with_prefix(engine, &[Keyspace::Chain.tag()], |link, target| {
@@ -188,14 +224,17 @@ pub fn prove(engine: &dyn Engine, check_sequence: u64) -> Result<ProvenChain, St
     })?;
     walk.page(engine, &links)?;
     let entries = walk.expected - 1;
+    let held_entries = entries - walk.departed;
     let mut stored_entries: u64 = 0;
     for_each_with_prefix(engine, &[Keyspace::Entry.tag()], |_, _| {
         stored_entries += 1;
         Ok(true)
     })?;
-    if stored_entries != entries {
+    if stored_entries != held_entries {
         return Err(refuse(first_unchained(engine)?.unwrap_or_else(|| {
-            format!("the store holds {stored_entries} journal entries but the chain has {entries}")
+            format!(
+                "the store holds {stored_entries} journal entries but the chain has {held_entries}"
+            )
         })));
     }
     let tip = match engine.get(Key::new(Keyspace::Meta, TIP_META).as_bytes())? {
@@ -221,6 +260,14 @@ struct Walk {
     expected: u64,
     check_sequence: u64,
     hash_at_check: Option<Hash>,
+    /// Links whose entries moved to another shard.
+    departed: u64,
+}
+
+/// What one link of a page points at.
+enum LinkTarget {
+    Entry(String),
+    Departed { previous: Hash, hash: Hash },
 }
 
 impl Walk {
@@ -230,10 +277,10 @@ impl Walk {
         engine: &dyn Engine,
         links: &[(Vec<u8>, Vec<u8>)],
     ) -> Result<(), StoreError> {
-        let mut entry_keys = Vec::with_capacity(links.len());
+        let mut targets = Vec::with_capacity(links.len());
         for (link, target) in links {
             let link = Key::from_bytes(link);
-            let expected = self.expected + entry_keys.len() as u64;
+            let expected = self.expected + targets.len() as u64;
             let sequence = u64::from_str_radix(link.rest(), 16).map_err(|_| {
                 refuse(format!(
                     "the ledger's chain index holds a garbled key after entry #{}",
@@ -246,19 +293,55 @@ impl Walk {
                     expected - 1
                 )));
             }
+            if let Some((departed_sequence, previous, hash)) = parse_departed(target) {
+                if departed_sequence != sequence {
+                    return Err(refuse(format!(
+                        "ledger entry #{sequence}'s departed link is garbled"
+                    )));
+                }
+                targets.push(LinkTarget::Departed { previous, hash });
+                continue;
+            }
             let entry_key = std::str::from_utf8(target)
                 .map_err(|_| refuse(format!("ledger entry #{sequence}'s chain link is garbled")))?;
-            entry_keys.push(entry_key.to_owned());
+            targets.push(LinkTarget::Entry(entry_key.to_owned()));
         }
-        let stored = engine.get_many(
-            &entry_keys
-                .iter()
-                .map(|key| Key::new(Keyspace::Entry, key).as_bytes().to_vec())
-                .collect::<Vec<_>>(),
-        )?;
-        for (entry_key, bytes) in entry_keys.iter().zip(stored) {
-            self.check(entry_key, bytes.as_deref())?;
+        let entry_keys: Vec<Vec<u8>> = targets
+            .iter()
+            .filter_map(|target| match target {
+                LinkTarget::Entry(key) => Some(Key::new(Keyspace::Entry, key).as_bytes().to_vec()),
+                LinkTarget::Departed { .. } => None,
+            })
+            .collect();
+        let mut stored = engine.get_many(&entry_keys)?.into_iter();
+        for target in &targets {
+            match target {
+                LinkTarget::Entry(entry_key) => {
+                    let bytes = stored.next().flatten();
+                    self.check(entry_key, bytes.as_deref())?;
+                }
+                LinkTarget::Departed { previous, hash } => self.departed(previous, hash)?,
+            }
         }
+        Ok(())
+    }
+
+    /// Follows a link whose entry moved to another shard: it must follow the entry before.
+    fn departed(&mut self, previous: &Hash, hash: &Hash) -> Result<(), StoreError> {
+        let sequence = self.expected;
+        if *previous != self.previous {
+            return Err(refuse(format!(
+                "ledger entry #{sequence} (moved to another shard) was altered: it does not \
+                 follow entry #{}",
+                sequence - 1
+            )));
+        }
+        self.previous = *hash;
+        if sequence == self.check_sequence {
+            self.hash_at_check = Some(*hash);
+        }
+        self.expected += 1;
+        self.departed += 1;
         Ok(())
     }
 

@@ -19,9 +19,12 @@ mod high_water;
 mod index_key;
 mod keys;
 mod location;
+mod migrate;
 mod open;
+mod platform_move;
 pub mod postgres;
 mod reads;
+mod shards;
 mod sled_engine;
 #[cfg(test)]
 mod tests;
@@ -39,6 +42,9 @@ pub use commit::{Applied, Commit, Condition, Expect, IdempotencyClaim, Write};
 pub use high_water::HIGH_WATER_FILE;
 pub use keys::{timer_stamp, Key, Keyspace};
 pub use location::{PostgresUrl, StoreLocation, StoreUrl};
+pub use migrate::MIGRATE_BATCH_RECORDS;
+pub use platform_move::{move_platform, MoveReport};
+pub use shards::{Shards, StoreList, SHARD_DIRECTORY_PREFIX};
 pub use writer::{abort_process, FailStop, MAX_COMMITS_PER_GROUP};
 
 use crate::ledger::LedgerError;

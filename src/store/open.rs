@@ -62,13 +62,25 @@ impl Store {
         backup: &mut impl std::io::Read,
         location: &StoreLocation,
     ) -> Result<(Store, WriterThread, u64), StoreError> {
+        Store::load_into(location, "restore", |engine| backup::load(backup, engine))
+    }
+
+    /// Fills a new store at `location` (an absent or empty directory, or an empty
+    /// database) with what `load` writes, proves its chain and opens it; a store that fails
+    /// half-way is removed. `what` names the operation in the refusal of an occupied target.
+    pub(super) fn load_into(
+        location: &StoreLocation,
+        what: &str,
+        load: impl FnOnce(&dyn Engine) -> Result<u64, StoreError>,
+    ) -> Result<(Store, WriterThread, u64), StoreError> {
         match location {
             StoreLocation::Sled(data_dir) => {
-                backup::refuse_occupied(data_dir)?;
+                backup::refuse_occupied(data_dir, what)?;
                 let restored = guarded(data_dir, || {
                     let engine = SledEngine::open(data_dir, CACHE_CAPACITY_BYTES)?;
-                    let records = backup::load(backup, &engine)?;
-                    // The backup is a flushed state: its chain tip is what was acknowledged.
+                    let records = load(&engine)?;
+                    // What was loaded is a flushed state: its chain tip is what was
+                    // acknowledged.
                     let proven = chain::prove(&engine, 0)?;
                     let high_water = HighWater::open(data_dir, proven.tip)?;
                     Ok((engine, high_water, records))
@@ -87,11 +99,11 @@ impl Store {
                 let engine = PostgresEngine::open(url)?;
                 if !engine.is_empty()? {
                     return Err(StoreError::Io(format!(
-                        "the database at {url} is not empty: restore into a new database"
+                        "the database at {url} is not empty: {what} into a new database"
                     )));
                 }
-                let loaded = backup::load(backup, &engine)
-                    .and_then(|records| chain::prove(&engine, 0).map(|_| records));
+                let loaded =
+                    load(&engine).and_then(|records| chain::prove(&engine, 0).map(|_| records));
                 let started = loaded.and_then(|records| {
                     Store::start(Arc::new(engine), None, StoreOptions::default())
                         .map(|(store, writer)| (store, writer, records))
@@ -256,4 +268,55 @@ fn migrate_timer_layout(engine: &dyn Engine) -> Result<(), StoreError> {
         tracing::info!(moved, "timer keys rewritten in the per-platform layout");
     }
     Ok(())
+}
+
+/// An existing store opened without a writer, its chain proven: for offline tools that
+/// rewrite it (moving a platform between shards) and then record its new tip themselves.
+pub(super) struct OfflineStore {
+    pub engine: Arc<dyn Engine>,
+    /// sled's high-water record; PostgreSQL is its own record.
+    pub high_water: Option<HighWater>,
+    pub tip: ChainTip,
+}
+
+impl OfflineStore {
+    /// Opens the store at `location` after an ordinary open and close has brought its
+    /// layout up to date; refuses a sled directory that holds no store.
+    pub fn open(location: &StoreLocation) -> Result<OfflineStore, StoreError> {
+        if let StoreLocation::Sled(path) = location {
+            if !path.is_dir() {
+                return Err(StoreError::Io(format!(
+                    "there is no store in {}",
+                    path.display()
+                )));
+            }
+        }
+        let (store, writer) = Store::open_at(location, StoreOptions::default())?;
+        store.close();
+        writer.join();
+        let (engine, high_water): (Arc<dyn Engine>, Option<HighWater>) = match location {
+            StoreLocation::Sled(path) => {
+                let engine = guarded(path, || SledEngine::open(path, CACHE_CAPACITY_BYTES))?;
+                let engine: Arc<dyn Engine> = Arc::new(engine);
+                let high_water = guarded(path, || prove_against_high_water(path, engine.as_ref()))?;
+                (engine, Some(high_water))
+            }
+            StoreLocation::Postgres(url) => (Arc::new(PostgresEngine::open(url)?), None),
+        };
+        let tip = chain::prove(engine.as_ref(), 0)?.tip;
+        Ok(OfflineStore {
+            engine,
+            high_water,
+            tip,
+        })
+    }
+
+    /// Makes everything applied durable and records the chain's new tip.
+    pub fn finish(mut self, tip: &ChainTip) -> Result<(), StoreError> {
+        self.engine.flush()?;
+        if let Some(high_water) = self.high_water.as_mut() {
+            high_water.record(tip)?;
+        }
+        Ok(())
+    }
 }

@@ -84,6 +84,7 @@ mod model_property;
 mod model_reference;
 mod money_regressions;
 mod multi_server;
+mod sharding;
 mod webhooks_cli;
 mod webhooks_outbox;
 mod webhooks_security;

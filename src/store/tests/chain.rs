@@ -132,3 +132,37 @@ async fn a_reopened_store_continues_its_chain_and_running_totals() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_departed_link_keeps_the_chain_provable_and_an_altered_one_is_refused() {
+    for backend in Backend::all() {
+        let platform: PlatformId = IdGenerator::new().next();
+        let keys = store_with_topups(&backend, &platform, &[100, 200, 300]).await;
+        let second = keys[1].clone();
+        let stored = backend
+            .engine()
+            .get(second.as_bytes())
+            .expect("get")
+            .expect("entry");
+        let entry = chain::ChainedEntry::parse(&stored).expect("chained");
+        let departed = chain::departed_link(&entry);
+        backend.tamper(|engine| {
+            let mut writes = Overlay::new();
+            writes.insert(second.clone(), None);
+            writes.insert(chain::link_key(2), Some(departed.clone()));
+            engine.apply(writes).expect("apply");
+        });
+        let (store, writer) = backend.open().expect("a departed entry still proves");
+        assert_eq!(store.chain_head().expect("head").0, 3);
+        store.close();
+        writer.join();
+        let mut altered = departed.clone();
+        // The previous hash no longer matches entry #1.
+        altered[20] ^= 1;
+        backend.tamper(|engine| put(engine, chain::link_key(2).as_bytes(), Some(altered)));
+        assert_eq!(
+            backend.refusal(),
+            "ledger entry #2 (moved to another shard) was altered: it does not follow entry #1"
+        );
+    }
+}
