@@ -224,6 +224,10 @@ async fn timed(
 
 /// Builds `--charges` charges in batches; every batch also charges the first account, so it
 /// holds the most balance transactions.
+/// How often a batch of the build is sent before the run gives up: a batch that timed out
+/// on a busy machine is sent again with the same idempotency keys.
+const BUILD_ATTEMPTS: usize = 5;
+
 async fn build(
     target: &Target,
     accounts: &[String],
@@ -269,8 +273,15 @@ async fn build(
                     })
                     .collect();
                 let sent = Instant::now();
-                let body = target::call(&client, &url, &key, ops::BATCH, json!({"inputs": inputs}))
-                    .await?;
+                let body = target::call_idempotent(
+                    &client,
+                    &url,
+                    &key,
+                    ops::BATCH,
+                    json!({"inputs": inputs}),
+                    BUILD_ATTEMPTS,
+                )
+                .await?;
                 let results = body["data"]["createCharges"]
                     .as_array()
                     .ok_or("no results")?;

@@ -134,6 +134,50 @@ pub async fn call(
     Ok(body)
 }
 
+/// Sends a request whose every write carries an idempotency key, again (up to
+/// `attempts` times in all) while the answer says nothing about it: the connection failed,
+/// the server timed out (408) or was unavailable (5xx). A repeat returns the first
+/// answer's results, as a client of a payments API retries.
+pub async fn call_idempotent(
+    client: &reqwest::Client,
+    url: &str,
+    key: &str,
+    query: &str,
+    variables: Value,
+    attempts: usize,
+) -> Result<Value, String> {
+    let request = json!({"query": query, "variables": variables});
+    let mut last_failure = String::new();
+    for _ in 0..attempts.max(1) {
+        let response = match client
+            .post(url)
+            .bearer_auth(key)
+            .json(&request)
+            .send()
+            .await
+        {
+            Ok(response) => response,
+            Err(error) => {
+                last_failure = error.to_string();
+                continue;
+            }
+        };
+        let status = response.status();
+        if status == reqwest::StatusCode::REQUEST_TIMEOUT || status.is_server_error() {
+            last_failure = format!("HTTP {status}");
+            continue;
+        }
+        let body: Value = response.json().await.map_err(|error| error.to_string())?;
+        if body.get("errors").is_some() {
+            return Err(format!("failed: {body}"));
+        }
+        return Ok(body);
+    }
+    Err(format!(
+        "no answer after {attempts} attempts: {last_failure}"
+    ))
+}
+
 /// A Custom account with CARD_PAYMENTS and TRANSFERS active, made through the API.
 pub async fn onboarded_account(
     client: &reqwest::Client,
