@@ -85,7 +85,7 @@ pub fn store_for(data_dir: &Path) -> Option<StoreUrl> {
 }
 
 /// `url` with `synchronous_commit=off` in its connection options (see the module's doc).
-fn without_synchronous_commit(url: &PostgresUrl) -> PostgresUrl {
+pub fn without_synchronous_commit(url: &PostgresUrl) -> PostgresUrl {
     format!("{}?options=-c%20synchronous_commit%3Doff", url.secret())
         .parse()
         .expect("a test database's URL with options")
