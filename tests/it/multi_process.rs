@@ -52,7 +52,13 @@ struct Process {
 /// Starts `tollgate serve` on port 0 over `store`, with `data` as its data directory.
 async fn serve(store: &PostgresUrl, data: &Path, key: &str) -> Process {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tollgate"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--simulated-clock", "--event-feed"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--simulated-clock",
+            "--event-feed",
+        ])
         .arg("--data")
         .arg(data)
         .arg("--policies")
@@ -204,7 +210,14 @@ async fn two_server_processes_over_one_database_share_every_guarantee_and_surviv
     let created = tollgate(
         &store,
         temp.path(),
-        &["platform", "create", "--name", "Two processes", "--country", "US"],
+        &[
+            "platform",
+            "create",
+            "--name",
+            "Two processes",
+            "--country",
+            "US",
+        ],
     );
     let created: Value = serde_json::from_str(created.trim()).expect("one JSON line");
     let key = created["secretKey"].as_str().expect("secretKey").to_owned();
@@ -213,7 +226,8 @@ async fn two_server_processes_over_one_database_share_every_guarantee_and_surviv
     let (one, two) = (first.endpoint.clone(), second.endpoint.clone());
 
     // The bank workload through both processes: every read sees the same total.
-    let bank = Arc::new(bank_workload::set_up_over(vec![one.clone(), two.clone()], Vec::new()).await);
+    let bank =
+        Arc::new(bank_workload::set_up_over(vec![one.clone(), two.clone()], Vec::new()).await);
     bank_workload::run(bank.clone()).await;
 
     // A payout run both processes start at once pays each account once.
@@ -236,7 +250,10 @@ async fn two_server_processes_over_one_database_share_every_guarantee_and_surviv
     advance_to(&two, "2027-03-03T23:00:00Z").await;
     // Each process moves the clock by two hours past the day's run and runs what is due.
     let advance = "mutation { advanceClock(input: {seconds: 7200}) }";
-    let (a, b) = tokio::join!(one.graphql(advance, json!({})), two.graphql(advance, json!({})));
+    let (a, b) = tokio::join!(
+        one.graphql(advance, json!({})),
+        two.graphql(advance, json!({}))
+    );
     assert_no_errors(&a);
     assert_no_errors(&b);
     advance_to(&one, "2027-03-08T00:00:00Z").await;
@@ -252,7 +269,10 @@ async fn two_server_processes_over_one_database_share_every_guarantee_and_surviv
     let create = "mutation($input: CreateChargeInput!) { createCharge(input: $input) { id amount { amount } status } }";
     let input = json!({"input": {"amount": 4_321, "currency": "usd", "paymentMethod": "pm_card_visa",
                                  "idempotencyKey": "order-17"}});
-    let (a, b) = tokio::join!(one.graphql(create, input.clone()), two.graphql(create, input.clone()));
+    let (a, b) = tokio::join!(
+        one.graphql(create, input.clone()),
+        two.graphql(create, input.clone())
+    );
     assert_no_errors(&a);
     assert_eq!(a, b);
     let charge = a["data"]["createCharge"]["id"].clone();
@@ -281,10 +301,18 @@ async fn two_server_processes_over_one_database_share_every_guarantee_and_surviv
         } else {
             (two.clone(), through_second.clone())
         };
-        clients.push(tokio::spawn(top_up_until(endpoint, until, topups, client as i64)));
+        clients.push(tokio::spawn(top_up_until(
+            endpoint,
+            until,
+            topups,
+            client as i64,
+        )));
     }
     tokio::time::sleep(LOAD_BEFORE_KILL).await;
-    second.child.start_kill().expect("SIGKILL the second process");
+    second
+        .child
+        .start_kill()
+        .expect("SIGKILL the second process");
     let killed = second.child.wait().await.expect("the second process ends");
     assert!(!killed.success());
     for client in clients {
@@ -296,7 +324,10 @@ async fn two_server_processes_over_one_database_share_every_guarantee_and_surviv
         "the first process failed requests while the second was killed"
     );
     assert!(through_first.acknowledged.load(Ordering::SeqCst) > 0);
-    assert!(through_second.failed.load(Ordering::SeqCst) > 0, "the kill was mid-load");
+    assert!(
+        through_second.failed.load(Ordering::SeqCst) > 0,
+        "the kill was mid-load"
+    );
 
     // The killed process starts again over the same database and serves.
     second = serve(&store, &data_of("second"), &key).await;
@@ -304,14 +335,18 @@ async fn two_server_processes_over_one_database_share_every_guarantee_and_surviv
     assert!(balanced, "the trial balance after the restart");
     let acknowledged = through_first.acknowledged.load(Ordering::SeqCst)
         + through_second.acknowledged.load(Ordering::SeqCst);
-    let sent = through_first.sent.load(Ordering::SeqCst) + through_second.sent.load(Ordering::SeqCst);
+    let sent =
+        through_first.sent.load(Ordering::SeqCst) + through_second.sent.load(Ordering::SeqCst);
     // Every acknowledged top-up is there; one in flight at the kill may or may not be.
     assert!(
         after - before >= acknowledged && after - before <= sent,
         "the total moved by {} with {acknowledged} acknowledged and {sent} sent",
         after - before
     );
-    let body = second.endpoint.graphql(TOPUP, json!({"amount": 1_234, "currency": "usd"})).await;
+    let body = second
+        .endpoint
+        .graphql(TOPUP, json!({"amount": 1_234, "currency": "usd"}))
+        .await;
     assert_no_errors(&body);
 
     // Both stopped, the store verifies.

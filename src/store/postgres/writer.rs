@@ -91,14 +91,18 @@ fn from_hex(text: Option<&str>) -> Result<Vec<u8>, StoreError> {
         .ok_or_else(|| StoreError::Io("PostgreSQL: a value that is not hex bytea".into()))?;
     let digits = digits.as_bytes();
     if digits.len() % 2 != 0 {
-        return Err(StoreError::Io("PostgreSQL: an odd number of hex digits".into()));
+        return Err(StoreError::Io(
+            "PostgreSQL: an odd number of hex digits".into(),
+        ));
     }
     let nibble = |digit: u8| -> Result<u8, StoreError> {
         match digit {
             b'0'..=b'9' => Ok(digit - b'0'),
             b'a'..=b'f' => Ok(digit - b'a' + 10),
             b'A'..=b'F' => Ok(digit - b'A' + 10),
-            _ => Err(StoreError::Io("PostgreSQL: a value that is not hex bytea".into())),
+            _ => Err(StoreError::Io(
+                "PostgreSQL: a value that is not hex bytea".into(),
+            )),
         }
     };
     digits
@@ -333,8 +337,9 @@ impl GroupWriter for PostgresGroupWriter {
         let mut attempt = 1;
         loop {
             let attempted = self.attempt(prefetch, stage);
-            if let Err(AttemptFailure::Retry(_) | AttemptFailure::Final(GroupFailure::NotApplied(_))) =
-                &attempted
+            if let Err(
+                AttemptFailure::Retry(_) | AttemptFailure::Final(GroupFailure::NotApplied(_)),
+            ) = &attempted
             {
                 self.roll_back();
             }
