@@ -124,14 +124,17 @@ fn lock_and_read(tip: &[u8], prefetch: &[Key], sql: &mut String) {
     }
 }
 
+/// The keys a group has read, with their values (`None`: absent).
+type Known = HashMap<Vec<u8>, Option<Vec<u8>>>;
+
 /// What the lock-and-read statements answered: whether the tip row was there (and so is
 /// now locked), and the prefetched keys' values.
 fn lock_and_read_answer(
     messages: Vec<SimpleQueryMessage>,
     prefetch: &[Key],
-) -> Result<(bool, HashMap<Vec<u8>, Option<Vec<u8>>>), StoreError> {
+) -> Result<(bool, Known), StoreError> {
     let mut locked = false;
-    let mut known: HashMap<Vec<u8>, Option<Vec<u8>>> = prefetch
+    let mut known: Known = prefetch
         .iter()
         .map(|key| (key.as_bytes().to_vec(), None))
         .collect();
@@ -366,7 +369,7 @@ impl GroupWriter for PostgresGroupWriter {
 struct ClientReads<'a> {
     client: &'a mut Client,
     get: &'a Statement,
-    known: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    known: Known,
     /// A failed read aborts the transaction; the attempt ends with it.
     failure: Option<postgres::Error>,
 }
