@@ -166,7 +166,7 @@ impl Services {
                 crate::store::Condition::Exists {
                     key: timer_key.clone(),
                 },
-                ServiceError::internal("expiry", "already handled"),
+                ServiceError::already_handled("expiry", "already handled"),
             );
             draft.delete(timer_key.clone());
             let Some(found) = self.store.get_object::<Charge>(platform, &timer.charge)? else {

@@ -340,7 +340,7 @@ impl Services {
                 Condition::Exists {
                     key: timer_key.clone(),
                 },
-                ServiceError::internal("dispute deadline", "already handled"),
+                ServiceError::already_handled("dispute deadline", "already handled"),
             );
             draft.delete(timer_key.clone());
             let Some(found) = self.store.get_object::<Dispute>(platform, &timer.dispute)? else {

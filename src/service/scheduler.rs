@@ -362,7 +362,7 @@ impl Services {
                 Condition::Exists {
                     key: timer.key.clone(),
                 },
-                ServiceError::internal("release", "already released"),
+                ServiceError::already_handled("release", "already released"),
             );
             draft.delete(timer.key.clone());
             for balance_transaction in &release.balance_transactions {

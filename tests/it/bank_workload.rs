@@ -17,7 +17,8 @@
 //! the trial balance balanced.
 //!
 //! The same workload runs through several servers over one store (`multi_server`): each
-//! request goes to the next server in turn.
+//! request goes to the next server in turn; and through several `tollgate serve` processes
+//! over one PostgreSQL database (`multi_process`), reached by their URLs alone.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -25,8 +26,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use crate::charges_support::{ADD_BANK_ACCOUNT, CREATE_ACCOUNT, SUBMIT_DETAILS};
 use crate::helpers::{assert_no_errors, spawn_app, start_second_server, TestApp};
-use crate::payouts_support::custom_account;
 
 /// How long the clients run; the test's time in CI is bounded by it.
 const WORKLOAD_SECONDS: u64 = 4;
@@ -60,9 +61,61 @@ struct Counts {
     writes_refused: AtomicU64,
 }
 
+/// A server as the workload reaches it: its GraphQL URL and the platform's secret key.
+#[derive(Clone)]
+pub struct Endpoint {
+    pub graphql_url: String,
+    pub secret_key: String,
+    client: reqwest::Client,
+}
+
+impl Endpoint {
+    pub fn new(graphql_url: String, secret_key: String) -> Endpoint {
+        Endpoint {
+            graphql_url,
+            secret_key,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    fn of(app: &TestApp) -> Endpoint {
+        Endpoint::new(app.url(), app.secret_key.clone())
+    }
+
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    pub async fn graphql(&self, query: &str, variables: Value) -> Value {
+        self.graphql_as(&self.secret_key, None, query, variables)
+            .await
+    }
+
+    pub async fn graphql_as(
+        &self,
+        key: &str,
+        connect_account: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> Value {
+        let mut request = self
+            .client
+            .post(&self.graphql_url)
+            .bearer_auth(key)
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(account) = connect_account {
+            request = request.header("Connect-Account", account);
+        }
+        let response = request.send().await.expect("send");
+        response.json().await.expect("json body")
+    }
+}
+
 pub struct Bank {
-    /// The servers requests go through, in turn; the first owns the store.
+    /// The in-process servers, if any; the first owns the store.
     pub servers: Vec<TestApp>,
+    /// The servers requests go through, in turn.
+    endpoints: Vec<Endpoint>,
     turn: AtomicUsize,
     accounts: Vec<String>,
     /// Separate charges on the platform, pending: sources for transfers and refunds.
@@ -121,9 +174,20 @@ fn total_of(body: &Value, accounts: usize) -> Option<(i64, bool, Value)> {
 
 impl Bank {
     /// The server the next request goes through.
-    fn app(&self) -> &TestApp {
+    fn app(&self) -> &Endpoint {
         let turn = self.turn.fetch_add(1, Ordering::Relaxed);
-        &self.servers[turn % self.servers.len()]
+        &self.endpoints[turn % self.endpoints.len()]
+    }
+
+    /// The total of the platform and its accounts (available plus pending) read through
+    /// `endpoint`, and whether the trial balance held.
+    pub async fn total_through(&self, endpoint: &Endpoint) -> (i64, bool) {
+        let body = endpoint
+            .graphql(&read_query(&self.accounts), json!({}))
+            .await;
+        let (total, balanced, _) =
+            total_of(&body, self.accounts.len()).unwrap_or_else(|| panic!("a read: {body}"));
+        (total, balanced)
     }
 
     async fn read(&self) -> Value {
@@ -368,18 +432,43 @@ impl Choices {
 /// The bank over `servers` servers sharing one store, with its accounts and funds.
 pub async fn set_up(servers: usize) -> Bank {
     let app = spawn_app().await;
-    let mut accounts = Vec::new();
-    for _ in 0..ACCOUNTS {
-        accounts.push(custom_account(&app, &app.secret_key, "US", "usd", "000123456789").await);
-    }
     let mut others = Vec::new();
     for _ in 1..servers {
         others.push(start_second_server(&app, |_| {}).await);
     }
     let mut servers = vec![app];
     servers.extend(others);
+    let endpoints = servers.iter().map(Endpoint::of).collect();
+    set_up_over(endpoints, servers).await
+}
+
+/// A CUSTOM US account, onboarded through `endpoint`, with a bank account.
+async fn onboarded_account(endpoint: &Endpoint) -> String {
+    let body = endpoint
+        .graphql(CREATE_ACCOUNT, json!({"type": "CUSTOM", "country": "US"}))
+        .await;
+    assert_no_errors(&body);
+    let id = body["data"]["createAccount"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    for mutation in [SUBMIT_DETAILS, ADD_BANK_ACCOUNT] {
+        let body = endpoint.graphql(mutation, json!({"account": id})).await;
+        assert_no_errors(&body);
+    }
+    id
+}
+
+/// The bank through `endpoints` (servers over one store), with its accounts and funds,
+/// holding on to the in-process `servers` among them.
+pub async fn set_up_over(endpoints: Vec<Endpoint>, servers: Vec<TestApp>) -> Bank {
+    let mut accounts = Vec::new();
+    for _ in 0..ACCOUNTS {
+        accounts.push(onboarded_account(&endpoints[0]).await);
+    }
     let mut bank = Bank {
         servers,
+        endpoints,
         turn: AtomicUsize::new(0),
         accounts,
         charges: Vec::new(),

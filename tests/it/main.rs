@@ -83,6 +83,7 @@ mod model_ops;
 mod model_property;
 mod model_reference;
 mod money_regressions;
+mod multi_process;
 mod multi_server;
 mod sharding;
 mod webhooks_cli;

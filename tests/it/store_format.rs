@@ -58,6 +58,9 @@ async fn answers(app: &TestApp, seller: &str, cursors: &[Option<String>; 3]) -> 
 /// Rewrites every index key in the text layout of the earlier format and forgets the format,
 /// as a store written by the earlier version holds them.
 fn write_earlier_layout(data_dir: &std::path::Path) -> usize {
+    if let Some(tollgate::store::StoreUrl::Postgres(url)) = crate::test_store::store_for(data_dir) {
+        return write_earlier_layout_on_postgres(url.secret().to_owned());
+    }
     let db = sled::open(data_dir).expect("sled");
     let mut batch = sled::Batch::default();
     let mut rewritten = 0;
@@ -73,6 +76,68 @@ fn write_earlier_layout(data_dir: &std::path::Path) -> usize {
     db.apply_batch(batch).expect("batch");
     db.flush().expect("flush");
     rewritten
+}
+
+/// How many keys of the stopped server's store over `data_dir` start with `first`.
+fn keys_starting_with(data_dir: &std::path::Path, first: u8) -> usize {
+    if let Some(tollgate::store::StoreUrl::Postgres(url)) = crate::test_store::store_for(data_dir) {
+        let url = url.secret().to_owned();
+        return std::thread::spawn(move || {
+            let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+            let row = client
+                .query_one(
+                    "SELECT count(*) FROM tollgate_kv WHERE substring(k from 1 for 1) = $1",
+                    &[&vec![first]],
+                )
+                .expect("count");
+            usize::try_from(row.get::<_, i64>(0)).expect("a count")
+        })
+        .join()
+        .expect("the counting thread");
+    }
+    let reopened = sled::open(data_dir).expect("sled");
+    reopened.scan_prefix([first]).count()
+}
+
+/// The same on PostgreSQL: every `j` key written back as `i` and its text, as the earlier
+/// layout had them, and the format record deleted.
+/// On a thread of its own: the synchronous client cannot run on a tokio thread.
+fn write_earlier_layout_on_postgres(url: String) -> usize {
+    std::thread::spawn(move || {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+        let mut transaction = client.transaction().expect("begin");
+        let rows = transaction
+            .query(
+                "SELECT k, v FROM tollgate_kv WHERE k >= '\\x6a'::bytea AND k < '\\x6b'::bytea",
+                &[],
+            )
+            .expect("read the index keys");
+        for row in &rows {
+            let (key, value): (Vec<u8>, Vec<u8>) = (row.get(0), row.get(1));
+            let text = Key::describe(&key);
+            let rest = text.strip_prefix('j').expect("an index key reads back");
+            transaction
+                .execute("DELETE FROM tollgate_kv WHERE k = $1", &[&key])
+                .and_then(|_| {
+                    transaction.execute(
+                        "INSERT INTO tollgate_kv (k, v) VALUES ($1, $2)",
+                        &[&format!("i{rest}").into_bytes(), &value],
+                    )
+                })
+                .expect("rewrite an index key");
+        }
+        let rewritten = rows.len();
+        transaction
+            .execute(
+                "DELETE FROM tollgate_kv WHERE k = $1",
+                &[&b"mstore_format".as_slice()],
+            )
+            .expect("delete the format record");
+        transaction.commit().expect("commit");
+        rewritten
+    })
+    .join()
+    .expect("the rewriting thread")
 }
 
 #[tokio::test]
@@ -118,10 +183,8 @@ async fn a_store_with_the_earlier_index_layout_answers_exactly_as_before() {
     assert_eq!(app.graphql(LOOKUPS, lookups).await, looked_up);
     let _ = app.stop().await;
 
-    let reopened = sled::open(&data_dir).expect("sled");
-    assert_eq!(reopened.scan_prefix(b"i").count(), 0);
-    assert_eq!(reopened.scan_prefix(b"j").count(), rewritten);
-    drop(reopened);
+    assert_eq!(keys_starting_with(&data_dir, b'i'), 0);
+    assert_eq!(keys_starting_with(&data_dir, b'j'), rewritten);
     let (passed, output) = run_verify(&data_dir);
     assert!(passed, "{output}");
     drop(temp);

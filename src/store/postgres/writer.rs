@@ -1,16 +1,21 @@
-//! The writer's connection: a group is one transaction. It first locks the chain's tip row
-//! (`SELECT … FOR UPDATE`), so groups from several servers over one database are applied
-//! one at a time and each reads the tip as the last one left it; then reads every key the
-//! group's commits will read in one query; stages the commits in memory; writes with one
-//! upsert and one delete; and commits. The commit returning is the durability point
-//! (`synchronous_commit` is on). A transaction that lost a race (serialization failure,
-//! deadlock) is run again, a bounded number of times.
+//! The writer's connection: a group is one transaction in two round trips. The first
+//! message begins it, locks the chain's tip row (`SELECT … FOR UPDATE`), so groups from
+//! several servers over one database are applied one at a time and each reads the tip as
+//! the last one left it, and then reads every key the group's commits will read (a
+//! statement of its own, so its snapshot is taken once the lock is held). The commits are
+//! staged in memory (a key the prefetch missed costs one query); the second message writes
+//! with one upsert and one delete and commits. The values travel as hex literals in the
+//! simple query protocol, which is what lets several statements share one round trip. The
+//! commit returning is the durability point (`synchronous_commit` is on, unless the store's
+//! URL sets it in its `options`). A transaction that lost a race (serialization failure,
+//! deadlock) or a connection before its commit was sent is run again, a bounded number of
+//! times; a connection lost while the commit was on its way leaves the group in doubt.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use postgres::error::SqlState;
-use postgres::{Client, NoTls, Statement, Transaction};
+use postgres::{Client, NoTls, SimpleQueryMessage, Statement, Transaction};
 
 use super::super::chain::{ChainTip, TIP_META};
 use super::super::engine::{GroupFailure, GroupReads, GroupWriter, Overlay, StageFn};
@@ -58,16 +63,97 @@ pub(super) fn write_overlay(
     Ok(())
 }
 
-struct Statements {
-    lock_tip: Statement,
-    create_tip: Statement,
-    get: Statement,
-    get_many: Statement,
+/// `bytes` as an SQL literal of type `bytea` (hex digits only, so nothing needs escaping;
+/// `standard_conforming_strings` is on for the writer's connection).
+fn literal(bytes: &[u8], sql: &mut String) {
+    use std::fmt::Write as _;
+    sql.push_str("'\\x");
+    for byte in bytes {
+        let _ = write!(sql, "{byte:02x}");
+    }
+    sql.push_str("'::bytea");
+}
+
+/// `keys` as a comma-separated list of literals.
+fn literals<'k>(keys: impl IntoIterator<Item = &'k [u8]>, sql: &mut String) {
+    for (index, key) in keys.into_iter().enumerate() {
+        if index > 0 {
+            sql.push(',');
+        }
+        literal(key, sql);
+    }
+}
+
+/// A `bytea` column's text (`\x` and hex digits: `bytea_output` is `hex`).
+fn from_hex(text: Option<&str>) -> Result<Vec<u8>, StoreError> {
+    let digits = text
+        .and_then(|text| text.strip_prefix("\\x"))
+        .ok_or_else(|| StoreError::Io("PostgreSQL: a value that is not hex bytea".into()))?;
+    let digits = digits.as_bytes();
+    if digits.len() % 2 != 0 {
+        return Err(StoreError::Io(
+            "PostgreSQL: an odd number of hex digits".into(),
+        ));
+    }
+    let nibble = |digit: u8| -> Result<u8, StoreError> {
+        match digit {
+            b'0'..=b'9' => Ok(digit - b'0'),
+            b'a'..=b'f' => Ok(digit - b'a' + 10),
+            b'A'..=b'F' => Ok(digit - b'A' + 10),
+            _ => Err(StoreError::Io(
+                "PostgreSQL: a value that is not hex bytea".into(),
+            )),
+        }
+    };
+    digits
+        .chunks_exact(2)
+        .map(|pair| Ok((nibble(pair[0])? << 4) | nibble(pair[1])?))
+        .collect()
+}
+
+/// The statements that lock the tip and then read `prefetch`, each statement with its own
+/// snapshot (so the reads see every group committed before the lock was granted).
+fn lock_and_read(tip: &[u8], prefetch: &[Key], sql: &mut String) {
+    sql.push_str(&format!("SELECT v FROM {TABLE} WHERE k = "));
+    literal(tip, sql);
+    sql.push_str(" FOR UPDATE;");
+    if !prefetch.is_empty() {
+        sql.push_str(&format!("SELECT k, v FROM {TABLE} WHERE k IN ("));
+        literals(prefetch.iter().map(Key::as_bytes), sql);
+        sql.push_str(");");
+    }
+}
+
+/// The keys a group has read, with their values (`None`: absent).
+type Known = HashMap<Vec<u8>, Option<Vec<u8>>>;
+
+/// What the lock-and-read statements answered: whether the tip row was there (and so is
+/// now locked), and the prefetched keys' values.
+fn lock_and_read_answer(
+    messages: Vec<SimpleQueryMessage>,
+    prefetch: &[Key],
+) -> Result<(bool, Known), StoreError> {
+    let mut locked = false;
+    let mut known: Known = prefetch
+        .iter()
+        .map(|key| (key.as_bytes().to_vec(), None))
+        .collect();
+    for message in messages {
+        if let SimpleQueryMessage::Row(row) = message {
+            // The lock's row has one column (v); the prefetch's rows have two (k, v).
+            if row.len() == 1 {
+                locked = true;
+            } else {
+                known.insert(from_hex(row.get(0))?, Some(from_hex(row.get(1))?));
+            }
+        }
+    }
+    Ok((locked, known))
 }
 
 pub struct PostgresGroupWriter {
     config: postgres::Config,
-    connection: Option<(Client, Statements)>,
+    connection: Option<(Client, Statement)>,
 }
 
 /// How one attempt ended, when it did not apply the group.
@@ -77,29 +163,30 @@ enum AttemptFailure {
     Final(GroupFailure),
 }
 
-/// An error before the commit: nothing was applied.
+/// Whether `error` is a lost race that a new attempt may win.
+fn lost_race(error: &postgres::Error) -> bool {
+    error.code().is_some_and(|code| {
+        *code == SqlState::T_R_SERIALIZATION_FAILURE || *code == SqlState::T_R_DEADLOCK_DETECTED
+    })
+}
+
+/// An error before the commit was sent: nothing was applied.
 fn before_commit(error: &postgres::Error) -> AttemptFailure {
-    let retryable = error.is_closed()
-        || error.code().is_some_and(|code| {
-            *code == SqlState::T_R_SERIALIZATION_FAILURE || *code == SqlState::T_R_DEADLOCK_DETECTED
-        });
-    if retryable {
+    if error.is_closed() || lost_race(error) {
         AttemptFailure::Retry(failed(error))
     } else {
         AttemptFailure::Final(GroupFailure::NotApplied(failed(error)))
     }
 }
 
-/// An error from the commit itself: an answer from the server means it rolled back; no
-/// answer (the connection broke) leaves the outcome unknown.
+/// An error from the message that ends with the commit: an answer from the server means
+/// the transaction did not commit; no answer (the connection broke) leaves the outcome
+/// unknown.
 fn at_commit(error: &postgres::Error) -> AttemptFailure {
+    if lost_race(error) {
+        return AttemptFailure::Retry(failed(error));
+    }
     match error.code() {
-        Some(code)
-            if *code == SqlState::T_R_SERIALIZATION_FAILURE
-                || *code == SqlState::T_R_DEADLOCK_DETECTED =>
-        {
-            AttemptFailure::Retry(failed(error))
-        }
         Some(_) => AttemptFailure::Final(GroupFailure::NotApplied(failed(error))),
         None => AttemptFailure::Final(GroupFailure::InDoubt(failed(error))),
     }
@@ -113,60 +200,74 @@ impl PostgresGroupWriter {
         }
     }
 
-    fn connected(&mut self) -> Result<&mut (Client, Statements), postgres::Error> {
+    fn connected(&mut self) -> Result<&mut (Client, Statement), postgres::Error> {
         let connection = match self.connection.take() {
             Some(connection) if !connection.0.is_closed() => connection,
             _ => {
                 let mut client = self.config.connect(NoTls)?;
-                // Acknowledged means on disk, whatever the database's default says.
-                client.batch_execute("SET synchronous_commit TO on")?;
-                let statements = Statements {
-                    lock_tip: client
-                        .prepare(&format!("SELECT v FROM {TABLE} WHERE k = $1 FOR UPDATE"))?,
-                    create_tip: client.prepare(&format!(
-                        "INSERT INTO {TABLE} (k, v) VALUES ($1, $2) ON CONFLICT (k) DO NOTHING"
-                    ))?,
-                    get: client.prepare(&format!("SELECT v FROM {TABLE} WHERE k = $1"))?,
-                    get_many: client
-                        .prepare(&format!("SELECT k, v FROM {TABLE} WHERE k = ANY($1)"))?,
+                // Acknowledged means on disk, whatever the database's default says, unless
+                // the store's URL itself asks otherwise (`options=-c synchronous_commit=…`);
+                // and the writer's SQL spells values as hex literals.
+                let synchronous = if asks_for_synchronous_commit(&self.config) {
+                    ""
+                } else {
+                    "SET synchronous_commit TO on;"
                 };
-                (client, statements)
+                client.batch_execute(&format!(
+                    "{synchronous}SET standard_conforming_strings TO on;SET bytea_output TO hex"
+                ))?;
+                let get = client.prepare(&format!("SELECT v FROM {TABLE} WHERE k = $1"))?;
+                (client, get)
             }
         };
         Ok(self.connection.insert(connection))
     }
 
+    /// Ends a transaction that failed; a connection that cannot is dropped.
+    fn roll_back(&mut self) {
+        if let Some((client, _)) = self.connection.as_mut() {
+            if client.batch_execute("ROLLBACK").is_err() {
+                self.connection = None;
+            }
+        }
+    }
+
+    /// One attempt: one round trip begins the transaction, locks the tip and reads the
+    /// prefetched keys; the group is staged (reading any other key with one query each);
+    /// one more round trip writes and commits.
     fn attempt(&mut self, prefetch: &[Key], stage: &mut StageFn<'_>) -> Result<(), AttemptFailure> {
-        let (client, statements) = self.connected().map_err(|error| before_commit(&error))?;
-        let mut transaction = client
-            .transaction()
-            .map_err(|error| before_commit(&error))?;
+        let (client, get) = self.connected().map_err(|error| before_commit(&error))?;
         let tip_key = Key::new(Keyspace::Meta, TIP_META);
-        let locked = transaction
-            .query_opt(&statements.lock_tip, &[&tip_key.as_bytes()])
+        let mut sql = String::from("BEGIN;");
+        lock_and_read(tip_key.as_bytes(), prefetch, &mut sql);
+        let messages = client
+            .simple_query(&sql)
             .map_err(|error| before_commit(&error))?;
-        if locked.is_none() {
-            // A new database: the first group makes the row every later group locks.
-            transaction
-                .execute(
-                    &statements.create_tip,
-                    &[&tip_key.as_bytes(), &ChainTip::default().encode()],
-                )
-                .and_then(|_| transaction.query_opt(&statements.lock_tip, &[&tip_key.as_bytes()]))
+        let (mut locked, mut known) = lock_and_read_answer(messages, prefetch)
+            .map_err(|error| AttemptFailure::Final(GroupFailure::NotApplied(error)))?;
+        if !locked {
+            // A new database: the first group makes the row every later group locks, then
+            // locks it and reads again.
+            let mut sql = format!("INSERT INTO {TABLE} (k, v) VALUES (");
+            literal(tip_key.as_bytes(), &mut sql);
+            sql.push(',');
+            literal(&ChainTip::default().encode(), &mut sql);
+            sql.push_str(") ON CONFLICT (k) DO NOTHING;");
+            lock_and_read(tip_key.as_bytes(), prefetch, &mut sql);
+            let messages = client
+                .simple_query(&sql)
                 .map_err(|error| before_commit(&error))?;
+            (locked, known) = lock_and_read_answer(messages, prefetch)
+                .map_err(|error| AttemptFailure::Final(GroupFailure::NotApplied(error)))?;
+            if !locked {
+                return Err(AttemptFailure::Retry(StoreError::Io(
+                    "PostgreSQL: the chain's tip row could not be locked".into(),
+                )));
+            }
         }
-        let wanted: Vec<&[u8]> = prefetch.iter().map(Key::as_bytes).collect();
-        let rows = transaction
-            .query(&statements.get_many, &[&wanted])
-            .map_err(|error| before_commit(&error))?;
-        let mut known: HashMap<Vec<u8>, Option<Vec<u8>>> =
-            wanted.iter().map(|key| (key.to_vec(), None)).collect();
-        for row in rows {
-            known.insert(row.get::<_, Vec<u8>>(0), Some(row.get::<_, Vec<u8>>(1)));
-        }
-        let mut reads = TransactionReads {
-            transaction: &mut transaction,
-            get: &statements.get,
+        let mut reads = ClientReads {
+            client,
+            get,
             known,
             failure: None,
         };
@@ -178,13 +279,56 @@ impl PostgresGroupWriter {
             staged.map_err(|error| AttemptFailure::Final(GroupFailure::NotApplied(error)))?;
         if writes.is_empty() {
             // Nothing to write (replays, refusals): the lock goes with the rollback.
-            return transaction
-                .rollback()
+            return client
+                .batch_execute("ROLLBACK")
                 .map_err(|error| before_commit(&error));
         }
-        write_overlay(&mut transaction, writes).map_err(|error| before_commit(&error))?;
-        transaction.commit().map_err(|error| at_commit(&error))
+        client
+            .batch_execute(&write_and_commit(writes))
+            .map_err(|error| at_commit(&error))
     }
+}
+
+/// Whether the connection's own options set `synchronous_commit`.
+fn asks_for_synchronous_commit(config: &postgres::Config) -> bool {
+    config
+        .get_options()
+        .is_some_and(|options| options.contains("synchronous_commit"))
+}
+
+/// One message: the upsert of every value, the delete of every removed key, and `COMMIT`.
+fn write_and_commit(writes: Overlay) -> String {
+    let mut upsert = String::new();
+    let mut deleted = String::new();
+    for (key, value) in &writes {
+        match value {
+            Some(value) => {
+                upsert.push_str(if upsert.is_empty() { "" } else { "," });
+                upsert.push('(');
+                literal(key.as_bytes(), &mut upsert);
+                upsert.push(',');
+                literal(value, &mut upsert);
+                upsert.push(')');
+            }
+            None => {
+                if !deleted.is_empty() {
+                    deleted.push(',');
+                }
+                literal(key.as_bytes(), &mut deleted);
+            }
+        }
+    }
+    let mut sql = String::with_capacity(upsert.len() + deleted.len() + 160);
+    if !upsert.is_empty() {
+        sql.push_str(&format!(
+            "INSERT INTO {TABLE} (k, v) VALUES {upsert} ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v;"
+        ));
+    }
+    if !deleted.is_empty() {
+        sql.push_str(&format!("DELETE FROM {TABLE} WHERE k IN ({deleted});"));
+    }
+    sql.push_str("COMMIT");
+    sql
 }
 
 impl GroupWriter for PostgresGroupWriter {
@@ -195,7 +339,14 @@ impl GroupWriter for PostgresGroupWriter {
     ) -> Result<(), GroupFailure> {
         let mut attempt = 1;
         loop {
-            match self.attempt(prefetch, stage) {
+            let attempted = self.attempt(prefetch, stage);
+            if let Err(
+                AttemptFailure::Retry(_) | AttemptFailure::Final(GroupFailure::NotApplied(_)),
+            ) = &attempted
+            {
+                self.roll_back();
+            }
+            match attempted {
                 Ok(()) => return Ok(()),
                 Err(AttemptFailure::Final(failure)) => return Err(failure),
                 Err(AttemptFailure::Retry(error)) if attempt >= MAX_GROUP_ATTEMPTS => {
@@ -215,20 +366,20 @@ impl GroupWriter for PostgresGroupWriter {
 }
 
 /// The group's reads: from what was read at once, else one query in the transaction.
-struct TransactionReads<'a, 't> {
-    transaction: &'a mut Transaction<'t>,
+struct ClientReads<'a> {
+    client: &'a mut Client,
     get: &'a Statement,
-    known: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    known: Known,
     /// A failed read aborts the transaction; the attempt ends with it.
     failure: Option<postgres::Error>,
 }
 
-impl GroupReads for TransactionReads<'_, '_> {
+impl GroupReads for ClientReads<'_> {
     fn get(&mut self, key: &Key) -> Result<Option<Vec<u8>>, StoreError> {
         if let Some(value) = self.known.get(key.as_bytes()) {
             return Ok(value.clone());
         }
-        match self.transaction.query_opt(self.get, &[&key.as_bytes()]) {
+        match self.client.query_opt(self.get, &[&key.as_bytes()]) {
             Ok(row) => {
                 let value = row.map(|row| row.get::<_, Vec<u8>>(0));
                 self.known.insert(key.as_bytes().to_vec(), value.clone());
