@@ -1,6 +1,7 @@
 //! The front of a server over several shards: each request goes to the routes of the shard
-//! that holds the API key it presents (one key lookup per shard tried); requests without a
-//! key, or with a key no shard holds, go to the first shard's routes.
+//! that holds the API key it presents (one key lookup per shard tried), or, without a key,
+//! the platform its path names (a hosted onboarding page, an Express login link); other
+//! requests, and keys or platforms no shard holds, go to the first shard's routes.
 
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tower::ServiceExt;
 
+use crate::ids::PlatformId;
 use crate::service::AppState;
 
 /// One set of routes over the shards' own routes (`services[i]` serves `routes[i]`).
@@ -20,15 +22,27 @@ pub fn front(services: Vec<AppState>, routes: Vec<Router>) -> Router {
     })
 }
 
-/// The shard holding the API key a request presents; the first for requests without one
-/// (pages, health checks) or with a key no shard holds (it answers 401).
-pub fn shard_of_request(services: &[AppState], headers: &axum::http::HeaderMap) -> usize {
-    let Some(key) = super::api_key(headers) else {
-        return 0;
-    };
-    services
-        .iter()
-        .position(|shard| shard.authenticate_key(&key).is_ok())
+/// The shard holding the API key a request presents, or without one the platform its path
+/// names; the first for other requests (health checks, GraphiQL) and for keys or
+/// platforms no shard holds (which it then refuses).
+pub fn shard_of_request(services: &[AppState], request: &Request) -> usize {
+    if let Some(key) = super::api_key(request.headers()) {
+        return services
+            .iter()
+            .position(|shard| shard.authenticate_key(&key).is_ok())
+            .unwrap_or(0);
+    }
+    let platform = request
+        .uri()
+        .path()
+        .split('/')
+        .find_map(|segment| PlatformId::parse(segment).ok());
+    platform
+        .and_then(|platform| {
+            services
+                .iter()
+                .position(|shard| matches!(shard.platform_by_id(&platform), Ok(Some(_))))
+        })
         .unwrap_or(0)
 }
 
@@ -37,7 +51,7 @@ async fn dispatch(
     routes: Arc<Vec<Router>>,
     request: Request,
 ) -> Response {
-    let shard = shard_of_request(&services, request.headers());
+    let shard = shard_of_request(&services, &request);
     let Some(router) = routes.get(shard).or_else(|| routes.first()).cloned() else {
         return axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response();
     };

@@ -482,6 +482,39 @@ async fn one_server_over_two_shards_sends_each_platform_to_its_shard() {
         .await;
         assert!(other["data"]["charge"].is_null(), "{other}");
     }
+    // A hosted onboarding page carries no key: its path's platform picks the shard.
+    let base = url.trim_end_matches("/graphql");
+    for (_, key) in &platforms {
+        let body = graphql(
+            &client,
+            &url,
+            key,
+            crate::charges_support::CREATE_ACCOUNT,
+            json!({"type": "EXPRESS", "country": "US"}),
+        )
+        .await;
+        assert_no_errors(&body);
+        let express = body["data"]["createAccount"]["id"].as_str().expect("id");
+        let body = graphql(
+            &client,
+            &url,
+            key,
+            crate::accounts_support::CREATE_LINK,
+            json!({"input": {"account": express, "refreshUrl": crate::accounts_support::REFRESH_URL, "returnUrl": crate::accounts_support::RETURN_URL}}),
+        )
+        .await;
+        assert_no_errors(&body);
+        let link = body["data"]["createAccountLink"]["url"]
+            .as_str()
+            .expect("url");
+        let path = &link[link.find("/onboarding/").expect("an onboarding path")..];
+        let page = client
+            .get(format!("{base}{path}"))
+            .send()
+            .await
+            .expect("page");
+        assert_eq!(page.status(), reqwest::StatusCode::OK, "{path}");
+    }
     let body = graphql(
         &client,
         &url,
