@@ -364,7 +364,7 @@ async fn restarted(
         .args(["--reads-per-second", "0", "--writes-per-second", "0"])
         .args(["--cache-mb", &options.cache_mb.to_string()])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(server_log(data))
         .spawn()
         .map_err(|error| format!("tollgate serve: {error}"))?;
     let measured = async {
@@ -407,6 +407,9 @@ async fn restarted(
     measured
 }
 
+/// How often one page of the walk through every page is asked for before the run fails.
+const WALK_ATTEMPTS: usize = 3;
+
 const PAGE: &str = "query($account: ID!, $after: String) { balanceTransactions(first: 100, after: $after, account: $account) { nodes { id amount { amount } } pageInfo { endCursor hasNextPage } } }";
 
 /// The first and the last page of an account's balance transactions, each read
@@ -421,15 +424,33 @@ async fn pages(
     let mut after: Option<String> = None;
     let mut count = 0usize;
     let mut page_count = 0usize;
+    let mut walk_micros = Vec::new();
+    let mut walk_failures = Vec::new();
     loop {
-        let body = target::call(
-            client,
-            url,
-            key,
-            PAGE,
-            json!({"account": account, "after": after}),
-        )
-        .await?;
+        let sent = Instant::now();
+        let mut answer = Err(String::new());
+        // A page that fails (a read past the request deadline on a cold cache) is asked for
+        // again and reported, rather than ending the run.
+        for _ in 0..WALK_ATTEMPTS {
+            answer = target::call(
+                client,
+                url,
+                key,
+                PAGE,
+                json!({"account": account, "after": after}),
+            )
+            .await;
+            match &answer {
+                Ok(_) => break,
+                Err(failure) => walk_failures.push(json!({
+                    "page": page_count + 1,
+                    "after_ms": sent.elapsed().as_secs_f64() * 1000.0,
+                    "failure": failure,
+                })),
+            }
+        }
+        let body = answer?;
+        walk_micros.push(sent.elapsed().as_micros() as u64);
         let connection = &body["data"]["balanceTransactions"];
         count += connection["nodes"].as_array().map_or(0, Vec::len);
         page_count += 1;
@@ -441,6 +462,7 @@ async fn pages(
             .map(str::to_owned);
     }
     let last_after = after;
+    walk_micros.sort_unstable();
     let timed_page = |after: Option<String>| async move {
         let mut latencies = Vec::with_capacity(PAGE_READS);
         for _ in 0..PAGE_READS {
@@ -471,9 +493,22 @@ async fn pages(
         "page_size": PAGE_SIZE,
         "balance_transactions": count,
         "pages": page_count,
+        "walk": {
+            "p50_ms": percentile_millis(&walk_micros, 0.5),
+            "p99_ms": percentile_millis(&walk_micros, 0.99),
+            "max_ms": percentile_millis(&walk_micros, 1.0),
+            "failures": walk_failures,
+        },
         "first": timed_page(None).await?,
         "last": timed_page(last_after).await?,
     }))
+}
+
+/// Where the restarted server's log goes: `serve.log` beside the data directory (kept with
+/// `--keep`), or nowhere when it cannot be made.
+fn server_log(data: &Path) -> Stdio {
+    let path = data.with_file_name("serve.log");
+    std::fs::File::create(path).map_or_else(|_| Stdio::null(), Stdio::from)
 }
 
 fn tollgate_binary() -> Result<PathBuf, String> {
