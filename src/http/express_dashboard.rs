@@ -22,7 +22,7 @@ use crate::service::login_links::{LoginOutcome, EXPRESS_PATH};
 use crate::service::{Access, Caller, ServiceError};
 
 /// The cookie that carries the session token.
-const SESSION_COOKIE: &str = "tollgate_dashboard";
+pub(super) const SESSION_COOKIE: &str = "tollgate_dashboard";
 /// The most fields a dashboard form may carry; the largest has six.
 const MAX_FORM_FIELDS: usize = 16;
 /// The longest value accepted in a dashboard form field.

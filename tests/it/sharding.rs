@@ -514,6 +514,43 @@ async fn one_server_over_two_shards_sends_each_platform_to_its_shard() {
             .await
             .expect("page");
         assert_eq!(page.status(), reqwest::StatusCode::OK, "{path}");
+        // An Express login link names its platform; the dashboard after it does not, and
+        // finds the session on the shard that opened it.
+        let body = graphql(
+            &client,
+            &url,
+            key,
+            crate::express_dashboard::CREATE_LOGIN_LINK,
+            json!({"a": express}),
+        )
+        .await;
+        assert_no_errors(&body);
+        let link = body["data"]["createLoginLink"]["url"]
+            .as_str()
+            .expect("url");
+        let path = &link[link.find("/express/login/").expect("a login path")..];
+        let browser = crate::accounts_support::browser();
+        let login = browser
+            .get(format!("{base}{path}"))
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(login.status(), reqwest::StatusCode::SEE_OTHER, "{path}");
+        let cookies: Vec<String> = login
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .filter_map(|value| value.split(';').next())
+            .map(str::to_owned)
+            .collect();
+        let dashboard = browser
+            .get(format!("{base}/express/dashboard"))
+            .header("cookie", cookies.join("; "))
+            .send()
+            .await
+            .expect("dashboard");
+        assert_eq!(dashboard.status(), reqwest::StatusCode::OK, "{cookies:?}");
     }
     let body = graphql(
         &client,
