@@ -218,7 +218,7 @@ impl Application {
             source,
         })?;
         let (closing, closing_seen) = watch::channel(false);
-        let (router, background) = self
+        let (routes, background) = self
             .start_serving(address, demo_secret_key, closing_seen)
             .await?;
         // Subscriptions are told as soon as shutdown starts, so they close cleanly (1001)
@@ -228,7 +228,7 @@ impl Application {
             let _ = closing.send(true);
         };
         let limits = self.services.settings.limits.clone();
-        let served = crate::http::serve::serve(listener, router, &limits, shutdown).await;
+        let served = crate::http::serve::serve(listener, routes.router, &limits, shutdown).await;
         self.stop_serving(background).await;
         served.map_err(AppError::Serve)
     }
@@ -257,7 +257,7 @@ impl Application {
             Some(url) => url.as_str().to_owned(),
             None => format!("http://{address}"),
         });
-        let router = crate::http::router(
+        let routes = crate::http::router(
             self.services.clone(),
             schema,
             demo_secret_key.as_deref(),
@@ -284,7 +284,7 @@ impl Application {
             ))
         };
         Ok((
-            router,
+            routes,
             Background {
                 stop_scheduler,
                 scheduler,

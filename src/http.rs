@@ -68,8 +68,15 @@ pub const MAX_CACHED_QUERY_BYTES: usize = 16 * 1024;
 pub const SHUTDOWN_CLOSE_CODE: u16 = 1001;
 pub const SHUTDOWN_CLOSE_REASON: &str = "the server is shutting down";
 
-/// The routes a server serves.
-pub type Routes = axum::Router;
+/// Where GraphQL subscriptions connect.
+const WEBSOCKET_PATH: &str = "/graphql/ws";
+
+/// The routes a server serves, with the state a front over several shards serves their
+/// websockets with (a websocket's key arrives only after the upgrade).
+pub struct Routes {
+    pub router: Router,
+    state: HttpState,
+}
 
 /// What every handler shares, behind one `Arc`: a request clones one pointer, not each part.
 #[derive(Clone)]
@@ -151,7 +158,7 @@ pub fn router(
     public_base_url: PublicBaseUrl,
     closing: watch::Receiver<bool>,
     hosted_pages_secret: [u8; crate::service::shared_secrets::SHARED_SECRET_BYTES],
-) -> Router {
+) -> Routes {
     let prefilled_key = graphiql::demo_key_for_graphiql(services.settings.listen, demo_secret_key);
     let page = graphiql::page(prefilled_key);
     prometheus::install();
@@ -176,7 +183,7 @@ pub fn router(
     let router = Router::new()
         .route("/", get(graphiql_page))
         .route("/graphql", get(graphiql_page).post(graphql))
-        .route("/graphql/ws", get(graphql_ws))
+        .route(WEBSOCKET_PATH, get(graphql_ws))
         .route(
             &format!("{}/{{file}}", graphiql::ASSET_PREFIX),
             get(graphiql::asset),
@@ -230,7 +237,7 @@ pub fn router(
         Some(cors) => router.layer(cors),
         None => router,
     };
-    router
+    let router = router
         .layer(axum::middleware::from_fn(telemetry::access_log))
         .layer(
             TraceLayer::new_for_http()
@@ -245,7 +252,8 @@ pub fn router(
         .layer(axum::middleware::map_request(
             telemetry::drop_unusable_request_id,
         ))
-        .with_state(state)
+        .with_state(state.clone());
+    Routes { router, state }
 }
 
 async fn graphiql_page(State(state): State<HttpState>) -> Html<String> {
@@ -585,5 +593,5 @@ async fn graphql_ws(
     };
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| websocket::serve(socket, state, protocol))
+        .on_upgrade(move |socket| websocket::serve(socket, state, protocol, None))
 }

@@ -58,21 +58,16 @@ impl ShardedApplication {
             source,
         })?;
         let (closing, closing_seen) = watch::channel(false);
-        let mut routers = Vec::with_capacity(self.shards.len());
+        let mut routes = Vec::with_capacity(self.shards.len());
         let mut backgrounds = Vec::with_capacity(self.shards.len());
         for shard in &self.shards {
-            let (router, background) = shard
+            let (shard_routes, background) = shard
                 .start_serving(address, None, closing_seen.clone())
                 .await?;
-            routers.push(router);
+            routes.push(shard_routes);
             backgrounds.push(background);
         }
-        let services = self
-            .shards
-            .iter()
-            .map(|shard| shard.services.clone())
-            .collect();
-        let front = crate::http::shard_front::front(services, routers);
+        let front = crate::http::shard_front::front(routes);
         let shutdown = async move {
             shutdown.await;
             let _ = closing.send(true);

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use async_graphql::http::{WebSocket as GraphQLWebSocket, WebSocketProtocols, WsMessage};
 use async_graphql::Data;
+use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use axum::http::HeaderMap;
 use futures::{future, SinkExt, StreamExt};
@@ -62,19 +63,87 @@ fn close(code: u16, reason: String) -> Message {
     }))
 }
 
-/// Serves one websocket until either side closes it or a limit drops it.
-pub async fn serve(socket: WebSocket, state: HttpState, protocol: WebSocketProtocols) {
+/// The API key a `connection_init` payload carries (`Authorization: Bearer …`).
+fn init_key(payload: &serde_json::Value) -> Option<String> {
+    ["Authorization", "authorization"]
+        .iter()
+        .find_map(|name| payload.get(*name).and_then(serde_json::Value::as_str))
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(|key| key.trim().to_owned())
+}
+
+/// A message's data, for text and binary messages.
+fn data(message: Message) -> Option<Bytes> {
+    match message {
+        Message::Text(text) => Some(Bytes::from(text)),
+        Message::Binary(bytes) => Some(bytes),
+        _ => None,
+    }
+}
+
+/// Serves a websocket over several shards: its first message (`connection_init`, within
+/// `websocket_init_timeout`) names the key, and the shard holding the key serves it from
+/// there on; a key no shard holds is refused by the first, as on one store.
+pub async fn serve_by_init(
+    mut socket: WebSocket,
+    shards: Vec<HttpState>,
+    protocol: WebSocketProtocols,
+) {
+    let Some(first_shard) = shards.first() else {
+        return;
+    };
+    let limits = &first_shard.services.settings.limits;
+    let init_timeout = Duration::from_millis(limits.websocket_init_timeout_milliseconds);
+    let first = tokio::time::timeout(init_timeout, async {
+        while let Some(Ok(message)) = socket.recv().await {
+            if let Some(bytes) = data(message) {
+                return Some(bytes);
+            }
+        }
+        None
+    })
+    .await;
+    let first = match first {
+        Ok(Some(first)) => first,
+        Ok(None) => return,
+        Err(_) => {
+            let send_timeout = Duration::from_millis(limits.websocket_send_timeout_milliseconds);
+            let timed_out = close(
+                CLOSE_INIT_TIMEOUT,
+                "Connection initialisation timeout".into(),
+            );
+            let _ = tokio::time::timeout(send_timeout, socket.send(timed_out)).await;
+            return;
+        }
+    };
+    let key = serde_json::from_slice::<serde_json::Value>(&first)
+        .ok()
+        .and_then(|message| init_key(message.get("payload")?));
+    let shard = key
+        .and_then(|key| {
+            shards
+                .iter()
+                .find(|shard| shard.services.authenticate_key(&key).is_ok())
+        })
+        .unwrap_or(first_shard)
+        .clone();
+    serve(socket, shard, protocol, Some(first)).await;
+}
+
+/// Serves one websocket until either side closes it or a limit drops it. `first` is a
+/// message already read from it (by [`serve_by_init`]).
+pub async fn serve(
+    socket: WebSocket,
+    state: HttpState,
+    protocol: WebSocketProtocols,
+    first: Option<Bytes>,
+) {
     let limits = state.services.settings.limits.clone();
     let (mut sink, source) = socket.split();
-    let input = source
+    let rest = source
         .take_while(|message| future::ready(message.is_ok()))
-        .filter_map(|message| {
-            future::ready(match message {
-                Ok(Message::Text(text)) => Some(axum::body::Bytes::from(text)),
-                Ok(Message::Binary(bytes)) => Some(bytes),
-                _ => None,
-            })
-        });
+        .filter_map(|message| future::ready(message.ok().and_then(data)));
+    let input = futures::stream::iter(first).chain(rest);
     let initialised = Arc::new(AtomicBool::new(false));
     let (fell_behind, mut behind) = watch::channel(None::<u64>);
     let per_connection = Arc::new(Semaphore::new(limits.max_subscriptions_per_connection));
@@ -84,20 +153,18 @@ pub async fn serve(socket: WebSocket, state: HttpState, protocol: WebSocketProto
         let subscriptions = state.subscriptions.clone();
         let per_platform_limit = limits.max_subscriptions_per_platform;
         move |payload: serde_json::Value| async move {
-            let field = |name: &str| {
-                payload
-                    .get(name)
-                    .and_then(serde_json::Value::as_str)
-                    .map(str::to_owned)
-            };
-            let authorization = field("Authorization").or_else(|| field("authorization"));
-            let key = authorization
-                .as_deref()
-                .and_then(|value| value.strip_prefix("Bearer "))
-                .map(str::trim);
-            let connect_account = field("Connect-Account");
-            let caller = authenticate(&services, key, connect_account.as_deref(), Access::Read)
-                .map_err(|(_, error)| to_graphql(error))?;
+            let key = init_key(&payload);
+            let connect_account = payload
+                .get("Connect-Account")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned);
+            let caller = authenticate(
+                &services,
+                key.as_deref(),
+                connect_account.as_deref(),
+                Access::Read,
+            )
+            .map_err(|(_, error)| to_graphql(error))?;
             let per_platform = subscriptions.slots(&caller.platform.id, per_platform_limit);
             let mut data = Data::default();
             data.insert(SubscriptionSlots::new(

@@ -3,12 +3,19 @@
 //! the last one, and recorded in the high-water file beside the tree.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use super::engine::{
     Direction, Engine, GroupFailure, GroupReads, GroupWriter, Overlay, Pairs, Scan, StageFn,
 };
 use super::keys::Key;
 use super::StoreError;
+
+/// How long opening waits for a file lock that sled's threads still hold for a store this
+/// process has just closed.
+const LOCK_RELEASE_WAIT: Duration = Duration::from_secs(2);
+/// How often opening tries again meanwhile.
+const LOCK_RETRY_INTERVAL: Duration = Duration::from_millis(20);
 
 impl From<sled::Error> for StoreError {
     fn from(error: sled::Error) -> Self {
@@ -30,13 +37,28 @@ impl SledEngine {
     /// Opens sled in `path`, without its background flush: the writer flushes every group
     /// itself.
     pub fn open(path: &Path, cache_capacity_bytes: u64) -> Result<SledEngine, StoreError> {
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(path)
             .cache_capacity(cache_capacity_bytes)
             .flush_every_ms(None)
             // Every request is a write: favour write throughput over space.
-            .mode(sled::Mode::HighThroughput)
-            .open()?;
+            .mode(sled::Mode::HighThroughput);
+        // sled's own I/O threads let go of a store's file lock a moment after it is closed,
+        // so a command that closes a store and opens it again (a platform move, then the
+        // check of both shards) waits for that; a store another process holds is still
+        // refused, after the wait.
+        let started = Instant::now();
+        let db = loop {
+            match config.open() {
+                Err(sled::Error::Io(error))
+                    if error.kind() == std::io::ErrorKind::WouldBlock
+                        && started.elapsed() < LOCK_RELEASE_WAIT =>
+                {
+                    std::thread::sleep(LOCK_RETRY_INTERVAL);
+                }
+                opened => break opened?,
+            }
+        };
         Ok(SledEngine::over((*db).clone(), path))
     }
 

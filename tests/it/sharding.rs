@@ -317,7 +317,7 @@ async fn a_platform_moved_between_shards_keeps_every_balance_and_id() {
     assert!(ok, "{out}{err}");
     assert!(
         out.starts_with(&format!("{}: {entries} entries and ", platform.0)),
-        "{out}"
+        "{out}\nbefore the move:\n{report_before}"
     );
     // The source keeps its chain, every link departed; the target holds every entry.
     let source_part = out
@@ -561,6 +561,14 @@ async fn one_server_over_two_shards_sends_each_platform_to_its_shard() {
     )
     .await;
     assert!(body.get("errors").is_some(), "{body}");
+    // A subscription's key comes only in `connection_init`: the second shard's platform
+    // still hears of its own charges.
+    let streamed = subscribed_charge(base, &client, &url, &platforms[1].1).await;
+    assert_eq!(streamed["type"], "next", "{streamed}");
+    assert_eq!(
+        streamed["payload"]["data"]["events"]["data"]["object"]["amount"]["amount"],
+        json!(777)
+    );
     let _ = stop.send(());
     server.await.expect("server task").expect("served");
 
@@ -586,4 +594,70 @@ async fn one_server_over_two_shards_sends_each_platform_to_its_shard() {
     assert!(ok, "{out}{err}");
     assert_eq!(out.matches("shard ").count(), 2, "{out}");
     assert_eq!(out.matches(" entries: balanced").count(), 2, "{out}");
+}
+
+/// Subscribes to `charge.succeeded` over a websocket that sends `key` only in
+/// `connection_init`, then charges 7.77 through HTTP until the subscription streams one.
+async fn subscribed_charge(base: &str, client: &reqwest::Client, url: &str, key: &str) -> Value {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::http::HeaderValue;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let wait = std::time::Duration::from_secs(30);
+    let mut request = format!("{}/graphql/ws", base.replacen("http://", "ws://", 1))
+        .into_client_request()
+        .expect("request");
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        HeaderValue::from_static("graphql-transport-ws"),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("connect");
+    let next_json = async move |socket: &mut tokio_tungstenite::WebSocketStream<_>| loop {
+        let message = tokio::time::timeout(wait, socket.next())
+            .await
+            .expect("a message in time")
+            .expect("open")
+            .expect("message");
+        if let Message::Text(text) = message {
+            return serde_json::from_str::<Value>(text.as_str()).expect("json");
+        }
+    };
+    let init =
+        json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {key}")}});
+    socket
+        .send(Message::text(init.to_string()))
+        .await
+        .expect("init");
+    assert_eq!(next_json(&mut socket).await["type"], "connection_ack");
+    let subscribe = json!({"id": "1", "type": "subscribe", "payload": {"query": "subscription { events(types: [\"charge.succeeded\"]) { type data { object } } }"}});
+    socket
+        .send(Message::text(subscribe.to_string()))
+        .await
+        .expect("subscribe");
+    tokio::time::timeout(wait, async {
+        loop {
+            let body = graphql(
+                client,
+                url,
+                key,
+                "mutation($input: CreateChargeInput!) { createCharge(input: $input) { id } }",
+                json!({"input": {"amount": 777, "currency": "usd", "paymentMethod": "pm_card_visa"}}),
+            )
+            .await;
+            assert_no_errors(&body);
+            let streamed = tokio::time::timeout(
+                std::time::Duration::from_millis(500),
+                next_json(&mut socket),
+            )
+            .await;
+            if let Ok(message) = streamed {
+                return message;
+            }
+        }
+    })
+    .await
+    .expect("an event")
 }
