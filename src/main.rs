@@ -74,7 +74,7 @@ enum Command {
         data: PathBuf,
         /// The store: postgres://USER@HOST:PORT/DATABASE, or sled:PATH; sled in --data
         /// without it. Several, separated by commas, are shards: each is proven.
-        #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true, value_parser = StoreListParser)]
+        #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true, value_parser = STORE_LIST)]
         store: Option<StoreList>,
         #[command(flatten)]
         server: ServerArgs,
@@ -102,17 +102,17 @@ enum Command {
         #[arg(long, env = "TOLLGATE_DATA", default_value = "./data")]
         data: PathBuf,
         /// Restore into this store instead (an empty PostgreSQL database, or sled:PATH).
-        #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true, value_parser = StoreUrlParser)]
+        #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true, value_parser = ONE_STORE)]
         store: Option<StoreUrl>,
     },
     /// Copy a whole ledger from one store into a new, empty one (sled or PostgreSQL, either
     /// way), then prove the copy as `verify` does. Stop the servers of the source first.
     Migrate {
         /// The store to copy: postgres://USER@HOST:PORT/DATABASE or sled:PATH.
-        #[arg(long, value_parser = StoreUrlParser)]
+        #[arg(long, value_parser = ONE_STORE)]
         from: StoreUrl,
         /// The new store: an empty database, or sled:PATH of an absent or empty directory.
-        #[arg(long, value_parser = StoreUrlParser)]
+        #[arg(long, value_parser = ONE_STORE)]
         to: StoreUrl,
     },
     /// Webhook tools.
@@ -200,7 +200,7 @@ struct ServeArgs {
     /// The store: postgres://USER@HOST:PORT/DATABASE (several servers may share one), or
     /// sled:PATH; sled in --data without it. Several, separated by commas, are shards: each
     /// request goes to the shard of the platform whose key it presents.
-    #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true, value_parser = StoreListParser)]
+    #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true, value_parser = STORE_LIST)]
     store: Option<StoreList>,
     /// The folder of fee policies (`<name>.rhai`), watched for changes.
     #[arg(long, env = "TOLLGATE_POLICIES", default_value = "./policies")]
@@ -281,7 +281,7 @@ enum PlatformCommand {
         /// The store: postgres://USER@HOST:PORT/DATABASE, or sled:PATH; sled in --data
         /// without it. Several, separated by commas, are shards: the platform goes to the
         /// one holding the fewest platforms, and the first records where it went.
-        #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true, value_parser = StoreListParser)]
+        #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true, value_parser = STORE_LIST)]
         store: Option<StoreList>,
         /// The policies folder, to check that the platform's policy exists.
         #[arg(long, env = "TOLLGATE_POLICIES", default_value = "./policies")]
@@ -298,7 +298,7 @@ enum PlatformCommand {
         #[arg(long)]
         to: usize,
         /// The shards, separated by commas, in the order the servers are given them.
-        #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true, value_parser = StoreListParser)]
+        #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true, value_parser = STORE_LIST)]
         store: StoreList,
     },
 }
@@ -319,7 +319,7 @@ enum AccountCommand {
         data: PathBuf,
         /// The store: postgres://USER@HOST:PORT/DATABASE, or sled:PATH; sled in --data
         /// without it.
-        #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true, value_parser = StoreListParser)]
+        #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true, value_parser = STORE_LIST)]
         store: Option<StoreList>,
         /// The policies folder (standalone accounts are priced by `default`).
         #[arg(long, env = "TOLLGATE_POLICIES", default_value = "./policies")]
@@ -372,7 +372,7 @@ struct BacktestArgs {
     data: PathBuf,
     /// The store: postgres://USER@HOST:PORT/DATABASE, or sled:PATH; sled in --data
     /// without it.
-    #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true, value_parser = StoreListParser)]
+    #[arg(long, env = "TOLLGATE_STORE", hide_env_values = true, value_parser = STORE_LIST)]
     store: Option<StoreList>,
     #[arg(long, env = "TOLLGATE_POLICIES", default_value = "./policies")]
     policies: PathBuf,
@@ -404,45 +404,28 @@ async fn policy_command(command: PolicyCommand) -> Result<bool, String> {
     }
 }
 
-/// Parses a `--store` that may name several stores, without quoting it back in its error.
+/// Parses `--store` (one store, or several separated by commas) without quoting the value
+/// back in its error: it may hold a password.
 #[derive(Clone)]
-struct StoreListParser;
+struct StoreParser<T>(std::marker::PhantomData<T>);
 
-impl clap::builder::TypedValueParser for StoreListParser {
-    type Value = StoreList;
+/// `--store` naming one store.
+const ONE_STORE: StoreParser<StoreUrl> = StoreParser(std::marker::PhantomData);
+/// `--store` naming one store or several (shards).
+const STORE_LIST: StoreParser<StoreList> = StoreParser(std::marker::PhantomData);
+
+impl<T> clap::builder::TypedValueParser for StoreParser<T>
+where
+    T: std::str::FromStr<Err = String> + Clone + Send + Sync + 'static,
+{
+    type Value = T;
 
     fn parse_ref(
         &self,
         _command: &clap::Command,
         _argument: Option<&clap::Arg>,
         value: &std::ffi::OsStr,
-    ) -> Result<StoreList, clap::Error> {
-        value
-            .to_str()
-            .ok_or_else(|| "the store is not text".to_owned())
-            .and_then(str::parse)
-            .map_err(|error| {
-                clap::Error::raw(
-                    clap::error::ErrorKind::ValueValidation,
-                    format!("--store: {error}\n"),
-                )
-            })
-    }
-}
-
-/// Parses `--store` without quoting the value back in its error: it may hold a password.
-#[derive(Clone)]
-struct StoreUrlParser;
-
-impl clap::builder::TypedValueParser for StoreUrlParser {
-    type Value = StoreUrl;
-
-    fn parse_ref(
-        &self,
-        _command: &clap::Command,
-        _argument: Option<&clap::Arg>,
-        value: &std::ffi::OsStr,
-    ) -> Result<StoreUrl, clap::Error> {
+    ) -> Result<T, clap::Error> {
         value
             .to_str()
             .ok_or_else(|| "the store is not text".to_owned())
