@@ -228,7 +228,8 @@ impl Application {
             let _ = closing.send(true);
         };
         let limits = self.services.settings.limits.clone();
-        let served = crate::http::serve::serve(listener, routes.router, &limits, shutdown).await;
+        let served =
+            crate::http::serve::serve(listener, routes.into_router(), &limits, shutdown).await;
         self.stop_serving(background).await;
         served.map_err(AppError::Serve)
     }

@@ -74,8 +74,16 @@ const WEBSOCKET_PATH: &str = "/graphql/ws";
 /// The routes a server serves, with the state a front over several shards serves their
 /// websockets with (a websocket's key arrives only after the upgrade).
 pub struct Routes {
-    pub router: Router,
+    router: Router,
     state: HttpState,
+}
+
+impl Routes {
+    /// The routes alone. The state goes with this value, so that when serving ends the
+    /// router holds the last handle to the services and the store can close.
+    pub fn into_router(self) -> Router {
+        self.router
+    }
 }
 
 /// What every handler shares, behind one `Arc`: a request clones one pointer, not each part.
