@@ -17,6 +17,13 @@ const LOCK_RELEASE_WAIT: Duration = Duration::from_secs(2);
 /// How often opening tries again meanwhile.
 const LOCK_RETRY_INTERVAL: Duration = Duration::from_millis(20);
 
+/// Whether sled refused to open because another handle holds the store's file lock (sled
+/// 0.34 reports it as an `Other` error with this text).
+fn is_lock_held(error: &std::io::Error) -> bool {
+    error.kind() == std::io::ErrorKind::Other
+        && error.to_string().starts_with("could not acquire lock")
+}
+
 impl From<sled::Error> for StoreError {
     fn from(error: sled::Error) -> Self {
         match error {
@@ -51,8 +58,7 @@ impl SledEngine {
         let db = loop {
             match config.open() {
                 Err(sled::Error::Io(error))
-                    if error.kind() == std::io::ErrorKind::WouldBlock
-                        && started.elapsed() < LOCK_RELEASE_WAIT =>
+                    if is_lock_held(&error) && started.elapsed() < LOCK_RELEASE_WAIT =>
                 {
                     std::thread::sleep(LOCK_RETRY_INTERVAL);
                 }
@@ -158,5 +164,24 @@ impl GroupWriter for SledEngine {
         self.tree
             .apply_batch(batch_of(writes))
             .map_err(|error| GroupFailure::InDoubt(error.into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_held_lock_is_told_from_other_failures_and_a_held_store_is_still_refused() {
+        let held = std::io::Error::other("could not acquire lock on \"db\": WouldBlock");
+        assert!(is_lock_held(&held));
+        assert!(!is_lock_held(&std::io::Error::other("disk full")));
+        let directory = tempfile::tempdir().expect("temp");
+        let first = SledEngine::open(directory.path(), 1 << 20).expect("first");
+        let started = Instant::now();
+        let second = SledEngine::open(directory.path(), 1 << 20);
+        assert!(second.is_err(), "a store another handle holds is refused");
+        assert!(started.elapsed() >= LOCK_RELEASE_WAIT);
+        drop(first);
     }
 }
