@@ -11,7 +11,8 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::helpers::{assert_no_errors, spawn_app, TOPUP};
 use crate::webhooks_support::WAIT;
 
-async fn next_json<S>(socket: &mut S) -> Value
+/// The next text message on a websocket, as JSON.
+pub async fn next_json<S>(socket: &mut S) -> Value
 where
     S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
 {
@@ -27,12 +28,14 @@ where
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn subscriptions_stream_events_and_close_cleanly_on_shutdown() {
-    let app = spawn_app().await;
-    let mut request = format!("ws://{}/graphql/ws", app.address)
-        .into_client_request()
-        .expect("request");
+/// A graphql-transport-ws client at `ws_url` that sent `key` in `connection_init`, was
+/// acknowledged, and subscribed (as id 1) to events of `event_type`.
+pub async fn subscribed(
+    ws_url: &str,
+    key: &str,
+    event_type: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let mut request = ws_url.into_client_request().expect("request");
     request.headers_mut().insert(
         "Sec-WebSocket-Protocol",
         HeaderValue::from_static("graphql-transport-ws"),
@@ -40,17 +43,33 @@ async fn subscriptions_stream_events_and_close_cleanly_on_shutdown() {
     let (mut socket, _) = tokio_tungstenite::connect_async(request)
         .await
         .expect("connect");
-    let init = json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {}", app.secret_key)}});
+    let init =
+        json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {key}")}});
     socket
         .send(Message::text(init.to_string()))
         .await
         .expect("init");
     assert_eq!(next_json(&mut socket).await["type"], "connection_ack");
-    let subscribe = json!({"id": "1", "type": "subscribe", "payload": {"query": "subscription { events(types: [\"topup.created\"]) { type data { object } } }"}});
+    let query = format!(
+        "subscription {{ events(types: [\"{event_type}\"]) {{ type data {{ object }} }} }}"
+    );
+    let subscribe = json!({"id": "1", "type": "subscribe", "payload": {"query": query}});
     socket
         .send(Message::text(subscribe.to_string()))
         .await
         .expect("subscribe");
+    socket
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_stream_events_and_close_cleanly_on_shutdown() {
+    let app = spawn_app().await;
+    let mut socket = subscribed(
+        &format!("ws://{}/graphql/ws", app.address),
+        &app.secret_key,
+        "topup.created",
+    )
+    .await;
     // The subscription is live once the server has read it; keep making top-ups until one
     // is streamed.
     let event = tokio::time::timeout(WAIT, async {

@@ -9,15 +9,13 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::bank_workload;
 use crate::charges_support::enabled_account;
 use crate::connect_support::{field_value, Browser};
+use crate::events_subscription::{next_json, subscribed};
 use crate::helpers::{
     assert_no_errors, error_code, run_verify, spawn_app, spawn_app_with, start_second_server,
     TestApp, TOPUP,
@@ -307,22 +305,6 @@ async fn a_sign_up_form_rendered_by_one_server_is_accepted_by_the_other() {
     stop_both(first, second).await;
 }
 
-async fn next_json<S>(socket: &mut S) -> Value
-where
-    S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
-{
-    loop {
-        let message = tokio::time::timeout(WAIT, socket.next())
-            .await
-            .expect("a message in time")
-            .expect("open")
-            .expect("message");
-        if let Message::Text(text) = message {
-            return serde_json::from_str(text.as_str()).expect("json");
-        }
-    }
-}
-
 /// Makes top-ups of `amount` through `app` until the subscriber streams one; returns it.
 async fn streamed_topup<S>(app: &TestApp, socket: &mut S, amount: i64) -> Value
 where
@@ -349,28 +331,12 @@ where
 async fn a_subscription_on_one_server_hears_of_events_committed_through_the_other() {
     let first = spawn_app_with(|settings| settings.event_feed = true).await;
     let second = start_second_server(&first, |settings| settings.event_feed = true).await;
-    let mut request = format!("ws://{}/graphql/ws", second.address)
-        .into_client_request()
-        .expect("request");
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        HeaderValue::from_static("graphql-transport-ws"),
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("connect");
-    let init = json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {}", second.secret_key)}});
-    socket
-        .send(Message::text(init.to_string()))
-        .await
-        .expect("init");
-    assert_eq!(next_json(&mut socket).await["type"], "connection_ack");
-    let subscribe = json!({"id": "1", "type": "subscribe", "payload": {"query": "subscription { events(types: [\"topup.created\"]) { type data { object } } }"}});
-    socket
-        .send(Message::text(subscribe.to_string()))
-        .await
-        .expect("subscribe");
-
+    let mut socket = subscribed(
+        &format!("ws://{}/graphql/ws", second.address),
+        &second.secret_key,
+        "topup.created",
+    )
+    .await;
     let event = streamed_topup(&first, &mut socket, 321).await;
     assert_eq!(event["type"], "next", "{event}");
     assert_eq!(

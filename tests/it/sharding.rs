@@ -599,44 +599,9 @@ async fn one_server_over_two_shards_sends_each_platform_to_its_shard() {
 /// Subscribes to `charge.succeeded` over a websocket that sends `key` only in
 /// `connection_init`, then charges 7.77 through HTTP until the subscription streams one.
 async fn subscribed_charge(base: &str, client: &reqwest::Client, url: &str, key: &str) -> Value {
-    use futures::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    use tokio_tungstenite::tungstenite::http::HeaderValue;
-    use tokio_tungstenite::tungstenite::Message;
-
     let wait = std::time::Duration::from_secs(30);
-    let mut request = format!("{}/graphql/ws", base.replacen("http://", "ws://", 1))
-        .into_client_request()
-        .expect("request");
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        HeaderValue::from_static("graphql-transport-ws"),
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("connect");
-    let next_json = async move |socket: &mut tokio_tungstenite::WebSocketStream<_>| loop {
-        let message = tokio::time::timeout(wait, socket.next())
-            .await
-            .expect("a message in time")
-            .expect("open")
-            .expect("message");
-        if let Message::Text(text) = message {
-            return serde_json::from_str::<Value>(text.as_str()).expect("json");
-        }
-    };
-    let init =
-        json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {key}")}});
-    socket
-        .send(Message::text(init.to_string()))
-        .await
-        .expect("init");
-    assert_eq!(next_json(&mut socket).await["type"], "connection_ack");
-    let subscribe = json!({"id": "1", "type": "subscribe", "payload": {"query": "subscription { events(types: [\"charge.succeeded\"]) { type data { object } } }"}});
-    socket
-        .send(Message::text(subscribe.to_string()))
-        .await
-        .expect("subscribe");
+    let ws_url = format!("{}/graphql/ws", base.replacen("http://", "ws://", 1));
+    let mut socket = crate::events_subscription::subscribed(&ws_url, key, "charge.succeeded").await;
     tokio::time::timeout(wait, async {
         loop {
             let body = graphql(
@@ -650,7 +615,7 @@ async fn subscribed_charge(base: &str, client: &reqwest::Client, url: &str, key:
             assert_no_errors(&body);
             let streamed = tokio::time::timeout(
                 std::time::Duration::from_millis(500),
-                next_json(&mut socket),
+                crate::events_subscription::next_json(&mut socket),
             )
             .await;
             if let Ok(message) = streamed {
